@@ -1,0 +1,26 @@
+using System.Text.Json.Serialization;
+
+namespace Postback.ExportProfiles;
+
+/// One field mapping: the export name and either a merge-tag field or a static value.
+public sealed record ExportMapping(
+    string ExportName,
+    string? Field = null,
+    [property: JsonPropertyName("static")] string? Static = null);
+
+/// Customer types (at least one), campaigns and products; an empty list means "all".
+public sealed record ExportRoute(
+    IReadOnlyList<string> CustomerTypes,
+    IReadOnlyList<string>? CampaignIds = null,
+    IReadOnlyList<string>? ProductIds = null);
+
+/// The request a profile produces for one order: exactly what goes on the wire.
+public sealed record RenderedRequest(
+    string Method,
+    string Url,
+    IReadOnlyList<KeyValuePair<string, string>> Headers,
+    string? Body)
+{
+    public string? Header(string name) =>
+        Headers.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
+}

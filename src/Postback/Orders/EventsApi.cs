@@ -1,0 +1,117 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Postback.ExportProfiles;
+using Postback.Infrastructure;
+using Postback.Organizations;
+
+namespace Postback.Orders;
+
+public sealed record MatchedProfile(long ProfileId, string ProfileName, string CustomerType, DateTimeOffset DueAt);
+
+public sealed record EventAccepted(
+    long Id,
+    string EventId,
+    string Type,
+    long OrderId,
+    DateTimeOffset OccurredAt,
+    DateTimeOffset ReceivedAt,
+    bool Duplicate,
+    IReadOnlyList<string> StrippedFields,
+    IReadOnlyList<MatchedProfile> MatchedProfiles);
+
+public sealed record BatchAccepted(IReadOnlyList<EventAccepted> Events);
+
+internal static class EventsApi
+{
+    public const int MaxEventBytes = 256 * 1024;
+    public const int MaxBatchBytes = 8 * 1024 * 1024;
+    public const int MaxBatchEvents = 500;
+
+    public static RouteGroupBuilder MapEvents(this RouteGroupBuilder api)
+    {
+        api.MapPost("/events", PostEvent)
+            .WithMetadata(new RequestSizeLimitAttribute(MaxEventBytes))
+            .WithSummary("Store an order event: upsert its order, record the event (idempotent on eventId).");
+        api.MapPost("/events/batch", PostBatch)
+            .WithMetadata(new RequestSizeLimitAttribute(MaxBatchBytes))
+            .WithSummary($"Store up to {MaxBatchEvents} events at once: all are stored, or none.");
+        return api;
+    }
+
+    private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem>> PostEvent(
+        JsonElement body, ClaimsPrincipal user, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
+    {
+        var parsed = EventParser.Parse(body);
+        if (parsed.Event is null)
+        {
+            return Problems.Validation(parsed.Errors);
+        }
+        var accepted = await StoreAsync(user.OrganizationId(), [parsed], ingest, matching, ct);
+        var result = accepted[0];
+        return result.Duplicate
+            ? TypedResults.Ok(result)
+            : TypedResults.Accepted($"/api/v1/orders/{result.OrderId}", result);
+    }
+
+    private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem>> PostBatch(
+        JsonElement body, ClaimsPrincipal user, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
+    {
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("events", out var list) || list.ValueKind != JsonValueKind.Array)
+        {
+            return Problems.Validation("events", "is required: send {\"events\": [ ... ]}");
+        }
+        foreach (var p in body.EnumerateObject())
+        {
+            if (p.Name != "events")
+            {
+                return Problems.Validation(p.Name, "is not a known field; a batch has only events");
+            }
+        }
+        var count = list.GetArrayLength();
+        if (count is 0 or > MaxBatchEvents)
+        {
+            return Problems.Validation("events", $"must hold 1 to {MaxBatchEvents} events");
+        }
+
+        var errors = new ValidationErrors();
+        var parsed = new List<EventParser.Result>(count);
+        var firstIndexOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        var index = 0;
+        foreach (var element in list.EnumerateArray())
+        {
+            var result = EventParser.Parse(element);
+            errors.AddRange(result.Errors, $"events[{index}]");
+            if (result.Event?.EventId is { } id && !firstIndexOf.TryAdd(id, index))
+            {
+                errors.Add($"events[{index}].eventId", $"repeats events[{firstIndexOf[id]}].eventId");
+            }
+            parsed.Add(result);
+            index++;
+        }
+        if (errors.Any)
+        {
+            return Problems.Validation(errors);
+        }
+        var accepted = await StoreAsync(user.OrganizationId(), parsed, ingest, matching, ct);
+        return TypedResults.Accepted((string?)null, new BatchAccepted(accepted));
+    }
+
+    private static async Task<IReadOnlyList<EventAccepted>> StoreAsync(
+        long organizationId, IReadOnlyList<EventParser.Result> parsed, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
+    {
+        var stored = await ingest.IngestAsync(organizationId, parsed.Select(p => p.Event!).ToList(), ct);
+        var matches = await matching.MatchAsync(organizationId, stored.Select(s => (s.Event, s.Order)).ToList(), ct);
+        return stored.Select((s, i) => new EventAccepted(
+            s.Event.Id,
+            s.Event.EventId,
+            s.Event.Type,
+            s.Event.OrderId,
+            s.Event.OccurredAt,
+            s.Event.ReceivedAt,
+            s.Duplicate,
+            parsed[i].StrippedFields,
+            matches[i].Select(m => new MatchedProfile(m.ProfileId, m.ProfileName, m.CustomerType, m.DueAt)).ToList())).ToList();
+    }
+}

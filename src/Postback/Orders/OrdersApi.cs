@@ -1,0 +1,38 @@
+using System.Security.Claims;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Postback.Infrastructure;
+using Postback.Organizations;
+using Postback.Storage;
+
+namespace Postback.Orders;
+
+public sealed record OrderEventView(long Id, string EventId, string Type, DateTimeOffset OccurredAt, DateTimeOffset ReceivedAt);
+
+public sealed record OrderView(long OrderId, JsonObject Order, IReadOnlyList<OrderEventView> Events, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+
+internal static class OrdersApi
+{
+    public static RouteGroupBuilder MapOrders(this RouteGroupBuilder api)
+    {
+        api.MapGet("/orders/{orderId:long}", GetOrder).WithSummary("An order as last received, with its events.");
+        return api;
+    }
+
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> GetOrder(long orderId, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var row = await db.Orders.AsNoTracking().FirstOrDefaultAsync(o => o.OrganizationId == organizationId && o.OrderId == orderId, ct);
+        if (row is null)
+        {
+            return Problems.NotFound($"There is no order {orderId}.");
+        }
+        var events = await db.OrderEvents.AsNoTracking()
+            .Where(e => e.OrderKey == row.Id)
+            .OrderBy(e => e.Id)
+            .Select(e => new OrderEventView(e.Id, e.EventId, e.Type, e.OccurredAt, e.ReceivedAt))
+            .ToListAsync(ct);
+        return TypedResults.Ok(new OrderView(row.OrderId, OrderJson.ToApi(OrderJson.Deserialize(row.Data)), events, row.CreatedAt, row.UpdatedAt));
+    }
+}

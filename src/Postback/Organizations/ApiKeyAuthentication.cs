@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Postback.Storage;
+
+namespace Postback.Organizations;
+
+/// `Authorization: Bearer <key>` → the key's organization. Lookups are cached briefly by hash so a
+/// burst of events costs one query, not one per request; a revoked key stops working within
+/// that window.
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    PostbackDb db,
+    IMemoryCache cache)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    public const string OrganizationClaim = "postback:org";
+    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        string? header = Request.Headers.Authorization;
+        if (string.IsNullOrEmpty(header))
+        {
+            return AuthenticateResult.NoResult();
+        }
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
+        {
+            return AuthenticateResult.Fail("The Authorization header must be 'Bearer <API key>'.");
+        }
+        var hash = ApiKeys.Hash(header[7..].Trim());
+        var organizationId = await cache.GetOrCreateAsync("apikey:" + hash, async entry =>
+        {
+            entry.AbsoluteExpirationRelativeToNow = CacheFor;
+            return await db.ApiKeys.AsNoTracking()
+                .Where(k => k.KeyHash == hash && k.RevokedAt == null)
+                .Select(k => (long?)k.OrganizationId)
+                .FirstOrDefaultAsync(Context.RequestAborted);
+        });
+        if (organizationId is null)
+        {
+            return AuthenticateResult.Fail("The API key is not valid.");
+        }
+        var identity = new ClaimsIdentity([new Claim(OrganizationClaim, organizationId.Value.ToString(CultureInfo.InvariantCulture))], SchemeName);
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        var result = await HandleAuthenticateOnceSafeAsync();
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = "Bearer";
+        var detail = result.Failure?.Message ?? "An API key is required: send 'Authorization: Bearer <API key>'.";
+        await Results.Problem(statusCode: 401, title: "Unauthorized.", detail: detail).ExecuteAsync(Context);
+    }
+
+    protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        await Results.Problem(statusCode: 403, title: "Forbidden.").ExecuteAsync(Context);
+    }
+}
+
+public static class OrganizationClaims
+{
+    public static long OrganizationId(this ClaimsPrincipal user) =>
+        long.Parse(user.FindFirstValue(ApiKeyAuthenticationHandler.OrganizationClaim)
+            ?? throw new InvalidOperationException("The request is not authenticated."), CultureInfo.InvariantCulture);
+}

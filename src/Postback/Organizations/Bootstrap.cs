@@ -1,0 +1,69 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Postback.Infrastructure;
+using Postback.Storage;
+
+namespace Postback.Organizations;
+
+/// On first start: the first organization and its API key. The key is either the configured
+/// Postback:BootstrapApiKey or, if none is configured, a generated one written to a file only
+/// the hub's user can read (a key is a secret and never goes to the log).
+public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, TimeProvider time, ILogger<Bootstrap> log)
+{
+    public const int MinimumKeyLength = 16;
+
+    public async Task RunAsync(CancellationToken ct = default)
+    {
+        var configuredKey = options.Value.BootstrapApiKey?.Trim();
+        if (!string.IsNullOrEmpty(configuredKey) && configuredKey.Length < MinimumKeyLength)
+        {
+            throw new InvalidOperationException($"Postback:BootstrapApiKey must be at least {MinimumKeyLength} characters.");
+        }
+
+        var organization = await db.Organizations.OrderBy(o => o.Id).FirstOrDefaultAsync(ct);
+        if (organization is null)
+        {
+            organization = new Organization { Name = "Default organization", CompanyId = 1, CreatedAt = time.GetUtcNow() };
+            db.Organizations.Add(organization);
+            await db.SaveChangesAsync(ct);
+            log.LogInformation("Created the first organization (id {OrganizationId}, companyId {CompanyId})", organization.Id, organization.CompanyId);
+
+            if (string.IsNullOrEmpty(configuredKey))
+            {
+                var key = ApiKeys.Generate();
+                await AddKeyAsync(organization.Id, key, "initial", ct);
+                var path = Path.GetFullPath(Path.Combine(options.Value.Storage.DataDirectory, "initial-api-key"));
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await File.WriteAllTextAsync(path, key + Environment.NewLine, ct);
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
+                log.LogWarning("No Postback:BootstrapApiKey was configured; an API key for the first organization was written to {Path}", path);
+            }
+        }
+
+        if (!string.IsNullOrEmpty(configuredKey))
+        {
+            var hash = ApiKeys.Hash(configuredKey);
+            if (!await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, ct))
+            {
+                await AddKeyAsync(organization.Id, configuredKey, "bootstrap", ct);
+                log.LogInformation("Added the configured bootstrap API key to organization {OrganizationId}", organization.Id);
+            }
+        }
+    }
+
+    private async Task AddKeyAsync(long organizationId, string key, string name, CancellationToken ct)
+    {
+        db.ApiKeys.Add(new ApiKey
+        {
+            OrganizationId = organizationId,
+            Name = name,
+            KeyHash = ApiKeys.Hash(key),
+            Prefix = ApiKeys.DisplayPrefix(key),
+            CreatedAt = time.GetUtcNow(),
+        });
+        await db.SaveChangesAsync(ct);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.Json;
+using Postback.Catalog;
+using Postback.ExportProfiles;
+using Postback.Fields;
+using Postback.Infrastructure;
+using Postback.Orders;
+using Postback.Organizations;
+using Postback.Outbound;
+using Postback.Storage;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.Services.AddOptions<PostbackOptions>()
+    .Bind(builder.Configuration.GetSection(PostbackOptions.Section))
+    .PostConfigure(o =>
+    {
+        // Development talks to receivers on this machine; production must opt in.
+        if (builder.Environment.IsDevelopment() && builder.Configuration["Postback:Outbound:AllowPrivateNetworks"] is null)
+        {
+            o.Outbound.AllowPrivateNetworks = true;
+        }
+    });
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddPostbackStorage(builder.Configuration);
+builder.Services.AddMemoryCache();
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<BadRequestProblems>();
+builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+builder.Services.Configure<JsonOptions>(o =>
+{
+    // A misspelt field ("staticValue") is an error, not silently nothing.
+    o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+    o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+});
+builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
+
+builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+    .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+builder.Services.AddAuthorization();
+builder.Services.AddOpenApi();
+builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+
+builder.Services.AddScoped<Bootstrap>();
+builder.Services.AddScoped<EventIngest>();
+builder.Services.AddScoped<ProfileMatching>();
+OutboundSender.Configure(builder.Services);
+
+var app = builder.Build();
+
+await using (var scope = app.Services.CreateAsyncScope())
+{
+    await StorageSetup.MigrateAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>());
+    await scope.ServiceProvider.GetRequiredService<Bootstrap>().RunAsync();
+}
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapOpenApi("/openapi/{documentName}.json");
+app.MapHealthChecks("/health");
+
+var api = app.MapGroup("/api/v1").RequireAuthorization();
+api.MapCampaigns();
+api.MapEvents();
+api.MapOrders();
+api.MapFields();
+api.MapExportProfiles();
+
+app.Run();
+
+public partial class Program;

@@ -1,0 +1,98 @@
+using Postback.ExportProfiles;
+
+namespace Postback.Storage;
+
+// Every tenant-owned row carries OrganizationId, and every query filters on it: one
+// organization never sees another's data.
+
+public sealed class Organization
+{
+    public long Id { get; set; }
+    public required string Name { get; set; }
+    // The numeric id the order confirmation webhook sends as companyId.
+    public long CompanyId { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+public sealed class ApiKey
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public required string Name { get; set; }
+    // SHA-256 of the key, hex. Keys are 256-bit random (or operator-chosen bootstrap keys), so a
+    // fast hash is enough; the key itself is never stored.
+    public required string KeyHash { get; set; }
+    // The first characters, so an operator can tell keys apart.
+    public required string Prefix { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? RevokedAt { get; set; }
+}
+
+public sealed class Campaign
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public required string CampaignId { get; set; }
+    public required string Name { get; set; }
+    public List<Product> Products { get; set; } = [];
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public sealed class Product
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public long CampaignKey { get; set; }
+    public required string ProductId { get; set; }
+    public string? Sku { get; set; }
+    public required string Name { get; set; }
+    public decimal? Price { get; set; }
+    public bool Recurring { get; set; }
+}
+
+public sealed class StoredOrder
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public long OrderId { get; set; }
+    public string? CustomerId { get; set; }
+    public string? CampaignId { get; set; }
+    public bool IsTestCard { get; set; }
+    // The order's fields and items as JSON (see OrderJson): CRMs send any number of extra
+    // fields, all of which stay usable as merge tags.
+    public required string Data { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public sealed class OrderEvent
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    // The client's idempotency key (or one we made up): unique per organization.
+    public required string EventId { get; set; }
+    public required string Type { get; set; }
+    public long OrderKey { get; set; }
+    public StoredOrder? Order { get; set; }
+    public long OrderId { get; set; }
+    public DateTimeOffset OccurredAt { get; set; }
+    public DateTimeOffset ReceivedAt { get; set; }
+}
+
+public sealed class ExportProfile
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public required string Name { get; set; }
+    public string Type { get; set; } = "postback";
+    public required string PostbackUrl { get; set; }
+    public int ExportDelayMinutes { get; set; }
+    public bool Enabled { get; set; } = true;
+    // Mappings and routes are always read and written with their profile, so they live in it
+    // as JSON rather than in tables of their own.
+    public List<ExportMapping> Mappings { get; set; } = [];
+    public List<ExportRoute> Routes { get; set; } = [];
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Postback.ExportProfiles;
+
+namespace Postback.Storage;
+
+/// The one model both databases share. Each provider has a subclass of its own so that each
+/// keeps its own migrations (Storage/Migrations/Sqlite, Storage/Migrations/Postgres).
+public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<Organization> Organizations => Set<Organization>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<Campaign> Campaigns => Set<Campaign>();
+    public DbSet<Product> Products => Set<Product>();
+    public DbSet<StoredOrder> Orders => Set<StoredOrder>();
+    public DbSet<OrderEvent> OrderEvents => Set<OrderEvent>();
+    public DbSet<ExportProfile> ExportProfiles => Set<ExportProfile>();
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    protected override void OnModelCreating(ModelBuilder model)
+    {
+        model.Entity<Organization>(e =>
+        {
+            e.ToTable("organizations");
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.HasIndex(x => x.CompanyId).IsUnique();
+        });
+
+        model.Entity<ApiKey>(e =>
+        {
+            e.ToTable("api_keys");
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.KeyHash).HasMaxLength(64);
+            e.Property(x => x.Prefix).HasMaxLength(16);
+            e.HasIndex(x => x.KeyHash).IsUnique();
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<Campaign>(e =>
+        {
+            e.ToTable("campaigns");
+            e.Property(x => x.CampaignId).HasMaxLength(64);
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.HasIndex(x => new { x.OrganizationId, x.CampaignId }).IsUnique();
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+            e.HasMany(x => x.Products).WithOne().HasForeignKey(x => x.CampaignKey).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<Product>(e =>
+        {
+            e.ToTable("products");
+            e.Property(x => x.ProductId).HasMaxLength(64);
+            e.Property(x => x.Sku).HasMaxLength(64);
+            e.Property(x => x.Name).HasMaxLength(255);
+            e.Property(x => x.Price).HasPrecision(18, 4);
+            e.HasIndex(x => new { x.CampaignKey, x.ProductId }).IsUnique();
+            e.HasIndex(x => new { x.OrganizationId, x.ProductId });
+            e.HasIndex(x => new { x.OrganizationId, x.Sku });
+        });
+
+        model.Entity<StoredOrder>(e =>
+        {
+            e.ToTable("orders");
+            e.Property(x => x.CustomerId).HasMaxLength(64);
+            e.Property(x => x.CampaignId).HasMaxLength(64);
+            e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
+            e.HasIndex(x => new { x.OrganizationId, x.CustomerId });
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<OrderEvent>(e =>
+        {
+            e.ToTable("order_events");
+            e.Property(x => x.EventId).HasMaxLength(100);
+            e.Property(x => x.Type).HasMaxLength(32);
+            e.HasIndex(x => new { x.OrganizationId, x.EventId }).IsUnique();
+            e.HasIndex(x => x.OrderKey);
+            e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<ExportProfile>(e =>
+        {
+            e.ToTable("export_profiles");
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.Type).HasMaxLength(32);
+            e.Property(x => x.PostbackUrl).HasMaxLength(2048);
+            e.Property(x => x.Mappings).HasConversion(JsonConverter<List<ExportMapping>>(), JsonComparer<List<ExportMapping>>());
+            e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
+            e.HasIndex(x => x.OrganizationId);
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+    }
+
+    private static ValueConverter<T, string> JsonConverter<T>() where T : new() => new(
+        v => JsonSerializer.Serialize(v, Json),
+        s => JsonSerializer.Deserialize<T>(s, Json) ?? new T());
+
+    private static ValueComparer<T> JsonComparer<T>() => new(
+        (a, b) => JsonSerializer.Serialize(a, Json) == JsonSerializer.Serialize(b, Json),
+        v => JsonSerializer.Serialize(v, Json).GetHashCode(StringComparison.Ordinal),
+        v => JsonSerializer.Deserialize<T>(JsonSerializer.Serialize(v, Json), Json)!);
+}
+
+public sealed class SqlitePostbackDb(DbContextOptions<SqlitePostbackDb> options) : PostbackDb(options)
+{
+    protected override void ConfigureConventions(ModelConfigurationBuilder configuration)
+    {
+        // SQLite has no date type: as UTC ticks the column sorts and compares in SQL, which
+        // due-time queries need (EF cannot translate DateTimeOffset comparisons on SQLite).
+        configuration.Properties<DateTimeOffset>().HaveConversion<UtcTicksConverter>();
+    }
+
+    private sealed class UtcTicksConverter() : ValueConverter<DateTimeOffset, long>(
+        v => v.UtcTicks,
+        v => new DateTimeOffset(v, TimeSpan.Zero));
+}
+
+public sealed class PostgresPostbackDb(DbContextOptions<PostgresPostbackDb> options) : PostbackDb(options);

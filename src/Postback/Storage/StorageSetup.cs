@@ -1,0 +1,71 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using Postback.Infrastructure;
+
+namespace Postback.Storage;
+
+public static class StorageSetup
+{
+    public static IServiceCollection AddPostbackStorage(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(PostbackOptions.Section).Get<PostbackOptions>() ?? new PostbackOptions();
+        var connectionString = configuration.GetConnectionString("Postback");
+        switch (options.Storage.Provider.Trim().ToLowerInvariant())
+        {
+            case "sqlite":
+                connectionString ??= DefaultSqlite(options.Storage.DataDirectory);
+                EnsureSqliteDirectory(connectionString);
+                services.AddDbContext<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString));
+                break;
+            case "postgres" or "postgresql":
+                if (string.IsNullOrWhiteSpace(connectionString))
+                {
+                    throw new InvalidOperationException("Postback:Storage:Provider is postgres, but ConnectionStrings:Postback is not set.");
+                }
+                services.AddDbContext<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(connectionString));
+                break;
+            default:
+                throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");
+        }
+        return services;
+    }
+
+    private static string DefaultSqlite(string dataDirectory) =>
+        new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDirectory, "postback.db") }.ToString();
+
+    private static void EnsureSqliteDirectory(string connectionString)
+    {
+        var dataSource = new SqliteConnectionStringBuilder(connectionString).DataSource;
+        var directory = Path.GetDirectoryName(Path.GetFullPath(dataSource));
+        if (!string.IsNullOrEmpty(directory) && dataSource != ":memory:")
+        {
+            Directory.CreateDirectory(directory);
+        }
+    }
+
+    /// Applies migrations. Runs before the server listens, so /health only answers a hub whose
+    /// schema is current.
+    public static async Task MigrateAsync(PostbackDb db, CancellationToken ct = default)
+    {
+        await db.Database.MigrateAsync(ct);
+        if (db is SqlitePostbackDb)
+        {
+            // WAL lets readers run beside the writer; it is a property of the file, set once.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+        }
+    }
+}
+
+// Used by `dotnet ef migrations add` only; the connection strings are never opened.
+public sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqlitePostbackDb>
+{
+    public SqlitePostbackDb CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<SqlitePostbackDb>().UseSqlite("Data Source=design-time.db").Options);
+}
+
+public sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresPostbackDb>
+{
+    public PostgresPostbackDb CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<PostgresPostbackDb>().UseNpgsql("Host=localhost;Database=postback_design").Options);
+}
