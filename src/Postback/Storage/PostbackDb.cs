@@ -110,12 +110,25 @@ public sealed class SqlitePostbackDb(DbContextOptions<SqlitePostbackDb> options)
     {
         // SQLite has no date type: as UTC ticks the column sorts and compares in SQL, which
         // due-time queries need (EF cannot translate DateTimeOffset comparisons on SQLite).
+        // Kept to the microsecond, as PostgreSQL keeps them, so both databases agree.
         configuration.Properties<DateTimeOffset>().HaveConversion<UtcTicksConverter>();
     }
 
     private sealed class UtcTicksConverter() : ValueConverter<DateTimeOffset, long>(
-        v => v.UtcTicks,
+        v => v.UtcTicks - (v.UtcTicks % 10),
         v => new DateTimeOffset(v, TimeSpan.Zero));
 }
 
-public sealed class PostgresPostbackDb(DbContextOptions<PostgresPostbackDb> options) : PostbackDb(options);
+public sealed class PostgresPostbackDb(DbContextOptions<PostgresPostbackDb> options) : PostbackDb(options)
+{
+    protected override void ConfigureConventions(ModelConfigurationBuilder configuration)
+    {
+        // timestamptz takes only UTC values from Npgsql; an event time given with another offset
+        // is the same instant, so store it as UTC rather than fail.
+        configuration.Properties<DateTimeOffset>().HaveConversion<ToUtcConverter>();
+    }
+
+    private sealed class ToUtcConverter() : ValueConverter<DateTimeOffset, DateTimeOffset>(
+        v => v.ToUniversalTime(),
+        v => v);
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Run the whole Postback test suite on a fresh Debian 12 machine (as root, no stdin).
+#
+#   ./test.sh                                   # everything
+#   ./test.sh --filter "FullyQualifiedName~X"   # extra arguments go to `dotnet test`
+#
+# Installs the PostgreSQL server if it is missing, starts a private throw-away
+# server on a free 127.0.0.1 port (never the distro cluster), exports
+# POSTBACK_TEST_POSTGRES for the tests, runs `dotnet test` on the solution and
+# prints the totals from the TRX results as the very last line:
+#   "N passed, N failed" or "N passed, N failed, N skipped".
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+export DEBIAN_FRONTEND=noninteractive
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Prerequisites
+# ---------------------------------------------------------------------------
+find_initdb() {
+    # Newest installed server version wins.
+    local f
+    f=$(ls -1 /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+    printf '%s' "$f"
+}
+
+ensure_packages() {
+    local pkgs=()
+    if [[ -z "$(find_initdb)" ]] || ! id -u postgres >/dev/null 2>&1; then
+        pkgs+=(postgresql)
+    fi
+    if ! command -v python3 >/dev/null 2>&1; then
+        pkgs+=(python3)
+    fi
+    if ((${#pkgs[@]} > 0)); then
+        [[ $(id -u) -eq 0 ]] || die "missing ${pkgs[*]} and not running as root to install them"
+        log "installing: ${pkgs[*]}"
+        apt-get update -q </dev/null
+        apt-get install -y -q "${pkgs[@]}" </dev/null
+    fi
+}
+
+ensure_packages
+
+command -v dotnet >/dev/null 2>&1 \
+    || die "'dotnet' not found on PATH: install the .NET 10 SDK (see global.json) first"
+
+INITDB=$(find_initdb)
+[[ -n "$INITDB" ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
+PGBIN=$(dirname "$INITDB")
+id -u postgres >/dev/null 2>&1 || die "system user 'postgres' does not exist"
+command -v runuser >/dev/null 2>&1 || die "'runuser' (util-linux) not found"
+
+# ---------------------------------------------------------------------------
+# Private PostgreSQL server
+# ---------------------------------------------------------------------------
+WORKDIR=$(mktemp -d -t postback-test.XXXXXX)
+PGDATA_DIR="$WORKDIR/data"
+PGSOCK_DIR="$WORKDIR/sock"
+PGLOG="$WORKDIR/postgres.log"
+RESULTS_DIR="$WORKDIR/results"
+PG_STARTED=0
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+stop_pg() {
+    if [[ "$PG_STARTED" == 1 ]]; then
+        as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 \
+            || log "WARNING: pg_ctl stop failed"
+        PG_STARTED=0
+    fi
+}
+
+# Silent on the normal path, so the summary stays the last line of output.
+cleanup() {
+    local rc=$?
+    set +e
+    stop_pg
+    rm -rf -- "$WORKDIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$PGSOCK_DIR"
+chown -R postgres:postgres "$WORKDIR"
+
+free_port() {
+    python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+log "initdb with $INITDB"
+if ! as_postgres "$INITDB" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --no-locale \
+        >"$WORKDIR/initdb.log" 2>&1 </dev/null; then
+    cat "$WORKDIR/initdb.log" >&2
+    die "initdb failed"
+fi
+
+PGPORT=""
+for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    log "starting PostgreSQL on 127.0.0.1:$port (attempt $attempt)"
+    : >"$PGLOG"
+    chown postgres:postgres "$PGLOG"
+    if as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $PGSOCK_DIR -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200" \
+            -l "$PGLOG" -w -t 60 start >/dev/null </dev/null; then
+        PG_STARTED=1
+        PGPORT=$port
+        break
+    fi
+    # pg_ctl may have given up while the postmaster is still around: stop it.
+    if [[ -f "$PGDATA_DIR/postmaster.pid" ]]; then
+        as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    if grep -qi 'could not bind\|address already in use' "$PGLOG"; then
+        log "port $port was taken, retrying"
+        continue
+    fi
+    log "PostgreSQL failed to start; server log ($PGLOG):"
+    cat "$PGLOG" >&2
+    die "could not start PostgreSQL"
+done
+if [[ -z "$PGPORT" ]]; then
+    cat "$PGLOG" >&2
+    die "could not start PostgreSQL: no free port after 5 attempts"
+fi
+
+ready=0
+for _ in $(seq 1 60); do
+    if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
+        ready=1
+        break
+    fi
+    sleep 0.5
+done
+if [[ "$ready" != 1 ]]; then
+    log "PostgreSQL did not become ready; server log ($PGLOG):"
+    cat "$PGLOG" >&2
+    die "PostgreSQL not ready on 127.0.0.1:$PGPORT"
+fi
+log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$PGPORT"
+
+export POSTBACK_TEST_POSTGRES="Host=127.0.0.1;Port=$PGPORT;Username=postgres;Database=postgres;Pooling=true;Maximum Pool Size=50"
+
+# ---------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------
+mkdir -p "$RESULTS_DIR"
+log "dotnet test Postback.slnx -c Release $*"
+set +e
+dotnet test Postback.slnx -c Release --nologo \
+    --logger "trx;LogFileName=results.trx" \
+    --results-directory "$RESULTS_DIR" \
+    "$@" </dev/null
+test_rc=$?
+set -e
+log "dotnet test exited with $test_rc"
+log "stopping private PostgreSQL server"
+stop_pg
+
+# ---------------------------------------------------------------------------
+# Summary from the TRX files
+# ---------------------------------------------------------------------------
+set +e
+counts=$(python3 - "$RESULTS_DIR" <<'PY'
+import pathlib, sys
+import xml.etree.ElementTree as ET
+
+ns = "{http://microsoft.com/schemas/VisualStudio/TeamTest/2010}"
+files = sorted(pathlib.Path(sys.argv[1]).rglob("*.trx"))
+if not files:
+    sys.exit(3)
+tot = {"total": 0, "executed": 0, "passed": 0, "failed": 0, "notExecuted": 0}
+for f in files:
+    try:
+        root = ET.parse(f).getroot()
+    except ET.ParseError as e:
+        print(f"cannot parse {f}: {e}", file=sys.stderr)
+        sys.exit(4)
+    c = root.find(f"{ns}ResultSummary/{ns}Counters")
+    if c is None:
+        c = root.find(f".//{ns}Counters")
+    if c is None:
+        print(f"no Counters element in {f}", file=sys.stderr)
+        sys.exit(4)
+    for k in tot:
+        tot[k] += int(c.get(k, "0") or 0)
+print(len(files), tot["total"], tot["passed"], tot["failed"], tot["notExecuted"])
+PY
+)
+parse_rc=$?
+set -e
+
+if [[ $parse_rc -ne 0 ]]; then
+    if [[ $test_rc -ne 0 ]]; then
+        log "FAILED: the build or test run failed (dotnet test exit code $test_rc) and produced no test results"
+        echo "0 passed, 1 failed"
+    else
+        log "FAILED: dotnet test succeeded but produced no readable TRX results (no tests ran?)"
+        echo "0 passed, 0 failed"
+    fi
+    exit 1
+fi
+
+read -r nfiles total passed failed skipped <<<"$counts"
+status=0
+if [[ $test_rc -ne 0 ]]; then
+    log "FAILED: dotnet test exited with $test_rc"
+    status=1
+fi
+if ((failed > 0)); then
+    log "FAILED: $failed test(s) failed"
+    status=1
+fi
+if ((total == 0)); then
+    log "FAILED: no tests were run ($nfiles TRX file(s), total=0)"
+    status=1
+fi
+
+summary="$passed passed, $failed failed"
+if ((skipped > 0)); then
+    summary+=", $skipped skipped"
+fi
+echo "$summary"
+exit "$status"

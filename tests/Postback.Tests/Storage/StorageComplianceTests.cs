@@ -1,0 +1,222 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Time.Testing;
+using Postback.ExportProfiles;
+using Postback.Orders;
+using Postback.Storage;
+using Postback.Tests.Support;
+
+namespace Postback.Tests.Storage;
+
+/// One storage suite, run against every database Postback supports: the bug only one of them
+/// has is what it exists to catch.
+public abstract class StorageComplianceTests : IAsyncLifetime
+{
+    private readonly List<PostbackDb> _contexts = [];
+    private string _connectionString = "";
+    protected readonly FakeTimeProvider Time = new(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
+
+    protected abstract Task<string> CreateDatabaseAsync();
+
+    protected abstract PostbackDb Open(string connectionString);
+
+    public async Task InitializeAsync()
+    {
+        _connectionString = await CreateDatabaseAsync();
+        await using var db = Open(_connectionString);
+        await StorageSetup.MigrateAsync(db);
+        db.Organizations.AddRange(
+            new Organization { Name = "A", CompanyId = 6316, CreatedAt = Time.GetUtcNow() },
+            new Organization { Name = "B", CompanyId = 7000, CreatedAt = Time.GetUtcNow() });
+        await db.SaveChangesAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var db in _contexts)
+        {
+            await db.DisposeAsync();
+        }
+    }
+
+    protected PostbackDb Db()
+    {
+        var db = Open(_connectionString);
+        _contexts.Add(db);
+        return db;
+    }
+
+    private static OrderData Order(string json) =>
+        OrderParser.Parse(JsonDocument.Parse(json).RootElement).Order ?? throw new InvalidOperationException("bad test order");
+
+    [Fact]
+    public void The_migrations_cover_the_whole_model()
+    {
+        Assert.False(Db().Database.HasPendingModelChanges(), "the model changed without a migration for this provider");
+    }
+
+    [Fact]
+    public async Task Ingesting_an_event_id_twice_stores_it_once()
+    {
+        var ingest = new EventIngest(Db(), Time);
+        var incoming = new IncomingEvent("evt-1", "new_sale", null, Order("""{"orderId": 1001, "firstName": "Jane"}"""));
+        var first = await ingest.IngestAsync(1, [incoming], default);
+        var second = await new EventIngest(Db(), Time).IngestAsync(1, [incoming], default);
+
+        Assert.False(first[0].Duplicate);
+        Assert.True(second[0].Duplicate);
+        Assert.Equal(first[0].Event.Id, second[0].Event.Id);
+        Assert.Equal(1, await Db().OrderEvents.CountAsync(e => e.EventId == "evt-1"));
+    }
+
+    [Fact]
+    public async Task An_order_is_upserted_by_order_id_and_its_fields_merged()
+    {
+        await new EventIngest(Db(), Time).IngestAsync(1,
+            [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1002, "firstName": "Jane", "city": "Austin", "items": [{"sku": "A"}]}"""))], default);
+        Time.Advance(TimeSpan.FromMinutes(3));
+        await new EventIngest(Db(), Time).IngestAsync(1,
+            [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1002, "firstName": "Janet", "totalAmount": "49.9"}"""))], default);
+
+        var rows = await Db().Orders.Where(o => o.OrderId == 1002).ToListAsync();
+        var row = Assert.Single(rows);
+        var data = OrderJson.Deserialize(row.Data);
+        Assert.Equal("Janet", data.Get("firstName"));
+        Assert.Equal("Austin", data.Get("city"));
+        Assert.Equal("49.90", data.Get("totalAmount"));
+        Assert.Equal("A", Assert.Single(data.Items).Sku);
+        Assert.Equal(Time.GetUtcNow(), row.UpdatedAt);
+        Assert.Equal(2, await Db().OrderEvents.CountAsync(e => e.OrderKey == row.Id));
+    }
+
+    [Fact]
+    public async Task The_same_order_id_in_two_organizations_is_two_orders()
+    {
+        await new EventIngest(Db(), Time).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "A"}"""))], default);
+        await new EventIngest(Db(), Time).IngestAsync(2, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "B"}"""))], default);
+
+        var orders = await Db().Orders.Where(o => o.OrderId == 1003).OrderBy(o => o.OrganizationId).ToListAsync();
+        Assert.Equal(["A", "B"], orders.Select(o => OrderJson.Deserialize(o.Data).Get("firstName")));
+    }
+
+    [Fact]
+    public async Task Two_writers_racing_on_a_new_order_both_land_on_one_order()
+    {
+        var a = new EventIngest(Db(), Time).IngestAsync(1, [new IncomingEvent("race-a", "partial", null, Order("""{"orderId": 1004, "firstName": "A"}"""))], default);
+        var b = new EventIngest(Db(), Time).IngestAsync(1, [new IncomingEvent("race-b", "partial", null, Order("""{"orderId": 1004, "lastName": "B"}"""))], default);
+        await Task.WhenAll(a, b);
+
+        Assert.Equal(1, await Db().Orders.CountAsync(o => o.OrderId == 1004));
+        Assert.Equal(2, await Db().OrderEvents.CountAsync(e => e.OrderId == 1004));
+    }
+
+    [Fact]
+    public async Task A_duplicate_order_row_is_refused_by_the_database()
+    {
+        var db = Db();
+        db.Orders.Add(new StoredOrder { OrganizationId = 1, OrderId = 1005, Data = "{}" });
+        db.Orders.Add(new StoredOrder { OrganizationId = 1, OrderId = 1005, Data = "{}" });
+        await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync());
+        Assert.Equal(0, await Db().Orders.CountAsync(o => o.OrderId == 1005));
+    }
+
+    [Fact]
+    public async Task Profile_mappings_and_routes_round_trip()
+    {
+        var db = Db();
+        var profile = new ExportProfile
+        {
+            OrganizationId = 1,
+            Name = "Call center partials",
+            PostbackUrl = "https://postingmydata.com/partials.php",
+            ExportDelayMinutes = 5,
+            Mappings = [new("first_name", "firstName"), new("list_id", null, "400"), new("header:X-Note", null, "José ✓ \"quoted\"")],
+            Routes = [new(["partial", "new_sale"], ["259"], [])],
+        };
+        db.ExportProfiles.Add(profile);
+        await db.SaveChangesAsync();
+
+        var loaded = await Db().ExportProfiles.SingleAsync(p => p.Id == profile.Id);
+        Assert.Equal(profile.Mappings, loaded.Mappings);
+        Assert.Equal(["partial", "new_sale"], loaded.Routes[0].CustomerTypes);
+        Assert.Equal(["259"], loaded.Routes[0].CampaignIds!);
+
+        // A change inside the JSON column is seen by change tracking.
+        loaded.Mappings.Add(new ExportMapping("email_address", "emailAddress"));
+        var tracked = (PostbackDb)_contexts[^1];
+        await tracked.SaveChangesAsync();
+        Assert.Equal(4, (await Db().ExportProfiles.SingleAsync(p => p.Id == profile.Id)).Mappings.Count);
+    }
+
+    [Fact]
+    public async Task Times_round_trip_to_the_microsecond_and_compare_in_queries()
+    {
+        var early = new DateTimeOffset(2026, 1, 1, 8, 30, 15, 123, TimeSpan.Zero).AddTicks(4567);
+        var late = early.AddMinutes(5);
+        await new EventIngest(Db(), new FakeTimeProvider(early)).IngestAsync(1,
+            [new IncomingEvent("t-early", "partial", early, Order("""{"orderId": 1006}""")),
+             new IncomingEvent("t-late", "partial", late.ToOffset(TimeSpan.FromHours(2)), Order("""{"orderId": 1006}"""))], default);
+
+        var found = await Db().OrderEvents.Where(e => e.OrderId == 1006 && e.OccurredAt < early.AddMinutes(1)).ToListAsync();
+        var single = Assert.Single(found);
+        Assert.Equal("t-early", single.EventId);
+        Assert.Equal(early.AddTicks(-7), single.OccurredAt);
+        Assert.Equal(late.AddTicks(-7), (await Db().OrderEvents.SingleAsync(e => e.EventId == "t-late")).OccurredAt);
+        Assert.Equal(TimeSpan.Zero, single.OccurredAt.Offset);
+    }
+
+    [Fact]
+    public async Task Deleting_a_campaign_deletes_its_products_and_prices_keep_their_precision()
+    {
+        var db = Db();
+        var campaign = new Campaign
+        {
+            OrganizationId = 1,
+            CampaignId = "259",
+            Name = "Test Lander",
+            Products = [new Product { OrganizationId = 1, ProductId = "12", Sku = "SKU-12", Name = "Trial", Price = 4.9595m, Recurring = true }],
+        };
+        db.Campaigns.Add(campaign);
+        await db.SaveChangesAsync();
+
+        var product = await Db().Products.SingleAsync(p => p.CampaignKey == campaign.Id);
+        Assert.Equal(4.9595m, product.Price);
+        Assert.True(product.Recurring);
+
+        var deleting = Db();
+        deleting.Campaigns.Remove(await deleting.Campaigns.SingleAsync(c => c.Id == campaign.Id));
+        await deleting.SaveChangesAsync();
+        Assert.Equal(0, await Db().Products.CountAsync(p => p.CampaignKey == campaign.Id));
+    }
+
+    [Fact]
+    public async Task Api_keys_are_unique_by_hash()
+    {
+        var db = Db();
+        db.ApiKeys.Add(new ApiKey { OrganizationId = 1, Name = "a", KeyHash = new string('a', 64), Prefix = "pb_" });
+        db.ApiKeys.Add(new ApiKey { OrganizationId = 2, Name = "b", KeyHash = new string('a', 64), Prefix = "pb_" });
+        await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync());
+    }
+}
+
+public sealed class SqliteStorageTests : StorageComplianceTests
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "postback-tests", Guid.NewGuid().ToString("N"));
+
+    protected override Task<string> CreateDatabaseAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        return Task.FromResult($"Data Source={Path.Combine(_directory, "postback.db")};Pooling=false");
+    }
+
+    protected override PostbackDb Open(string connectionString) =>
+        new SqlitePostbackDb(new DbContextOptionsBuilder<SqlitePostbackDb>().UseSqlite(connectionString).Options);
+}
+
+public sealed class PostgresStorageTests : StorageComplianceTests
+{
+    protected override Task<string> CreateDatabaseAsync() => PostgresServer.CreateDatabaseAsync("pb_storage");
+
+    protected override PostbackDb Open(string connectionString) =>
+        new PostgresPostbackDb(new DbContextOptionsBuilder<PostgresPostbackDb>().UseNpgsql(connectionString).Options);
+}
