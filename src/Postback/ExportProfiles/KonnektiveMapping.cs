@@ -22,8 +22,7 @@ public static partial class KonnektiveMapping
             var path = $"mapping.{p.Name}";
             switch (p.Value.ValueKind)
             {
-                case JsonValueKind.String:
-                    var value = p.Value.GetString()!;
+                case JsonValueKind.String when TryGetString(p.Value) is { } value:
                     var tag = TagPattern().Match(value.Trim());
                     mappings.Add(tag.Success ? new ExportMapping(p.Name, tag.Groups[1].Value) : new ExportMapping(p.Name, null, value));
                     break;
@@ -45,9 +44,29 @@ public static partial class KonnektiveMapping
         return (mappings, errors);
     }
 
+    private static string? TryGetString(JsonElement element)
+    {
+        try
+        {
+            return element.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            // A lone surrogate escape: valid JSON, not text.
+            return null;
+        }
+    }
+
     /// The reverse: a profile's mappings as Konnektive's JSON, to paste into a CRM.
-    public static Dictionary<string, string> Export(IEnumerable<ExportMapping> mappings) =>
-        mappings.ToDictionary(m => m.ExportName, m => m.Field is not null ? $"[{m.Field}]" : m.Static ?? "");
+    public static Dictionary<string, string> Export(IEnumerable<ExportMapping> mappings)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var m in mappings)
+        {
+            result.TryAdd(m.ExportName, m.Field is not null ? $"[{m.Field}]" : m.Static ?? "");
+        }
+        return result;
+    }
 
     [GeneratedRegex(@"^\[\s*([A-Za-z][A-Za-z0-9_]*)\s*\]$")]
     private static partial Regex TagPattern();

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -20,8 +19,8 @@ public sealed record RenderContext(string CustomerType, string? CampaignName = n
 /// - Content-Type application/json (case-insensitive) makes the body a JSON object, anything
 ///   else a form-encoded body;
 /// - header:httpMethod picks POST/PUT/PATCH/DELETE, header:httpMethodType says where the
-///   parameters go (GET: the URL, the default once httpMethod is given; POST: the body).
-///   Neither of the two is ever sent.
+///   parameters go (GET: the URL; POST: the body). Without httpMethodType they go in the body
+///   when there are real headers, else in the URL. Neither of the two is ever sent.
 public static class RequestRenderer
 {
     public const string HeaderPrefix = "header:";
@@ -85,23 +84,17 @@ public static class RequestRenderer
             }
         }
 
-        string finalMethod;
-        bool parametersInBody;
-        if (method is not null)
+        // httpMethodType says where the parameters go. Without it, they go in the body when the
+        // profile sends real headers (seed 003: "the non-header field mappings are sent in the
+        // message body") and in the URL when httpMethod is the only header (seed 003: GET is the
+        // default for httpMethodType).
+        var finalMethod = method ?? (anyHeaderMapping ? "POST" : "GET");
+        var parametersInBody = methodType switch
         {
-            finalMethod = method;
-            parametersInBody = methodType == "POST";
-        }
-        else if (anyHeaderMapping)
-        {
-            finalMethod = "POST";
-            parametersInBody = methodType != "GET";
-        }
-        else
-        {
-            finalMethod = "GET";
-            parametersInBody = false;
-        }
+            "POST" => true,
+            "GET" => false,
+            _ => headers.Count > 0,
+        };
 
         var url = postbackUrl;
         string? body = null;
@@ -171,8 +164,7 @@ public static class RequestRenderer
 
     public static bool IsJson(string? contentType) =>
         contentType is not null
-        && MediaTypeHeaderValue.TryParse(contentType, out var media)
-        && string.Equals(media.MediaType, "application/json", StringComparison.OrdinalIgnoreCase);
+        && contentType.Split(';', 2)[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase);
 
     /// RFC 3986 percent-encoding of names and values (a space is %20), pairs joined with &.
     public static string Encode(IEnumerable<KeyValuePair<string, string>> pairs)

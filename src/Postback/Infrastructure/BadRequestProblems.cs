@@ -11,6 +11,13 @@ public sealed partial class BadRequestProblems(IProblemDetailsService problems) 
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken ct)
     {
+        if (exception is InvalidOperationException invalid && invalid.Message.Contains("incomplete UTF-16", StringComparison.Ordinal))
+        {
+            // A lone surrogate escape ("\ud800") is valid JSON but not text; System.Text.Json only
+            // notices when a string is read, long after binding. Nothing has been stored then:
+            // every body is fully parsed before anything is written.
+            exception = new BadHttpRequestException("", StatusCodes.Status400BadRequest, invalid);
+        }
         if (exception is not BadHttpRequestException bad)
         {
             return false;
@@ -40,6 +47,10 @@ public sealed partial class BadRequestProblems(IProblemDetailsService problems) 
         if (bad.StatusCode == StatusCodes.Status415UnsupportedMediaType)
         {
             return ("", "send the body as application/json");
+        }
+        if (bad.InnerException is InvalidOperationException)
+        {
+            return ("", "the body holds a lone UTF-16 surrogate escape (\\uD800 to \\uDFFF), which is not text");
         }
         if (bad.InnerException is JsonException json)
         {

@@ -33,6 +33,7 @@ public static class OrderParser
         var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var items = new List<OrderItem>();
         var extras = 0;
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var property in json.EnumerateObject())
         {
             var key = property.Name;
@@ -41,7 +42,7 @@ public static class OrderParser
                 stripped.Add(key);
                 continue;
             }
-            if (fields.ContainsKey(key) || (key.Equals("items", StringComparison.OrdinalIgnoreCase) && items.Count > 0))
+            if (!seen.Add(FieldCatalog.Find(key)?.Name ?? key))
             {
                 errors.Add(key, "is given more than once");
                 continue;
@@ -82,9 +83,14 @@ public static class OrderParser
                 known = new FieldDefinition(key, FieldKind.Text, MaxExtraValueLength, "extra", "");
             }
 
-            if (!TryScalarText(property.Value, out var raw))
+            if (!TryScalarText(property.Value, out var raw, out var notScalar))
             {
-                errors.Add(known.Name, "must be a string, number or boolean");
+                errors.Add(known.Name, notScalar);
+                continue;
+            }
+            if (IsJsonBoolean(property.Value) && known.Kind is not (FieldKind.Boolean or FieldKind.Text))
+            {
+                errors.Add(known.Name, $"must not be true or false; it is a {known.Kind.ToString().ToLowerInvariant()} field");
                 continue;
             }
             if (TryNormalize(known, raw, out var value, out var reason))
@@ -154,6 +160,7 @@ public static class OrderParser
             decimal? price = null;
             var recurring = false;
             var ok = true;
+            var seenKeys = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in element.EnumerateObject())
             {
                 var key = ItemKeys.FirstOrDefault(k => k.Equals(p.Name, StringComparison.OrdinalIgnoreCase));
@@ -164,13 +171,25 @@ public static class OrderParser
                     ok = false;
                     continue;
                 }
+                if (!seenKeys.Add(key))
+                {
+                    errors.Add(fieldPath, "is given more than once");
+                    ok = false;
+                    continue;
+                }
+                if (IsJsonBoolean(p.Value) && key is "qty" or "price")
+                {
+                    errors.Add(fieldPath, "must be a number, not true or false");
+                    ok = false;
+                    continue;
+                }
                 if (p.Value.ValueKind == JsonValueKind.Null)
                 {
                     continue;
                 }
-                if (!TryScalarText(p.Value, out var raw))
+                if (!TryScalarText(p.Value, out var raw, out var notScalar))
                 {
-                    errors.Add(fieldPath, "must be a string, number or boolean");
+                    errors.Add(fieldPath, notScalar);
                     ok = false;
                     continue;
                 }
@@ -231,6 +250,8 @@ public static class OrderParser
         }
     }
 
+    private const string NotScalarReason = "must be a string, number or boolean";
+    private const string NotTextReason = "must be valid text; it holds a lone UTF-16 surrogate escape (\\uD800 to \\uDFFF)";
     private const string MoneyReason = "must be a decimal amount such as 49.95";
     private const string BoolReason = "must be true/false or 1/0";
 
@@ -330,7 +351,7 @@ public static class OrderParser
     public static bool TryParseMoney(string raw, out decimal amount) =>
         decimal.TryParse(raw.Trim(), NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out amount)
         && Math.Abs(amount) < MaxAmount
-        && amount.Scale <= 4;
+        && decimal.Round(amount, 4) == amount;
 
     public static string FormatMoney(decimal amount) => amount.ToString("0.00##", CultureInfo.InvariantCulture);
 
@@ -376,13 +397,26 @@ public static class OrderParser
         return false;
     }
 
-    private static bool TryScalarText(JsonElement value, out string text)
+    private static bool IsJsonBoolean(JsonElement value) => value.ValueKind is JsonValueKind.True or JsonValueKind.False;
+
+    private static bool TryScalarText(JsonElement value, out string text, out string reason)
     {
+        reason = NotScalarReason;
         switch (value.ValueKind)
         {
             case JsonValueKind.String:
-                text = value.GetString()!;
-                return true;
+                try
+                {
+                    text = value.GetString()!;
+                    return true;
+                }
+                catch (InvalidOperationException)
+                {
+                    // A lone surrogate escape such as \ud800: valid JSON, but not text.
+                    text = "";
+                    reason = NotTextReason;
+                    return false;
+                }
             case JsonValueKind.Number:
                 text = value.GetRawText();
                 return true;
