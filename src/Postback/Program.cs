@@ -32,6 +32,7 @@ builder.Services.Configure<JsonOptions>(o =>
 {
     // A misspelt field ("staticValue") is an error, not silently nothing.
     o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+    o.SerializerOptions.PropertyNameCaseInsensitive = false;
     o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
 });
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
@@ -56,7 +57,7 @@ await using (var scope = app.Services.CreateAsyncScope())
 }
 
 app.UseExceptionHandler();
-app.UseStatusCodePages();
+app.UseStatusCodePages(BadRequestProblems.WriteStatusProblemAsync);
 app.UseAuthentication();
 app.UseAuthorization();
 

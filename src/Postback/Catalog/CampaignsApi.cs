@@ -87,6 +87,12 @@ internal static partial class CampaignsApi
         {
             return NotFound(campaignId);
         }
+        var kept = (input.Products ?? []).Select(p => p.ProductId!.Trim()).ToHashSet(StringComparer.Ordinal);
+        var dropped = campaign.Products.Select(p => p.ProductId).Where(id => !kept.Contains(id)).ToList();
+        if (await FindRoutingUseAsync(db, organizationId, campaign, null, dropped, ct) is { } inUse)
+        {
+            return inUse;
+        }
         campaign.Name = input.Name!.Trim();
         campaign.UpdatedAt = time.GetUtcNow();
         db.Products.RemoveRange(campaign.Products);
@@ -103,17 +109,45 @@ internal static partial class CampaignsApi
         {
             return NotFound(campaignId);
         }
-        // A route naming a deleted campaign would silently stop matching; make the operator
-        // change the route first.
-        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => p.OrganizationId == organizationId).ToListAsync(ct);
-        var routingProfile = profiles.FirstOrDefault(p => p.Routes.Any(r => r.CampaignIds?.Contains(campaign.CampaignId) == true));
-        if (routingProfile is not null)
+        if (await FindRoutingUseAsync(db, organizationId, campaign, campaign.CampaignId, campaign.Products.Select(p => p.ProductId).ToList(), ct) is { } inUse)
         {
-            return Problems.Conflict("campaignId", $"export profile {routingProfile.Id} ('{routingProfile.Name}') routes campaign '{campaignId}'; change its routing first");
+            return inUse;
         }
         db.Campaigns.Remove(campaign);
         await db.SaveChangesAsync(ct);
         return TypedResults.NoContent();
+    }
+
+    /// A route naming a campaign or product that no longer exists would silently stop matching
+    /// (and the profile could not be saved again): make the operator change the route first.
+    private static async Task<ProblemHttpResult?> FindRoutingUseAsync(
+        PostbackDb db, long organizationId, Campaign campaign, string? campaignId, IReadOnlyList<string> productIds, CancellationToken ct)
+    {
+        // A product id that another campaign also holds stays routable.
+        var elsewhere = productIds.Count == 0 ? [] : (await db.Products.AsNoTracking()
+            .Where(p => p.OrganizationId == organizationId && p.CampaignKey != campaign.Id && productIds.Contains(p.ProductId))
+            .Select(p => p.ProductId).ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
+        var vanishing = productIds.Where(p => !elsewhere.Contains(p)).ToHashSet(StringComparer.Ordinal);
+        if (campaignId is null && vanishing.Count == 0)
+        {
+            return null;
+        }
+        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => p.OrganizationId == organizationId).OrderBy(p => p.Id).ToListAsync(ct);
+        foreach (var profile in profiles)
+        {
+            foreach (var route in profile.Routes)
+            {
+                if (campaignId is not null && route.CampaignIds?.Contains(campaignId) == true)
+                {
+                    return Problems.Conflict("campaignId", $"export profile {profile.Id} ('{profile.Name}') routes campaign '{campaignId}'; change its routing first");
+                }
+                if (route.ProductIds?.FirstOrDefault(vanishing.Contains) is { } productId)
+                {
+                    return Problems.Conflict("products", $"export profile {profile.Id} ('{profile.Name}') routes product '{productId}'; change its routing first");
+                }
+            }
+        }
+        return null;
     }
 
     private static Task<Campaign?> Find(PostbackDb db, long organizationId, string campaignId, CancellationToken ct) =>

@@ -71,6 +71,14 @@ public sealed partial class BadRequestProblems(IProblemDetailsService problems) 
             }
             return (field, "the body is not valid JSON (" + FirstSentence(message) + ")");
         }
+        var parameter = BindFailure().Match(bad.Message);
+        if (parameter.Success)
+        {
+            var type = parameter.Groups[1].Value;
+            return (parameter.Groups[2].Value, type.Contains("long", StringComparison.OrdinalIgnoreCase) || type.Contains("int", StringComparison.OrdinalIgnoreCase)
+                ? $"must be a whole number, not '{parameter.Groups[3].Value}'"
+                : $"'{parameter.Groups[3].Value}' is not a valid value");
+        }
         if (bad.Message.Contains("no body was provided", StringComparison.OrdinalIgnoreCase))
         {
             return ("", "a JSON request body is required");
@@ -92,6 +100,32 @@ public sealed partial class BadRequestProblems(IProblemDetailsService problems) 
     {
         var cut = message.IndexOf(". ", StringComparison.Ordinal);
         return (cut > 0 ? message[..cut] : message).TrimEnd('.');
+    }
+
+    [GeneratedRegex("Failed to bind parameter \"(\\S+) ([^\"]+)\" from \"([^\"]*)\"")]
+    private static partial Regex BindFailure();
+
+    /// Some failures never reach the exception handler: the framework sets 413 or 415 while
+    /// reading the body and returns. These answers still say what was wrong.
+    public static async Task WriteStatusProblemAsync(StatusCodeContext status)
+    {
+        var http = status.HttpContext;
+        var (title, reason) = http.Response.StatusCode switch
+        {
+            StatusCodes.Status413PayloadTooLarge => ("The request body is too large.",
+                $"the request body is larger than this endpoint accepts ({http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? 0} bytes)"),
+            StatusCodes.Status415UnsupportedMediaType => ("Unsupported media type.", "send the body as application/json"),
+            _ => ((string?)null, (string?)null),
+        };
+        var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
+        var context = new ProblemDetailsContext { HttpContext = http };
+        if (reason is not null)
+        {
+            context.ProblemDetails.Title = title;
+            context.ProblemDetails.Detail = "body: " + reason;
+            context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { ["body"] = [reason] };
+        }
+        await problems.TryWriteAsync(context);
     }
 
     [GeneratedRegex("missing required properties including: '([^']+)'")]

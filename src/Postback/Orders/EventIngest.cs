@@ -7,6 +7,14 @@ public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset?
 
 public sealed record IngestedEvent(OrderEvent Event, OrderData Order, bool Duplicate);
 
+/// An event id was sent again with another type or order: not a retry of the same event, so
+/// answering "duplicate" would hide a client bug.
+public sealed class EventIdConflictException(int index, OrderEvent existing)
+    : Exception($"eventId '{existing.EventId}' was already used for a {existing.Type} event of order {existing.OrderId}")
+{
+    public int Index { get; } = index;
+}
+
 /// Stores order events: upserts each event's order and records the event, all events of one
 /// call in one transaction. An event id seen before is not stored again (idempotent ingest).
 public sealed class EventIngest(PostbackDb db, TimeProvider time)
@@ -45,10 +53,15 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time)
         var merged = orders.ToDictionary(o => o.Key, o => OrderJson.Deserialize(o.Value.Data));
 
         var results = new List<IngestedEvent>(events.Count);
-        foreach (var incoming in events)
+        for (var index = 0; index < events.Count; index++)
         {
+            var incoming = events[index];
             if (incoming.EventId is not null && seen.TryGetValue(incoming.EventId, out var existing))
             {
+                if (existing.Type != incoming.Type || existing.OrderId != incoming.Order.OrderId)
+                {
+                    throw new EventIdConflictException(index, existing);
+                }
                 results.Add(new IngestedEvent(existing, merged.GetValueOrDefault(existing.OrderId) ?? incoming.Order, Duplicate: true));
                 continue;
             }

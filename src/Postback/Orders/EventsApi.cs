@@ -40,7 +40,7 @@ internal static class EventsApi
         return api;
     }
 
-    private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem>> PostEvent(
+    private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem, ProblemHttpResult>> PostEvent(
         JsonElement body, ClaimsPrincipal user, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
     {
         var parsed = EventParser.Parse(body);
@@ -48,14 +48,22 @@ internal static class EventsApi
         {
             return Problems.Validation(parsed.Errors);
         }
-        var accepted = await StoreAsync(user.OrganizationId(), [parsed], ingest, matching, ct);
+        IReadOnlyList<EventAccepted> accepted;
+        try
+        {
+            accepted = await StoreAsync(user.OrganizationId(), [parsed], ingest, matching, ct);
+        }
+        catch (EventIdConflictException conflict)
+        {
+            return Problems.Conflict("eventId", conflict.Message);
+        }
         var result = accepted[0];
         return result.Duplicate
             ? TypedResults.Ok(result)
             : TypedResults.Accepted($"/api/v1/orders/{result.OrderId}", result);
     }
 
-    private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem>> PostBatch(
+    private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem, ProblemHttpResult>> PostBatch(
         JsonElement body, ClaimsPrincipal user, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
     {
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("events", out var list) || list.ValueKind != JsonValueKind.Array)
@@ -94,8 +102,15 @@ internal static class EventsApi
         {
             return Problems.Validation(errors);
         }
-        var accepted = await StoreAsync(user.OrganizationId(), parsed, ingest, matching, ct);
-        return TypedResults.Accepted((string?)null, new BatchAccepted(accepted));
+        try
+        {
+            var accepted = await StoreAsync(user.OrganizationId(), parsed, ingest, matching, ct);
+            return TypedResults.Accepted((string?)null, new BatchAccepted(accepted));
+        }
+        catch (EventIdConflictException conflict)
+        {
+            return Problems.Conflict($"events[{conflict.Index}].eventId", conflict.Message);
+        }
     }
 
     private static async Task<IReadOnlyList<EventAccepted>> StoreAsync(

@@ -20,6 +20,38 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        NormalizeTimes();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        NormalizeTimes();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    // Both databases keep times as UTC to the microsecond. Rounding the entities themselves,
+    // not only the stored values, makes what a POST echoes equal to what a later GET reads.
+    private void NormalizeTimes()
+    {
+        foreach (var entry in ChangeTracker.Entries())
+        {
+            if (entry.State is not (EntityState.Added or EntityState.Modified))
+            {
+                continue;
+            }
+            foreach (var property in entry.Properties)
+            {
+                if (property.CurrentValue is DateTimeOffset time && (time.Offset != TimeSpan.Zero || time.UtcTicks % 10 != 0))
+                {
+                    property.CurrentValue = new DateTimeOffset(time.UtcTicks - (time.UtcTicks % 10), TimeSpan.Zero);
+                }
+            }
+        }
+    }
+
     protected override void OnModelCreating(ModelBuilder model)
     {
         model.Entity<Organization>(e =>
