@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Catalog;
+using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Fields;
 using Postback.Infrastructure;
@@ -45,8 +46,10 @@ builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
 builder.Services.AddScoped<Bootstrap>();
 builder.Services.AddScoped<EventIngest>();
-builder.Services.AddScoped<ProfileMatching>();
+builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
+builder.Services.AddHostedService<DeliveryWorker>();
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
 var app = builder.Build();
 

@@ -14,10 +14,11 @@ namespace Postback.ExportProfiles;
 
 public sealed record ExportProfileView(
     long Id, string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled,
-    IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, int RetryCapMinutes, int? GiveUpAfterHours,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static ExportProfileView From(ExportProfile p) =>
-        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.CreatedAt, p.UpdatedAt);
+        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.CreatedAt, p.UpdatedAt);
 }
 
 /// Which order to render: a stored one by id, or one given inline; and as which event type.
@@ -167,7 +168,9 @@ internal static class ExportProfilesApi
         {
             return NotFound(profileId.Value);
         }
-        var input = new ExportProfileInput(profile.Name, profile.Type, profile.PostbackUrl, profile.ExportDelayMinutes, profile.Enabled, mappings, profile.Routes);
+        var input = new ExportProfileInput(
+            profile.Name, profile.Type, profile.PostbackUrl, profile.ExportDelayMinutes, profile.Enabled, mappings, profile.Routes,
+            profile.RetryCapMinutes, profile.GiveUpAfterHours);
         var (valid, validationErrors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
         if (valid is null)
         {
@@ -292,6 +295,8 @@ internal static class ExportProfilesApi
         profile.Enabled = valid.Enabled;
         profile.Mappings = valid.Mappings;
         profile.Routes = valid.Routes;
+        profile.RetryCapMinutes = valid.RetryCapMinutes;
+        profile.GiveUpAfterHours = valid.GiveUpAfterHours;
         profile.UpdatedAt = now;
     }
 

@@ -13,11 +13,15 @@ public sealed record ExportProfileInput(
     int? ExportDelayMinutes,
     bool? Enabled,
     IReadOnlyList<ExportMapping>? Mappings,
-    IReadOnlyList<ExportRoute>? Routes);
+    IReadOnlyList<ExportRoute>? Routes,
+    int? RetryCapMinutes = null,
+    int? GiveUpAfterHours = null);
 
 /// A profile that passed validation, normalized (trimmed names, merge tags without brackets,
 /// method values upper-case).
-public sealed record ValidProfile(string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes);
+public sealed record ValidProfile(
+    string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes,
+    int RetryCapMinutes, int? GiveUpAfterHours);
 
 public static class ProfileValidation
 {
@@ -27,6 +31,8 @@ public static class ProfileValidation
     public const int MaxRoutes = 100;
     public const int MaxDelayMinutes = 43_200;
     public const int MaxStaticLength = 2_000;
+    public const int MaxRetryCapMinutes = 1_440;
+    public const int MaxGiveUpHours = 8_760;
 
     // Headers the HTTP stack owns: letting a mapping set them would corrupt the request.
     private static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -67,12 +73,22 @@ public static class ProfileValidation
             errors.Add("exportDelayMinutes", $"must be from 0 to {MaxDelayMinutes} minutes");
         }
 
+        var retryCap = input.RetryCapMinutes ?? 60;
+        if (retryCap is < 1 or > MaxRetryCapMinutes)
+        {
+            errors.Add("retryCapMinutes", $"must be from 1 to {MaxRetryCapMinutes} minutes");
+        }
+        if (input.GiveUpAfterHours is < 1 or > MaxGiveUpHours)
+        {
+            errors.Add("giveUpAfterHours", $"must be from 1 to {MaxGiveUpHours} hours, or null to retry until the delivery succeeds");
+        }
+
         var mappings = ValidateMappings(input.Mappings ?? [], errors);
         var routes = ValidateRoutes(input.Routes ?? [], errors, campaignExists, productExists);
 
         return errors.Any
             ? (null, errors)
-            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes), errors);
+            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours), errors);
     }
 
     public static string? CheckUrl(string? url, bool allowPrivateNetworks)

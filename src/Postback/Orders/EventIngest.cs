@@ -1,11 +1,15 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Storage;
 
 namespace Postback.Orders;
 
 public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order);
 
-public sealed record IngestedEvent(OrderEvent Event, OrderData Order, bool Duplicate);
+public sealed record ScheduledDelivery(long Id, long ProfileId, string ProfileName, string CustomerType, DateTimeOffset DueAt, string Status);
+
+public sealed record IngestedEvent(OrderEvent Event, bool Duplicate, IReadOnlyList<ScheduledDelivery> Deliveries);
 
 /// An event id was sent again with another type or order: not a retry of the same event, so
 /// answering "duplicate" would hide a client bug.
@@ -15,9 +19,11 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
     public int Index { get; } = index;
 }
 
-/// Stores order events: upserts each event's order and records the event, all events of one
-/// call in one transaction. An event id seen before is not stored again (idempotent ingest).
-public sealed class EventIngest(PostbackDb db, TimeProvider time)
+/// Stores order events: upserts each event's order, records the event and schedules one
+/// delivery per export profile it fires — all events of one call in one transaction, so there
+/// is never an event without its deliveries nor a delivery without its event. An event id
+/// seen before is not stored again (idempotent ingest).
+public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal)
 {
     public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
@@ -27,7 +33,12 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time)
         {
             try
             {
-                return await IngestOnceAsync(organizationId, events, ct);
+                var results = await IngestOnceAsync(organizationId, events, ct);
+                if (results.Any(r => r.Deliveries.Count > 0 && !r.Duplicate))
+                {
+                    signal.Notify();
+                }
+                return results;
             }
             catch (DbUpdateException) when (attempt < 3)
             {
@@ -51,8 +62,10 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time)
             .Where(o => o.OrganizationId == organizationId && orderIds.Contains(o.OrderId))
             .ToDictionaryAsync(o => o.OrderId, ct);
         var merged = orders.ToDictionary(o => o.Key, o => OrderJson.Deserialize(o.Value.Data));
+        var routing = await RoutingContext.LoadAsync(db, organizationId, events.Select(e => e.Order), ct);
 
         var results = new List<IngestedEvent>(events.Count);
+        var newDeliveries = new List<(int Result, Delivery Delivery, ExportProfile Profile)>();
         for (var index = 0; index < events.Count; index++)
         {
             var incoming = events[index];
@@ -62,7 +75,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time)
                 {
                     throw new EventIdConflictException(index, existing);
                 }
-                results.Add(new IngestedEvent(existing, merged.GetValueOrDefault(existing.OrderId) ?? incoming.Order, Duplicate: true));
+                results.Add(new IngestedEvent(existing, Duplicate: true, existing.Id == 0 ? [] : await ScheduledForAsync(existing.Id, ct)));
                 continue;
             }
 
@@ -93,10 +106,88 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time)
             };
             db.OrderEvents.Add(orderEvent);
             seen[orderEvent.EventId] = orderEvent;
-            results.Add(new IngestedEvent(orderEvent, data, Duplicate: false));
+
+            foreach (var (profile, customerType) in routing.Match(incoming.Type, data))
+            {
+                var dueAt = orderEvent.OccurredAt.AddMinutes(profile.ExportDelayMinutes);
+                var delivery = new Delivery
+                {
+                    OrganizationId = organizationId,
+                    ProfileId = profile.Id,
+                    Event = orderEvent,
+                    Order = row,
+                    OrderId = orderId,
+                    CustomerId = data.CustomerId,
+                    CustomerType = customerType,
+                    Endpoint = Endpoints.Of(profile.PostbackUrl),
+                    DueAt = dueAt,
+                    FirstDueAt = dueAt,
+                    CreatedAt = now,
+                };
+                db.Deliveries.Add(delivery);
+                newDeliveries.Add((results.Count, delivery, profile));
+            }
+            results.Add(new IngestedEvent(orderEvent, Duplicate: false, []));
         }
 
         await db.SaveChangesAsync(ct);
+
+        // Ids exist only after the save.
+        foreach (var group in newDeliveries.GroupBy(d => d.Result))
+        {
+            results[group.Key] = results[group.Key] with
+            {
+                Deliveries = group.Select(d => new ScheduledDelivery(d.Delivery.Id, d.Profile.Id, d.Profile.Name, d.Delivery.CustomerType, d.Delivery.DueAt, d.Delivery.Status)).ToList(),
+            };
+        }
         return results;
+    }
+
+    private async Task<IReadOnlyList<ScheduledDelivery>> ScheduledForAsync(long eventKey, CancellationToken ct) =>
+        await (from d in db.Deliveries.AsNoTracking()
+               join p in db.ExportProfiles.AsNoTracking() on d.ProfileId equals p.Id into profiles
+               from p in profiles.DefaultIfEmpty()
+               where d.EventKey == eventKey
+               orderby d.Id
+               select new ScheduledDelivery(d.Id, d.ProfileId, p == null ? "" : p.Name, d.CustomerType, d.DueAt, d.Status))
+            .ToListAsync(ct);
+}
+
+/// The enabled profiles of an organization and the catalog facts routing needs, loaded once
+/// per ingest call.
+internal sealed class RoutingContext(IReadOnlyList<ExportProfile> profiles, HashSet<string> recurringProducts)
+{
+    public static async Task<RoutingContext> LoadAsync(PostbackDb db, long organizationId, IEnumerable<OrderData> orders, CancellationToken ct)
+    {
+        var profiles = await db.ExportProfiles.AsNoTracking()
+            .Where(p => p.OrganizationId == organizationId && p.Enabled)
+            .OrderBy(p => p.Id)
+            .ToListAsync(ct);
+        var productIds = profiles.Count == 0
+            ? []
+            : orders.SelectMany(o => o.Items).Where(i => i.ProductId is not null).Select(i => i.ProductId!).Distinct().ToList();
+        var recurring = productIds.Count == 0
+            ? []
+            : (await db.Products.AsNoTracking()
+                .Where(p => p.OrganizationId == organizationId && p.Recurring && productIds.Contains(p.ProductId))
+                .Select(p => p.ProductId)
+                .ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
+        return new RoutingContext(profiles, recurring);
+    }
+
+    public IEnumerable<(ExportProfile Profile, string CustomerType)> Match(string eventType, OrderData order)
+    {
+        if (profiles.Count == 0)
+        {
+            yield break;
+        }
+        var facts = RoutingFacts.From(order, recurringProducts.Contains);
+        foreach (var profile in profiles)
+        {
+            if (RouteMatcher.Match(profile.Routes, eventType, facts) is { } customerType)
+            {
+                yield return (profile, customerType);
+            }
+        }
     }
 }

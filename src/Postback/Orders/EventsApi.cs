@@ -2,13 +2,10 @@ using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Organizations;
 
 namespace Postback.Orders;
-
-public sealed record MatchedProfile(long ProfileId, string ProfileName, string CustomerType, DateTimeOffset DueAt);
 
 public sealed record EventAccepted(
     long Id,
@@ -19,7 +16,7 @@ public sealed record EventAccepted(
     DateTimeOffset ReceivedAt,
     bool Duplicate,
     IReadOnlyList<string> StrippedFields,
-    IReadOnlyList<MatchedProfile> MatchedProfiles);
+    IReadOnlyList<ScheduledDelivery> Deliveries);
 
 public sealed record BatchAccepted(IReadOnlyList<EventAccepted> Events);
 
@@ -41,7 +38,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem, ProblemHttpResult>> PostEvent(
-        JsonElement body, ClaimsPrincipal user, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, EventIngest ingest, CancellationToken ct)
     {
         var parsed = EventParser.Parse(body);
         if (parsed.Event is null)
@@ -51,7 +48,7 @@ internal static class EventsApi
         IReadOnlyList<EventAccepted> accepted;
         try
         {
-            accepted = await StoreAsync(user.OrganizationId(), [parsed], ingest, matching, ct);
+            accepted = await StoreAsync(user.OrganizationId(), [parsed], ingest, ct);
         }
         catch (EventIdConflictException conflict)
         {
@@ -64,7 +61,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem, ProblemHttpResult>> PostBatch(
-        JsonElement body, ClaimsPrincipal user, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, EventIngest ingest, CancellationToken ct)
     {
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("events", out var list) || list.ValueKind != JsonValueKind.Array)
         {
@@ -104,7 +101,7 @@ internal static class EventsApi
         }
         try
         {
-            var accepted = await StoreAsync(user.OrganizationId(), parsed, ingest, matching, ct);
+            var accepted = await StoreAsync(user.OrganizationId(), parsed, ingest, ct);
             return TypedResults.Accepted((string?)null, new BatchAccepted(accepted));
         }
         catch (EventIdConflictException conflict)
@@ -114,10 +111,9 @@ internal static class EventsApi
     }
 
     private static async Task<IReadOnlyList<EventAccepted>> StoreAsync(
-        long organizationId, IReadOnlyList<EventParser.Result> parsed, EventIngest ingest, ProfileMatching matching, CancellationToken ct)
+        long organizationId, IReadOnlyList<EventParser.Result> parsed, EventIngest ingest, CancellationToken ct)
     {
         var stored = await ingest.IngestAsync(organizationId, parsed.Select(p => p.Event!).ToList(), ct);
-        var matches = await matching.MatchAsync(organizationId, stored.Select(s => (s.Event, s.Order)).ToList(), ct);
         return stored.Select((s, i) => new EventAccepted(
             s.Event.Id,
             s.Event.EventId,
@@ -127,6 +123,6 @@ internal static class EventsApi
             s.Event.ReceivedAt,
             s.Duplicate,
             parsed[i].StrippedFields,
-            matches[i].Select(m => new MatchedProfile(m.ProfileId, m.ProfileName, m.CustomerType, m.DueAt)).ToList())).ToList();
+            s.Deliveries)).ToList();
     }
 }

@@ -66,7 +66,11 @@ public static class NetworkGuard
     }
 }
 
-public sealed record OutboundResponse(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, string BodyExcerpt, bool BodyTruncated);
+public sealed record OutboundResponse(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, string BodyExcerpt, bool BodyTruncated)
+{
+    [System.Text.Json.Serialization.JsonIgnore]
+    public TimeSpan? RetryAfter { get; init; }
+}
 
 public sealed record OutboundResult(OutboundResponse? Response, double DurationMs, string? Error)
 {
@@ -118,7 +122,10 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
                 .Take(MaxExcerptHeaders)
                 .Select(h => new KeyValuePair<string, string>(h.Key, Truncate(string.Join(", ", h.Value), 500)))
                 .ToList();
-            return new OutboundResult(new OutboundResponse((int)response.StatusCode, headers, excerpt, truncated), Elapsed(started), null);
+            return new OutboundResult(
+                new OutboundResponse((int)response.StatusCode, headers, excerpt, truncated) { RetryAfter = RetryAfterOf(response) },
+                Elapsed(started),
+                null);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -130,6 +137,13 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
             return new OutboundResult(null, Elapsed(started), blocked?.Message ?? Describe(e));
         }
     }
+
+    private TimeSpan? RetryAfterOf(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - time.GetUtcNow() is { } wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero,
+        _ => null,
+    };
 
     private double Elapsed(long started) => time.GetElapsedTime(started).TotalMilliseconds;
 

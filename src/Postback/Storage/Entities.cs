@@ -89,6 +89,10 @@ public sealed class ExportProfile
     public required string PostbackUrl { get; set; }
     public int ExportDelayMinutes { get; set; }
     public bool Enabled { get; set; } = true;
+    // Retries never stop by default (the CRMs' promise); the backoff grows to this cap.
+    public int RetryCapMinutes { get; set; } = 60;
+    // When set, a delivery still failing this long after it was first due is marked failed.
+    public int? GiveUpAfterHours { get; set; }
     // Mappings and routes are always read and written with their profile, so they live in it
     // as JSON rather than in tables of their own.
     public List<ExportMapping> Mappings { get; set; } = [];

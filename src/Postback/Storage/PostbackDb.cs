@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Postback.Deliveries;
 using Postback.ExportProfiles;
 
 namespace Postback.Storage;
@@ -17,6 +18,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<StoredOrder> Orders => Set<StoredOrder>();
     public DbSet<OrderEvent> OrderEvents => Set<OrderEvent>();
     public DbSet<ExportProfile> ExportProfiles => Set<ExportProfile>();
+    public DbSet<Delivery> Deliveries => Set<Delivery>();
+    public DbSet<DeliveryAttempt> DeliveryAttempts => Set<DeliveryAttempt>();
+    public DbSet<HistoryEntry> History => Set<HistoryEntry>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -123,6 +127,49 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
             e.HasIndex(x => x.OrganizationId);
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        ConfigureDeliveries(model);
+    }
+
+    private static void ConfigureDeliveries(ModelBuilder model)
+    {
+        model.Entity<Delivery>(e =>
+        {
+            e.ToTable("deliveries");
+            e.Property(x => x.CustomerId).HasMaxLength(64);
+            e.Property(x => x.CustomerType).HasMaxLength(32);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.Endpoint).HasMaxLength(300);
+            e.Property(x => x.LeaseOwner).HasMaxLength(64);
+            e.Property(x => x.LastError).HasMaxLength(1000);
+            // The claim query: pending and due, oldest first.
+            e.HasIndex(x => new { x.Status, x.DueAt });
+            e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
+            e.HasIndex(x => new { x.OrganizationId, x.OrderId });
+            e.HasIndex(x => x.EventKey);
+            e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
+        });
+
+        model.Entity<DeliveryAttempt>(e =>
+        {
+            e.ToTable("delivery_attempts");
+            e.Property(x => x.RequestMethod).HasMaxLength(16);
+            e.Property(x => x.Error).HasMaxLength(1000);
+            e.HasIndex(x => new { x.DeliveryId, x.Number });
+            e.HasOne<Delivery>().WithMany().HasForeignKey(x => x.DeliveryId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<HistoryEntry>(e =>
+        {
+            e.ToTable("customer_history");
+            e.Property(x => x.CustomerId).HasMaxLength(64);
+            e.Property(x => x.Kind).HasMaxLength(32);
+            e.Property(x => x.CustomerType).HasMaxLength(32);
+            e.Property(x => x.Message).HasMaxLength(1000);
+            e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
+            e.HasIndex(x => new { x.OrganizationId, x.OrderId });
         });
     }
 

@@ -122,7 +122,7 @@ public sealed class EventsApiTests(EventsHub fixture) : IClassFixture<EventsHub>
         Assert.True(accepted["id"]!.GetValue<long>() > 0);
         Assert.Equal(new DateTimeOffset(2024, 7, 31, 16, 24, 58, TimeSpan.Zero), accepted["occurredAt"]!.GetValue<DateTimeOffset>());
         Assert.Empty(accepted["strippedFields"]!.AsArray());
-        Assert.Empty(accepted["matchedProfiles"]!.AsArray());
+        Assert.Empty(accepted["deliveries"]!.AsArray());
 
         var view = await ReadOkAsync(await Api().GetAsync("/api/v1/orders/1001"));
         Assert.Equal(1001, view["orderId"]!.GetValue<long>());
@@ -410,7 +410,7 @@ public sealed class EventsApiTests(EventsHub fixture) : IClassFixture<EventsHub>
             {"eventId": "evt-match-1", "type": "new_sale", "occurredAt": "2024-07-31T16:00:00Z",
              "order": {"orderId": 1400, "campaignId": "EV-MATCH", "items": [{"productId": "EV-MATCH-P1"}]}}
             """), HttpStatusCode.Accepted);
-        var matched = accepted["matchedProfiles"]!.AsArray();
+        var matched = accepted["deliveries"]!.AsArray();
         var match = Assert.Single(matched);
         Assert.Equal(profileId, match!["profileId"]!.GetValue<long>());
         Assert.Equal("Match new sales", match["profileName"]!.GetValue<string>());
@@ -421,14 +421,14 @@ public sealed class EventsApiTests(EventsHub fixture) : IClassFixture<EventsHub>
         var refund = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"eventId": "evt-match-2", "type": "full_refund", "order": {"orderId": 1400}}
             """), HttpStatusCode.Accepted);
-        var refundMatch = Assert.Single(refund["matchedProfiles"]!.AsArray());
+        var refundMatch = Assert.Single(refund["deliveries"]!.AsArray());
         Assert.Equal("refund", refundMatch!["customerType"]!.GetValue<string>());
 
         // Another campaign matches nothing.
         var other = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"eventId": "evt-match-3", "type": "new_sale", "order": {"orderId": 1401, "campaignId": "EV-ELSEWHERE"}}
             """), HttpStatusCode.Accepted);
-        Assert.Empty(other["matchedProfiles"]!.AsArray());
+        Assert.Empty(other["deliveries"]!.AsArray());
     }
 
     [Fact]
@@ -441,14 +441,14 @@ public sealed class EventsApiTests(EventsHub fixture) : IClassFixture<EventsHub>
         var withItems = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"type": "partial", "order": {"orderId": 1410, "campaignId": "EV-PARTIAL", "items": [{"sku": "X"}]}}
             """), HttpStatusCode.Accepted);
-        var m = Assert.Single(withItems["matchedProfiles"]!.AsArray());
+        var m = Assert.Single(withItems["deliveries"]!.AsArray());
         Assert.Equal(cart, m!["profileId"]!.GetValue<long>());
         Assert.Equal("abandoned_cart", m["customerType"]!.GetValue<string>());
 
         var withoutItems = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"type": "partial", "order": {"orderId": 1411, "campaignId": "EV-PARTIAL"}}
             """), HttpStatusCode.Accepted);
-        m = Assert.Single(withoutItems["matchedProfiles"]!.AsArray());
+        m = Assert.Single(withoutItems["deliveries"]!.AsArray());
         Assert.Equal(lead, m!["profileId"]!.GetValue<long>());
         Assert.Equal("lead", m["customerType"]!.GetValue<string>());
     }
@@ -462,20 +462,20 @@ public sealed class EventsApiTests(EventsHub fixture) : IClassFixture<EventsHub>
         var accepted = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"eventId": "evt-testcard-1", "type": "new_sale", "order": {"orderId": 1420, "campaignId": "EV-TEST", "isTestCard": true}}
             """), HttpStatusCode.Accepted);
-        Assert.Empty(accepted["matchedProfiles"]!.AsArray());
+        Assert.Empty(accepted["deliveries"]!.AsArray());
         var view = await ReadOkAsync(await Api().GetAsync("/api/v1/orders/1420"));
         Assert.True(view["order"]!["isTestCard"]!.GetValue<bool>());
 
         var asText = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"eventId": "evt-testcard-2", "type": "new_sale", "order": {"orderId": 1421, "campaignId": "EV-TEST", "isTestCard": "1"}}
             """), HttpStatusCode.Accepted);
-        Assert.Empty(asText["matchedProfiles"]!.AsArray());
+        Assert.Empty(asText["deliveries"]!.AsArray());
 
         // The control: the same order without a test card matches.
         var real = await ReadOkAsync(await Api().PostRawAsync(Events, """
             {"eventId": "evt-testcard-3", "type": "new_sale", "order": {"orderId": 1422, "campaignId": "EV-TEST"}}
             """), HttpStatusCode.Accepted);
-        Assert.Single(real["matchedProfiles"]!.AsArray());
+        Assert.Single(real["deliveries"]!.AsArray());
     }
 
     // ---------------------------------------------------------------- organizations

@@ -39,7 +39,7 @@ public sealed class HubOnPostgresTests
             order = new { orderId = 77001, campaignId = "259", items = new[] { new { productId = "12", sku = "TRIAL-1", qty = 1 } } },
         });
         Assert.Equal(202, (int)accepted.StatusCode);
-        var matched = (await Json.ReadAsync(accepted))["matchedProfiles"]!.AsArray();
+        var matched = (await Json.ReadAsync(accepted))["deliveries"]!.AsArray();
         var match = Assert.Single(matched);
         // Recurring in the catalog, so the sale is also a subscription start.
         Assert.Equal("subscription_started", match!["customerType"]!.GetValue<string>());

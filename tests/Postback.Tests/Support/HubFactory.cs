@@ -22,7 +22,11 @@ public sealed class HubFactory : WebApplicationFactory<Program>
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "postback-tests", Guid.NewGuid().ToString("N"));
     private readonly Dictionary<string, string?> _settings;
 
-    public HubFactory(StorageKind storage = StorageKind.Sqlite, string? postgresConnectionString = null, bool allowPrivateNetworks = true)
+    /// <param name="dispatch">Whether the delivery worker runs. Off for tests of the API alone, whose
+    /// profiles may point at hosts that are not on this machine.</param>
+    public HubFactory(
+        StorageKind storage = StorageKind.Sqlite, string? postgresConnectionString = null, bool allowPrivateNetworks = true,
+        bool dispatch = false, IReadOnlyDictionary<string, string?>? settings = null)
     {
         Storage = storage;
         Directory.CreateDirectory(_dataDirectory);
@@ -36,16 +40,23 @@ public sealed class HubFactory : WebApplicationFactory<Program>
             ["ConnectionStrings:Postback"] = storage == StorageKind.Sqlite
                 ? $"Data Source={Path.Combine(_dataDirectory, "postback.db")}"
                 : postgresConnectionString ?? throw new ArgumentNullException(nameof(postgresConnectionString)),
+            ["Postback:Delivery:Enabled"] = dispatch ? "true" : "false",
         };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
         UseKestrel(0);
     }
 
     public StorageKind Storage { get; }
 
-    public static async Task<HubFactory> StartAsync(StorageKind storage = StorageKind.Sqlite, bool allowPrivateNetworks = true)
+    public static async Task<HubFactory> StartAsync(
+        StorageKind storage = StorageKind.Sqlite, bool allowPrivateNetworks = true, bool dispatch = false,
+        IReadOnlyDictionary<string, string?>? settings = null)
     {
         var connectionString = storage == StorageKind.Postgres ? await PostgresServer.CreateDatabaseAsync("pb_hub") : null;
-        var factory = new HubFactory(storage, connectionString, allowPrivateNetworks);
+        var factory = new HubFactory(storage, connectionString, allowPrivateNetworks, dispatch, settings);
         factory.StartServer();
         return factory;
     }

@@ -1,0 +1,78 @@
+namespace Postback.Deliveries;
+
+public static class DeliveryStatus
+{
+    public const string Pending = "pending";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static readonly IReadOnlyList<string> All = [Pending, Succeeded, Failed, Cancelled];
+}
+
+/// One export profile × one order event. Written in the same transaction as its event (an
+/// outbox), then claimed by a worker under a lease, sent, and either finished or given a new
+/// due time. A lease that expires without an answer (a crashed worker) makes the delivery due
+/// again: delivery is at least once, and the stable id lets receivers drop repeats.
+public sealed class Delivery
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public long ProfileId { get; set; }
+    public long EventKey { get; set; }
+    public Storage.OrderEvent? Event { get; set; }
+    public long OrderKey { get; set; }
+    public Storage.StoredOrder? Order { get; set; }
+    public long OrderId { get; set; }
+    public string? CustomerId { get; set; }
+    public required string CustomerType { get; set; }
+    public string Status { get; set; } = DeliveryStatus.Pending;
+    // scheme://host:port of the postback URL when scheduled: what endpoint health is kept for.
+    public required string Endpoint { get; set; }
+    public DateTimeOffset DueAt { get; set; }
+    public DateTimeOffset FirstDueAt { get; set; }
+    public int Attempts { get; set; }
+    public string? LeaseOwner { get; set; }
+    public DateTimeOffset? LeaseUntil { get; set; }
+    public DateTimeOffset? LastAttemptAt { get; set; }
+    public int? LastStatusCode { get; set; }
+    public string? LastError { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? CompletedAt { get; set; }
+}
+
+/// What one attempt sent and got back. Secrets in the request are masked before it is stored.
+public sealed class DeliveryAttempt
+{
+    public long Id { get; set; }
+    public long DeliveryId { get; set; }
+    public long OrganizationId { get; set; }
+    public int Number { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public double DurationMs { get; set; }
+    public required string RequestMethod { get; set; }
+    public required string RequestUrl { get; set; }
+    public required string RequestHeaders { get; set; }
+    public string? RequestBody { get; set; }
+    public int? ResponseStatus { get; set; }
+    public string? ResponseHeaders { get; set; }
+    public string? ResponseBody { get; set; }
+    public string? Error { get; set; }
+    public bool Succeeded { get; set; }
+}
+
+/// The customer's log (seed 001, "Viewing Fired Webhooks"): one entry per fired export,
+/// linking to the delivery and so to exactly what was sent.
+public sealed class HistoryEntry
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public string? CustomerId { get; set; }
+    public long OrderId { get; set; }
+    public required string Kind { get; set; }
+    public long? DeliveryId { get; set; }
+    public long? ProfileId { get; set; }
+    public string? CustomerType { get; set; }
+    public required string Message { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}

@@ -1,0 +1,293 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Postback.ExportProfiles;
+using Postback.Infrastructure;
+using Postback.Orders;
+using Postback.Outbound;
+using Postback.Storage;
+
+namespace Postback.Deliveries;
+
+/// Sends due deliveries. One loop claims batches of due deliveries under a lease and starts a
+/// send for each without waiting for the previous one; finished sends are written back in
+/// batches by a second loop (one transaction per batch), so the database sees a few statements
+/// per hundred deliveries rather than several per delivery.
+public sealed class DeliveryWorker(
+    IServiceScopeFactory scopes,
+    OutboundSender sender,
+    DeliverySignal signal,
+    IOptions<PostbackOptions> options,
+    TimeProvider time,
+    ILogger<DeliveryWorker> log) : BackgroundService
+{
+    public const string IdHeader = "X-Postback-Delivery-Id";
+    public const string WebhookIdHeader = "webhook-id";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly DeliveryOptions _options = options.Value.Delivery;
+    // Who holds a lease: this process, uniquely (at most 64 characters).
+    private readonly string _owner = $"{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+    private readonly EndpointHealth _health = new(options.Value.Delivery.FailureThreshold, options.Value.Delivery.MaxInFlightPerEndpoint);
+    private readonly SemaphoreSlim _slots = new(options.Value.Delivery.MaxInFlight, options.Value.Delivery.MaxInFlight);
+    private readonly CancellationTokenSource _abort = new();
+    private readonly Channel<DeliveryOutcome> _outcomes = Channel.CreateBounded<DeliveryOutcome>(
+        new BoundedChannelOptions(options.Value.Delivery.MaxInFlight * 4) { SingleReader = true });
+
+    public EndpointHealth Health => _health;
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        if (!_options.Enabled)
+        {
+            return;
+        }
+        // Started off the host's start-up path: the first claim must not hold up the server.
+        await Task.Yield();
+        var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
+        var poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds);
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                try
+                {
+                    await _slots.WaitAsync(stopping);
+                    _slots.Release();
+                    var dispatched = await ClaimAndDispatchAsync(stopping);
+                    if (dispatched == 0)
+                    {
+                        await signal.WaitAsync(poll, stopping);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.LogError(e, "Claiming due deliveries failed; trying again shortly");
+                    await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        await DrainAsync();
+        _outcomes.Writer.Complete();
+        await writer;
+    }
+
+    /// Graceful shutdown: sends in flight get a few seconds to finish and be recorded; the rest
+    /// are cancelled and their deliveries released, due again for whichever worker comes next.
+    private async Task DrainAsync()
+    {
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(_options.ShutdownSeconds);
+        while (_slots.CurrentCount < _options.MaxInFlight && time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(50);
+        }
+        await _abort.CancelAsync();
+        var cancelledBy = time.GetUtcNow() + TimeSpan.FromSeconds(5);
+        while (_slots.CurrentCount < _options.MaxInFlight && time.GetUtcNow() < cancelledBy)
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    private async Task<int> ClaimAndDispatchAsync(CancellationToken stopping)
+    {
+        var now = time.GetUtcNow();
+        var limit = Math.Min(_options.ClaimBatch, _slots.CurrentCount);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        var queue = DeliveryQueue.For(db);
+        var claimed = await queue.ClaimAsync(db, _owner, now, TimeSpan.FromSeconds(_options.LeaseSeconds), limit, _health.Blocked(now), stopping);
+        if (claimed.Count == 0)
+        {
+            return 0;
+        }
+
+        var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
+        var orders = await db.Orders.AsNoTracking().Where(o => orderKeys.Contains(o.Id))
+            .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), stopping);
+        var profileIds = claimed.Select(c => c.ProfileId).Distinct().ToList();
+        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, stopping);
+        var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, stopping);
+
+        var released = new List<long>();
+        foreach (var delivery in claimed)
+        {
+            if (!profiles.TryGetValue(delivery.ProfileId, out var profile) || !profile.Enabled)
+            {
+                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled,
+                    profile is null ? "the export profile was deleted" : "the export profile is disabled"), CancellationToken.None);
+                continue;
+            }
+            if (!orders.TryGetValue(delivery.OrderKey, out var order))
+            {
+                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled, "the order no longer exists"), CancellationToken.None);
+                continue;
+            }
+            RenderedRequest request;
+            try
+            {
+                var campaignName = order.CampaignId is { } c ? campaignNames.GetValueOrDefault((delivery.OrganizationId, c)) : null;
+                request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(delivery.CustomerType, campaignName));
+            }
+            catch (ArgumentException e)
+            {
+                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Failed, "the profile cannot be rendered: " + e.Message), CancellationToken.None);
+                continue;
+            }
+            var id = delivery.Id.ToString(CultureInfo.InvariantCulture);
+            request = request with { Headers = [.. request.Headers, new(WebhookIdHeader, "dlv_" + id), new(IdHeader, id)] };
+
+            if (_health.Admit(delivery.Endpoint, now) == EndpointHealth.Decision.Wait)
+            {
+                released.Add(delivery.Id);
+                continue;
+            }
+            await _slots.WaitAsync(CancellationToken.None);
+            _ = SendAsync(delivery, profile, request);
+        }
+        if (released.Count > 0)
+        {
+            await queue.ReleaseAsync(db, _owner, released, CancellationToken.None);
+        }
+        return claimed.Count - released.Count;
+    }
+
+    private static async Task<Dictionary<(long, string), string>> CampaignNamesAsync(
+        PostbackDb db, IEnumerable<OrderData> orders, IReadOnlyList<ClaimedDelivery> claimed, CancellationToken ct)
+    {
+        var campaignIds = orders.Select(o => o.CampaignId).Where(c => c is not null).Distinct().ToList();
+        if (campaignIds.Count == 0)
+        {
+            return [];
+        }
+        var organizationIds = claimed.Select(c => c.OrganizationId).Distinct().ToList();
+        var rows = await db.Campaigns.AsNoTracking()
+            .Where(c => organizationIds.Contains(c.OrganizationId) && campaignIds.Contains(c.CampaignId))
+            .Select(c => new { c.OrganizationId, c.CampaignId, c.Name }).ToListAsync(ct);
+        return rows.ToDictionary(r => (r.OrganizationId, r.CampaignId), r => r.Name);
+    }
+
+    private async Task SendAsync(ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request)
+    {
+        try
+        {
+            var startedAt = time.GetUtcNow();
+            OutboundResult result;
+            try
+            {
+                result = await sender.SendAsync(request, _abort.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _health.Abandon(delivery.Endpoint);
+                await _outcomes.Writer.WriteAsync(Release(delivery));
+                return;
+            }
+            var now = time.GetUtcNow();
+            _health.Report(delivery.Endpoint, result.Succeeded, now);
+            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, result, startedAt, now, Random.Shared.NextDouble()));
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Sending delivery {DeliveryId} failed unexpectedly", delivery.Id);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// The pure part of finishing an attempt: what gets stored and when the next try is due.
+    public static DeliveryOutcome Outcome(
+        ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, OutboundResult result,
+        DateTimeOffset startedAt, DateTimeOffset now, double random)
+    {
+        var masked = SecretMasking.MaskRequest(request);
+        var attempt = new DeliveryAttempt
+        {
+            DeliveryId = delivery.Id,
+            OrganizationId = delivery.OrganizationId,
+            Number = delivery.Attempts + 1,
+            StartedAt = startedAt,
+            DurationMs = Math.Round(result.DurationMs, 3),
+            RequestMethod = masked.Method,
+            RequestUrl = masked.Url,
+            RequestHeaders = JsonSerializer.Serialize(masked.Headers, Json),
+            RequestBody = masked.Body,
+            ResponseStatus = result.Response?.Status,
+            ResponseHeaders = result.Response is { } r ? JsonSerializer.Serialize(r.Headers, Json) : null,
+            ResponseBody = result.Response?.BodyExcerpt,
+            Error = result.Error,
+            Succeeded = result.Succeeded,
+        };
+        if (result.Succeeded)
+        {
+            return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);
+        }
+
+        var error = result.Error ?? $"the receiver answered {result.Response!.Status}";
+        var policy = new RetryPolicy(
+            RetryPolicy.Default.FirstDelay,
+            TimeSpan.FromMinutes(profile.RetryCapMinutes),
+            profile.GiveUpAfterHours is { } hours ? TimeSpan.FromHours(hours) : null);
+        var next = RetrySchedule.NextAttempt(policy, attempt.Number, now, delivery.FirstDueAt, result.Response?.RetryAfter, random);
+        return next is null
+            ? new DeliveryOutcome(delivery, DeliveryStatus.Failed, null, attempt, error + $"; gave up after {profile.GiveUpAfterHours} h", result.Response?.Status)
+            : new DeliveryOutcome(delivery, DeliveryStatus.Pending, next, attempt, error, result.Response?.Status);
+    }
+
+    private static DeliveryOutcome Finish(ClaimedDelivery delivery, string status, string error) =>
+        new(delivery, status, null, null, error, null);
+
+    private static DeliveryOutcome Release(ClaimedDelivery delivery) =>
+        new(delivery, DeliveryStatus.Pending, null, null, null, null);
+
+    private static bool IsRelease(DeliveryOutcome o) => o is { Attempt: null, Status: DeliveryStatus.Pending };
+
+    private async Task WriteLoopAsync()
+    {
+        var reader = _outcomes.Reader;
+        var batch = new List<DeliveryOutcome>(1000);
+        while (await reader.WaitToReadAsync())
+        {
+            while (batch.Count < 1000 && reader.TryRead(out var outcome))
+            {
+                batch.Add(outcome);
+            }
+            // An outcome is never dropped: if the database is unreachable, keep trying. The
+            // leases may run out meanwhile, in which case another worker sends again
+            // (at least once) and this write is skipped by the lease check.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+                    var queue = DeliveryQueue.For(db);
+                    await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
+                    await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+                    break;
+                }
+                catch (Exception e) when (attempt < 1000)
+                {
+                    log.LogError(e, "Recording {Count} delivery outcomes failed (try {Attempt}); retrying", batch.Count, attempt);
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt)));
+                }
+            }
+            batch.Clear();
+        }
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        _slots.Dispose();
+        base.Dispose();
+    }
+}

@@ -1,0 +1,105 @@
+namespace Postback.Deliveries;
+
+/// Per-endpoint circuit, kept by each process for the receivers it sends to. After a run of
+/// failures an endpoint is held back: its deliveries stay pending together instead of each
+/// retrying on its own schedule, and when the hold ends one probe goes out. A success closes
+/// the circuit and the backlog drains; a failure holds it back longer.
+public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpoint)
+{
+    public static readonly TimeSpan MaxHold = TimeSpan.FromMinutes(5);
+
+    private sealed class State
+    {
+        public int Failures;
+        public DateTimeOffset? HeldUntil;
+        public bool Probing;
+        public int InFlight;
+    }
+
+    private readonly Dictionary<string, State> _states = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public enum Decision
+    {
+        Send,
+        Probe,
+        Wait,
+    }
+
+    /// Endpoints this process should not claim deliveries for right now.
+    public IReadOnlyList<string> Blocked(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            return _states.Where(s => s.Value.Probing || s.Value.HeldUntil > now || s.Value.InFlight >= maxInFlightPerEndpoint)
+                .Select(s => s.Key).ToList();
+        }
+    }
+
+    /// Whether a claimed delivery for this endpoint may go out now; a Send or Probe must be
+    /// followed by <see cref="Report"/>.
+    public Decision Admit(string endpoint, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            if (!_states.TryGetValue(endpoint, out var state))
+            {
+                _states[endpoint] = state = new State();
+            }
+            if (state.InFlight >= maxInFlightPerEndpoint || state.Probing || state.HeldUntil > now)
+            {
+                return Decision.Wait;
+            }
+            state.InFlight++;
+            if (state.HeldUntil is not null)
+            {
+                state.Probing = true;
+                return Decision.Probe;
+            }
+            return Decision.Send;
+        }
+    }
+
+    public void Report(string endpoint, bool succeeded, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var state = _states[endpoint];
+            state.InFlight--;
+            state.Probing = false;
+            if (succeeded)
+            {
+                state.Failures = 0;
+                state.HeldUntil = null;
+                return;
+            }
+            state.Failures++;
+            if (state.Failures >= failureThreshold)
+            {
+                // 2 s, 4 s, 8 s ... up to five minutes between probes.
+                var exponent = Math.Min(state.Failures - failureThreshold, 20);
+                var hold = TimeSpan.FromSeconds(Math.Min(2 * Math.Pow(2, exponent), MaxHold.TotalSeconds));
+                state.HeldUntil = now + hold;
+            }
+        }
+    }
+
+    /// A sent request that never got an answer because the process is stopping.
+    public void Abandon(string endpoint)
+    {
+        lock (_lock)
+        {
+            var state = _states[endpoint];
+            state.InFlight--;
+            state.Probing = false;
+        }
+    }
+
+    public (int Failures, DateTimeOffset? HeldUntil) Snapshot(string endpoint)
+    {
+        lock (_lock)
+        {
+            return _states.TryGetValue(endpoint, out var s) ? (s.Failures, s.HeldUntil) : (0, null);
+        }
+    }
+}
