@@ -73,6 +73,7 @@ api.MapEvents();
 api.MapOrders();
 api.MapFields();
 api.MapExportProfiles();
+api.MapDeliveries();
 
 app.Run();
 

@@ -37,6 +37,8 @@ public sealed class DeliveryWorker(
     private readonly Channel<DeliveryOutcome> _outcomes = Channel.CreateBounded<DeliveryOutcome>(
         new BoundedChannelOptions(options.Value.Delivery.MaxInFlight * 4) { SingleReader = true });
 
+    private readonly TimeSpan _firstRetry = TimeSpan.FromSeconds(options.Value.Delivery.FirstRetrySeconds);
+
     public EndpointHealth Health => _health;
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
@@ -95,14 +97,18 @@ public sealed class DeliveryWorker(
         }
     }
 
+    // Once the claim has run the deliveries are ours until the lease ends, so nothing after it
+    // is cancelled by a stop: they are sent (and recorded) or released, never left leased.
     private async Task<int> ClaimAndDispatchAsync(CancellationToken stopping)
     {
+        stopping.ThrowIfCancellationRequested();
+        var ct = CancellationToken.None;
         var now = time.GetUtcNow();
         var limit = Math.Min(_options.ClaimBatch, _slots.CurrentCount);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var queue = DeliveryQueue.For(db);
-        var claimed = await queue.ClaimAsync(db, _owner, now, TimeSpan.FromSeconds(_options.LeaseSeconds), limit, _health.Blocked(now), stopping);
+        var claimed = await queue.ClaimAsync(db, _owner, now, TimeSpan.FromSeconds(_options.LeaseSeconds), limit, _health.Blocked(now), ct);
         if (claimed.Count == 0)
         {
             return 0;
@@ -110,10 +116,10 @@ public sealed class DeliveryWorker(
 
         var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
         var orders = await db.Orders.AsNoTracking().Where(o => orderKeys.Contains(o.Id))
-            .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), stopping);
+            .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), ct);
         var profileIds = claimed.Select(c => c.ProfileId).Distinct().ToList();
-        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, stopping);
-        var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, stopping);
+        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
+        var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
 
         var released = new List<long>();
         foreach (var delivery in claimed)
@@ -143,13 +149,14 @@ public sealed class DeliveryWorker(
             var id = delivery.Id.ToString(CultureInfo.InvariantCulture);
             request = request with { Headers = [.. request.Headers, new(WebhookIdHeader, "dlv_" + id), new(IdHeader, id)] };
 
-            if (_health.Admit(delivery.Endpoint, now) == EndpointHealth.Decision.Wait)
+            var admitted = _health.Admit(delivery.Endpoint, now);
+            if (admitted == EndpointHealth.Decision.Wait)
             {
                 released.Add(delivery.Id);
                 continue;
             }
             await _slots.WaitAsync(CancellationToken.None);
-            _ = SendAsync(delivery, profile, request);
+            _ = SendAsync(delivery, profile, request, admitted);
         }
         if (released.Count > 0)
         {
@@ -173,8 +180,9 @@ public sealed class DeliveryWorker(
         return rows.ToDictionary(r => (r.OrganizationId, r.CampaignId), r => r.Name);
     }
 
-    private async Task SendAsync(ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request)
+    private async Task SendAsync(ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, EndpointHealth.Decision admitted)
     {
+        var reported = false;
         try
         {
             var startedAt = time.GetUtcNow();
@@ -185,17 +193,25 @@ public sealed class DeliveryWorker(
             }
             catch (OperationCanceledException)
             {
-                _health.Abandon(delivery.Endpoint);
+                _health.Abandon(delivery.Endpoint, admitted);
+                reported = true;
                 await _outcomes.Writer.WriteAsync(Release(delivery));
                 return;
             }
             var now = time.GetUtcNow();
-            _health.Report(delivery.Endpoint, result.Succeeded, now);
-            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, result, startedAt, now, Random.Shared.NextDouble()));
+            _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+            reported = true;
+            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble()));
         }
         catch (Exception e)
         {
+            // The lease runs out and the delivery comes back; the endpoint must not stay
+            // marked as busy or probing meanwhile.
             log.LogError(e, "Sending delivery {DeliveryId} failed unexpectedly", delivery.Id);
+            if (!reported)
+            {
+                _health.Abandon(delivery.Endpoint, admitted);
+            }
         }
         finally
         {
@@ -206,7 +222,7 @@ public sealed class DeliveryWorker(
     /// The pure part of finishing an attempt: what gets stored and when the next try is due.
     public static DeliveryOutcome Outcome(
         ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, OutboundResult result,
-        DateTimeOffset startedAt, DateTimeOffset now, double random)
+        DateTimeOffset startedAt, DateTimeOffset now, TimeSpan firstRetry, double random)
     {
         var masked = SecretMasking.MaskRequest(request);
         var attempt = new DeliveryAttempt
@@ -233,7 +249,7 @@ public sealed class DeliveryWorker(
 
         var error = result.Error ?? $"the receiver answered {result.Response!.Status}";
         var policy = new RetryPolicy(
-            RetryPolicy.Default.FirstDelay,
+            firstRetry,
             TimeSpan.FromMinutes(profile.RetryCapMinutes),
             profile.GiveUpAfterHours is { } hours ? TimeSpan.FromHours(hours) : null);
         var next = RetrySchedule.NextAttempt(policy, attempt.Number, now, delivery.FirstDueAt, result.Response?.RetryAfter, random);

@@ -11,6 +11,7 @@ public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpo
     private sealed class State
     {
         public int Failures;
+        public int Holds;
         public DateTimeOffset? HeldUntil;
         public bool Probing;
         public int InFlight;
@@ -60,38 +61,49 @@ public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpo
         }
     }
 
-    public void Report(string endpoint, bool succeeded, DateTimeOffset now)
+    /// The answer to a request <see cref="Admit"/> let through. Only a failed probe makes the
+    /// hold longer: requests that were already in flight when the endpoint was held come back
+    /// failing too, and must not count as more evidence than the one run of failures they are.
+    public void Report(string endpoint, Decision admitted, bool succeeded, DateTimeOffset now)
     {
         lock (_lock)
         {
             var state = _states[endpoint];
             state.InFlight--;
-            state.Probing = false;
+            if (admitted == Decision.Probe)
+            {
+                state.Probing = false;
+            }
             if (succeeded)
             {
                 state.Failures = 0;
+                state.Holds = 0;
                 state.HeldUntil = null;
+                state.Probing = false;
                 return;
             }
             state.Failures++;
-            if (state.Failures >= failureThreshold)
+            if (admitted == Decision.Probe || (state.HeldUntil is null && state.Failures >= failureThreshold))
             {
                 // 2 s, 4 s, 8 s ... up to five minutes between probes.
-                var exponent = Math.Min(state.Failures - failureThreshold, 20);
-                var hold = TimeSpan.FromSeconds(Math.Min(2 * Math.Pow(2, exponent), MaxHold.TotalSeconds));
+                state.Holds++;
+                var hold = TimeSpan.FromSeconds(Math.Min(2 * Math.Pow(2, Math.Min(state.Holds - 1, 20)), MaxHold.TotalSeconds));
                 state.HeldUntil = now + hold;
             }
         }
     }
 
     /// A sent request that never got an answer because the process is stopping.
-    public void Abandon(string endpoint)
+    public void Abandon(string endpoint, Decision admitted)
     {
         lock (_lock)
         {
             var state = _states[endpoint];
             state.InFlight--;
-            state.Probing = false;
+            if (admitted == Decision.Probe)
+            {
+                state.Probing = false;
+            }
         }
     }
 

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Postback.Deliveries;
 using Postback.Infrastructure;
 using Postback.Orders;
 using Postback.Organizations;
@@ -98,20 +99,36 @@ internal static class ExportProfilesApi
         {
             return Problems.Validation(errors);
         }
+        var endpoint = Endpoints.Of(valid.PostbackUrl);
         Apply(profile, valid, time.GetUtcNow());
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
         await db.SaveChangesAsync(ct);
+        // Pending deliveries go to the new URL; endpoint health follows them there.
+        await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending && d.Endpoint != endpoint)
+            .ExecuteUpdateAsync(s => s.SetProperty(d => d.Endpoint, endpoint), ct);
+        await transaction.CommitAsync(ct);
         return TypedResults.Ok(ExportProfileView.From(profile));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
     {
         var profile = await Find(db, user.OrganizationId(), id, ct);
         if (profile is null)
         {
             return NotFound(id);
         }
+        // Its deliveries stay, with their attempts, as the record of what was sent; the
+        // pending ones will not be sent any more.
+        var now = time.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
         db.ExportProfiles.Remove(profile);
         await db.SaveChangesAsync(ct);
+        await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.LastError, "the export profile was deleted"), ct);
+        await transaction.CommitAsync(ct);
         return TypedResults.NoContent();
     }
 

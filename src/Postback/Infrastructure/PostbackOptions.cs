@@ -27,6 +27,8 @@ public sealed class DeliveryOptions
     public int PollMilliseconds { get; set; } = 250;
     // Consecutive failures after which an endpoint is held back and probed one request at a time.
     public int FailureThreshold { get; set; } = 5;
+    // The first retry's delay; each later one doubles it, up to the profile's cap.
+    public double FirstRetrySeconds { get; set; } = 2;
     public int ShutdownSeconds { get; set; } = 10;
 }
 

@@ -190,6 +190,97 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         Assert.Equal(0, await Db().Products.CountAsync(p => p.CampaignKey == campaign.Id));
     }
 
+    private async Task<(long ProfileId, IngestedEvent Event)> ScheduleAsync(int delayMinutes, long orderId)
+    {
+        var db = Db();
+        var profile = new ExportProfile
+        {
+            OrganizationId = 1,
+            Name = "queue",
+            PostbackUrl = "http://127.0.0.1:9/hook",
+            ExportDelayMinutes = delayMinutes,
+            Routes = [new(["new_sale"])],
+        };
+        db.ExportProfiles.Add(profile);
+        await db.SaveChangesAsync();
+        var ingested = await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1,
+            [new IncomingEvent(null, "new_sale", null, Order($$"""{"orderId": {{orderId}}, "customerId": "C-{{orderId}}"}"""))], default);
+        return (profile.Id, ingested[0]);
+    }
+
+    [Fact]
+    public async Task A_delivery_is_due_after_the_export_delay_and_claimed_once_per_lease()
+    {
+        var (profileId, ingested) = await ScheduleAsync(delayMinutes: 5, orderId: 2001);
+        var scheduled = Assert.Single(ingested.Deliveries);
+        Assert.Equal(profileId, scheduled.ProfileId);
+        Assert.Equal(Time.GetUtcNow().AddMinutes(5), scheduled.DueAt);
+        // The outbox: the delivery was written with its event.
+        Assert.Equal(ingested.Event.Id, (await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id)).EventKey);
+
+        var lease = TimeSpan.FromSeconds(30);
+        var queue = DeliveryQueue.For(Db());
+        Time.Advance(TimeSpan.FromMinutes(4));
+        Assert.Empty(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow(), lease, 100, [], default));
+
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var claimed = Assert.Single(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow(), lease, 100, [], default));
+        Assert.Equal(scheduled.Id, claimed.Id);
+        Assert.Equal("C-2001", claimed.CustomerId);
+        Assert.Equal("http://127.0.0.1:9", claimed.Endpoint);
+        Assert.Equal(scheduled.DueAt, claimed.FirstDueAt);
+
+        // Held by w1: nobody else gets it, not even w1 again.
+        Assert.Empty(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, [], default));
+        // Its endpoint blocked: not claimed either.
+        Time.Advance(lease + TimeSpan.FromSeconds(1));
+        Assert.Empty(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, ["http://127.0.0.1:9"], default));
+
+        // w1 died: once its lease ran out, the delivery comes back to another worker.
+        var reclaimed = Assert.Single(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, [], default));
+        Assert.Equal(scheduled.Id, reclaimed.Id);
+
+        // w1's late outcome does not overwrite w2's lease; w2's does.
+        await queue.CompleteAsync(Db(), "w1", [new DeliveryOutcome(claimed, DeliveryStatus.Failed, null, null, "late", null)], Time.GetUtcNow(), default);
+        Assert.Equal(DeliveryStatus.Pending, (await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id)).Status);
+        await queue.CompleteAsync(Db(), "w2", [new DeliveryOutcome(reclaimed, DeliveryStatus.Succeeded, null, null, null, 200)], Time.GetUtcNow(), default);
+        var done = await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id);
+        Assert.Equal(DeliveryStatus.Succeeded, done.Status);
+        Assert.Null(done.LeaseOwner);
+        Assert.Equal(Time.GetUtcNow(), done.CompletedAt);
+    }
+
+    [Fact]
+    public async Task Outcomes_record_the_attempt_the_retry_time_and_the_customer_history()
+    {
+        await ScheduleAsync(delayMinutes: 0, orderId: 2002);
+        var queue = DeliveryQueue.For(Db());
+        var claimed = Assert.Single(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow(), TimeSpan.FromSeconds(30), 100, [], default));
+        var attempt = new DeliveryAttempt
+        {
+            DeliveryId = claimed.Id, OrganizationId = 1, Number = 1, StartedAt = Time.GetUtcNow(), DurationMs = 12.5,
+            RequestMethod = "GET", RequestUrl = "http://127.0.0.1:9/hook?a=1", RequestHeaders = "[]", ResponseStatus = 503, Error = null,
+        };
+        var retryAt = Time.GetUtcNow().AddSeconds(2);
+        await queue.CompleteAsync(Db(), "w1", [new DeliveryOutcome(claimed, DeliveryStatus.Pending, retryAt, attempt, "the receiver answered 503", 503)], Time.GetUtcNow(), default);
+
+        var delivery = await Db().Deliveries.SingleAsync(d => d.Id == claimed.Id);
+        Assert.Equal(DeliveryStatus.Pending, delivery.Status);
+        Assert.Equal(retryAt, delivery.DueAt);
+        Assert.Equal(1, delivery.Attempts);
+        Assert.Equal(503, delivery.LastStatusCode);
+        Assert.Equal("the receiver answered 503", delivery.LastError);
+        Assert.Null(delivery.CompletedAt);
+        Assert.Equal(12.5, (await Db().DeliveryAttempts.SingleAsync(a => a.DeliveryId == claimed.Id)).DurationMs);
+        var history = await Db().History.SingleAsync(h => h.DeliveryId == claimed.Id);
+        Assert.Equal("C-2002", history.CustomerId);
+        Assert.Equal("export", history.Kind);
+
+        // Not due before its retry time.
+        Assert.Empty(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow().AddSeconds(1), TimeSpan.FromSeconds(30), 100, [], default));
+        Assert.Single(await queue.ClaimAsync(Db(), "w1", retryAt, TimeSpan.FromSeconds(30), 100, [], default));
+    }
+
     [Fact]
     public async Task Api_keys_are_unique_by_hash()
     {

@@ -28,6 +28,9 @@ public sealed class Receiver : IAsyncDisposable
 
     public TimeSpan Delay { get; set; } = TimeSpan.Zero;
 
+    /// Sent as the Retry-After header when set.
+    public string? RetryAfter { get; set; }
+
     private Receiver(WebApplication app) => _app = app;
 
     public static async Task<Receiver> StartAsync()
@@ -72,6 +75,10 @@ public sealed class Receiver : IAsyncDisposable
         }
         var (status, text) = Respond(request);
         context.Response.StatusCode = status;
+        if (RetryAfter is not null)
+        {
+            context.Response.Headers.RetryAfter = RetryAfter;
+        }
         await context.Response.WriteAsync(text);
     }
 

@@ -1,0 +1,260 @@
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Postback.Infrastructure;
+using Postback.Organizations;
+using Postback.Storage;
+
+namespace Postback.Deliveries;
+
+public sealed record DeliveryView(
+    long Id, long ProfileId, long EventId, long OrderId, string? CustomerId, string CustomerType, string Status,
+    DateTimeOffset DueAt, DateTimeOffset FirstDueAt, int Attempts, DateTimeOffset? LastAttemptAt, int? LastStatusCode, string? LastError,
+    bool InFlight, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt)
+{
+    public static DeliveryView From(Delivery d, DateTimeOffset now) => new(
+        d.Id, d.ProfileId, d.EventKey, d.OrderId, d.CustomerId, d.CustomerType, d.Status, d.DueAt, d.FirstDueAt, d.Attempts,
+        d.LastAttemptAt, d.LastStatusCode, d.LastError, d.LeaseUntil > now, d.CreatedAt, d.CompletedAt);
+}
+
+public sealed record AttemptView(
+    int Number, DateTimeOffset StartedAt, double DurationMs, bool Succeeded, JsonObject Request, JsonObject? Response, string? Error);
+
+public sealed record DeliveryDetail(DeliveryView Delivery, IReadOnlyList<AttemptView> Attempts);
+
+public sealed record DeliveryPage(IReadOnlyList<DeliveryView> Items, long? NextBefore);
+
+public sealed record BulkFilter(long? ProfileId, string? Status, DateTimeOffset? From, DateTimeOffset? To);
+
+public sealed record BulkResult(int Count);
+
+public sealed record HistoryView(
+    long Id, string Kind, long OrderId, long? DeliveryId, long? ProfileId, string? CustomerType, string? Status, string Message,
+    string? Link, DateTimeOffset CreatedAt);
+
+internal static class DeliveriesApi
+{
+    public const int MaxPage = 500;
+    public const int MaxBulk = 100_000;
+
+    public static RouteGroupBuilder MapDeliveries(this RouteGroupBuilder api)
+    {
+        var group = api.MapGroup("/deliveries").WithTags("Deliveries");
+        group.MapGet("/", List).WithSummary("Deliveries, newest first, filtered by profile, status, order and time; page with ?before=.");
+        group.MapGet("/{id:long}", Get).WithSummary("One delivery with every attempt's request and response.");
+        group.MapPost("/{id:long}/retry", Retry).WithSummary("Send a delivery again now, whatever its state (unless it is in flight).");
+        group.MapPost("/{id:long}/cancel", Cancel).WithSummary("Cancel a pending delivery.");
+        group.MapPost("/replay", Replay).WithSummary("Make every delivery matching the filter due now (profile, status, created between from and to).");
+        group.MapPost("/cancel", CancelMany).WithSummary("Cancel every pending delivery matching the filter.");
+        api.MapGet("/customers/{customerId}/history", History).WithTags("Customers")
+            .WithSummary("The customer's log: every fired export, linking to exactly what was sent.");
+        return api;
+    }
+
+    private static async Task<Results<Ok<DeliveryPage>, ValidationProblem>> List(
+        ClaimsPrincipal user, PostbackDb db, TimeProvider time, long? profileId, string? status, long? orderId,
+        DateTimeOffset? from, DateTimeOffset? to, long? before, int? limit, CancellationToken ct)
+    {
+        if (status is not null && !DeliveryStatus.All.Contains(status))
+        {
+            return Problems.Validation("status", $"must be one of {string.Join(", ", DeliveryStatus.All)}");
+        }
+        var take = limit ?? 100;
+        if (take is < 1 or > MaxPage)
+        {
+            return Problems.Validation("limit", $"must be from 1 to {MaxPage}");
+        }
+        var organizationId = user.OrganizationId();
+        var query = Filter(db.Deliveries.AsNoTracking().Where(d => d.OrganizationId == organizationId), profileId, status, from, to);
+        if (orderId is not null)
+        {
+            query = query.Where(d => d.OrderId == orderId);
+        }
+        if (before is not null)
+        {
+            query = query.Where(d => d.Id < before);
+        }
+        var rows = await query.OrderByDescending(d => d.Id).Take(take + 1).ToListAsync(ct);
+        var now = time.GetUtcNow();
+        var items = rows.Take(take).Select(d => DeliveryView.From(d, now)).ToList();
+        return TypedResults.Ok(new DeliveryPage(items, rows.Count > take ? items[^1].Id : null));
+    }
+
+    private static async Task<Results<Ok<DeliveryDetail>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        if (delivery is null)
+        {
+            return NotFound(id);
+        }
+        var attempts = await db.DeliveryAttempts.AsNoTracking().Where(a => a.DeliveryId == id).OrderBy(a => a.Number).ThenBy(a => a.Id).ToListAsync(ct);
+        return TypedResults.Ok(new DeliveryDetail(DeliveryView.From(delivery, time.GetUtcNow()), attempts.Select(ToView).ToList()));
+    }
+
+    private static AttemptView ToView(DeliveryAttempt a) => new(
+        a.Number, a.StartedAt, a.DurationMs, a.Succeeded,
+        new JsonObject
+        {
+            ["method"] = a.RequestMethod,
+            ["url"] = a.RequestUrl,
+            ["headers"] = JsonNode.Parse(a.RequestHeaders),
+            ["body"] = a.RequestBody,
+        },
+        a.ResponseStatus is null ? null : new JsonObject
+        {
+            ["status"] = a.ResponseStatus,
+            ["headers"] = a.ResponseHeaders is null ? null : JsonNode.Parse(a.ResponseHeaders),
+            ["bodyExcerpt"] = a.ResponseBody,
+        },
+        a.Error);
+
+    private static async Task<Results<Ok<DeliveryView>, ProblemHttpResult>> Retry(
+        long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, DeliverySignal signal, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var now = time.GetUtcNow();
+        var delivery = await db.Deliveries.FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        if (delivery is null)
+        {
+            return NotFound(id);
+        }
+        if (delivery.LeaseUntil > now)
+        {
+            return Problems.Conflict("id", $"delivery {id} is being sent right now; wait for its answer");
+        }
+        delivery.Status = DeliveryStatus.Pending;
+        delivery.DueAt = now;
+        delivery.CompletedAt = null;
+        delivery.LeaseOwner = null;
+        delivery.LeaseUntil = null;
+        await db.SaveChangesAsync(ct);
+        signal.Notify();
+        return TypedResults.Ok(DeliveryView.From(delivery, now));
+    }
+
+    private static async Task<Results<Ok<DeliveryView>, ProblemHttpResult>> Cancel(long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var now = time.GetUtcNow();
+        var delivery = await db.Deliveries.FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        if (delivery is null)
+        {
+            return NotFound(id);
+        }
+        if (delivery.Status != DeliveryStatus.Pending)
+        {
+            return Problems.Conflict("id", $"delivery {id} is {delivery.Status}; only a pending delivery can be cancelled");
+        }
+        if (delivery.LeaseUntil > now)
+        {
+            return Problems.Conflict("id", $"delivery {id} is being sent right now; wait for its answer");
+        }
+        delivery.Status = DeliveryStatus.Cancelled;
+        delivery.CompletedAt = now;
+        delivery.LastError = "cancelled by an operator";
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Ok(DeliveryView.From(delivery, now));
+    }
+
+    private static async Task<Results<Ok<BulkResult>, ValidationProblem>> Replay(
+        BulkFilter filter, ClaimsPrincipal user, PostbackDb db, TimeProvider time, DeliverySignal signal, CancellationToken ct)
+    {
+        if (Validate(filter) is { } problem)
+        {
+            return problem;
+        }
+        var organizationId = user.OrganizationId();
+        var now = time.GetUtcNow();
+        // Deliveries in flight are left alone: their answer is about to be recorded.
+        var count = await Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
+                filter.ProfileId, filter.Status, filter.From, filter.To)
+            .Take(MaxBulk)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Pending)
+                .SetProperty(d => d.DueAt, now)
+                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null), ct);
+        signal.Notify();
+        return TypedResults.Ok(new BulkResult(count));
+    }
+
+    private static async Task<Results<Ok<BulkResult>, ValidationProblem>> CancelMany(
+        BulkFilter filter, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
+    {
+        if (Validate(filter) is { } problem)
+        {
+            return problem;
+        }
+        if (filter.Status is not null and not DeliveryStatus.Pending)
+        {
+            return Problems.Validation("status", "only pending deliveries can be cancelled");
+        }
+        var organizationId = user.OrganizationId();
+        var now = time.GetUtcNow();
+        var count = await Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
+                filter.ProfileId, DeliveryStatus.Pending, filter.From, filter.To)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+        return TypedResults.Ok(new BulkResult(count));
+    }
+
+    private static ValidationProblem? Validate(BulkFilter filter)
+    {
+        if (filter.Status is not null && !DeliveryStatus.All.Contains(filter.Status))
+        {
+            return Problems.Validation("status", $"must be one of {string.Join(", ", DeliveryStatus.All)}");
+        }
+        if (filter.From > filter.To)
+        {
+            return Problems.Validation("from", "must not be after to");
+        }
+        return null;
+    }
+
+    private static IQueryable<Delivery> Filter(IQueryable<Delivery> query, long? profileId, string? status, DateTimeOffset? from, DateTimeOffset? to)
+    {
+        if (profileId is not null)
+        {
+            query = query.Where(d => d.ProfileId == profileId);
+        }
+        if (status is not null)
+        {
+            query = query.Where(d => d.Status == status);
+        }
+        if (from is { } f)
+        {
+            var utc = f.ToUniversalTime();
+            query = query.Where(d => d.CreatedAt >= utc);
+        }
+        if (to is { } t)
+        {
+            var utc = t.ToUniversalTime();
+            query = query.Where(d => d.CreatedAt <= utc);
+        }
+        return query;
+    }
+
+    private static async Task<Ok<List<HistoryView>>> History(string customerId, ClaimsPrincipal user, PostbackDb db, int? limit, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var take = Math.Clamp(limit ?? 200, 1, 1000);
+        var entries = await (
+            from h in db.History.AsNoTracking()
+            where h.OrganizationId == organizationId && h.CustomerId == customerId
+            join d in db.Deliveries.AsNoTracking() on h.DeliveryId equals d.Id into deliveries
+            from d in deliveries.DefaultIfEmpty()
+            orderby h.Id descending
+            select new { h, Status = d == null ? null : d.Status })
+            .Take(take).ToListAsync(ct);
+        return TypedResults.Ok(entries.Select(e => new HistoryView(
+            e.h.Id, e.h.Kind, e.h.OrderId, e.h.DeliveryId, e.h.ProfileId, e.h.CustomerType, e.Status, e.h.Message,
+            e.h.DeliveryId is { } id ? $"/api/v1/deliveries/{id}" : null, e.h.CreatedAt)).ToList());
+    }
+
+    private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no delivery {id}.");
+
+}
