@@ -6,22 +6,7 @@ using Postback.Tests.Support;
 
 namespace Postback.Tests.Catalog;
 
-public sealed class CampaignsHub : IAsyncLifetime
-{
-    public HubFactory Hub { get; private set; } = null!;
-
-    public string OtherKey { get; private set; } = "";
-
-    public async Task InitializeAsync()
-    {
-        Hub = await HubFactory.StartAsync();
-        (_, OtherKey) = await Hub.CreateOrganizationAsync("Other organization", 3003);
-    }
-
-    public async Task DisposeAsync() => await Hub.DisposeAsync();
-}
-
-public sealed class CampaignsApiTests(CampaignsHub fixture) : IClassFixture<CampaignsHub>
+public sealed class CampaignsApiTests(TwoTenantHub fixture) : IClassFixture<TwoTenantHub>
 {
     private const string Campaigns = "/api/v1/campaigns";
 

@@ -6,22 +6,7 @@ using Postback.Tests.Support;
 namespace Postback.Tests.ExportProfiles;
 
 /// One hub for the whole class, with a second organization ("Other") beside the bootstrap one.
-public sealed class ExportProfilesHub : IAsyncLifetime
-{
-    public HubFactory Hub { get; private set; } = null!;
-
-    public string OtherKey { get; private set; } = "";
-
-    public async Task InitializeAsync()
-    {
-        Hub = await HubFactory.StartAsync();
-        (_, OtherKey) = await Hub.CreateOrganizationAsync("Other organization", 2002);
-    }
-
-    public async Task DisposeAsync() => await Hub.DisposeAsync();
-}
-
-public sealed class ExportProfilesApiTests(ExportProfilesHub fixture) : IClassFixture<ExportProfilesHub>
+public sealed class ExportProfilesApiTests(TwoTenantHub fixture) : IClassFixture<TwoTenantHub>
 {
     private const string Profiles = "/api/v1/export-profiles";
     private const string QuestionMarkError = "Invalid Postback URL: cannot contain a question mark";

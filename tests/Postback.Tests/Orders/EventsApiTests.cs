@@ -6,22 +6,7 @@ using Postback.Tests.Support;
 
 namespace Postback.Tests.Orders;
 
-public sealed class EventsHub : IAsyncLifetime
-{
-    public HubFactory Hub { get; private set; } = null!;
-
-    public string OtherKey { get; private set; } = "";
-
-    public async Task InitializeAsync()
-    {
-        Hub = await HubFactory.StartAsync();
-        (_, OtherKey) = await Hub.CreateOrganizationAsync("Other organization", 4004);
-    }
-
-    public async Task DisposeAsync() => await Hub.DisposeAsync();
-}
-
-public sealed class EventsApiTests(EventsHub fixture) : IClassFixture<EventsHub>
+public sealed class EventsApiTests(TwoTenantHub fixture) : IClassFixture<TwoTenantHub>
 {
     private const string Events = "/api/v1/events";
     private const string Batch = "/api/v1/events/batch";

@@ -8,16 +8,7 @@ using Postback.Tests.Support;
 
 namespace Postback.Tests.Organizations;
 
-public sealed class AuthenticationHub : IAsyncLifetime
-{
-    public HubFactory Hub { get; private set; } = null!;
-
-    public async Task InitializeAsync() => Hub = await HubFactory.StartAsync();
-
-    public async Task DisposeAsync() => await Hub.DisposeAsync();
-}
-
-public sealed class AuthenticationTests(AuthenticationHub fixture) : IClassFixture<AuthenticationHub>
+public sealed class AuthenticationTests(TwoTenantHub fixture) : IClassFixture<TwoTenantHub>
 {
     private HubFactory Hub => fixture.Hub;
 
