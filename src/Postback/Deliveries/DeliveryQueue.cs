@@ -27,6 +27,17 @@ public abstract class DeliveryQueue
 
     protected abstract DateTimeOffset ReadTime(DbDataReader reader, int ordinal);
 
+    /// Writes each outcome to its delivery, only where the lease is still ours.
+    protected abstract Task UpdateAsync(DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct);
+
+    private const string SetOutcome = """
+        "Status" = {0}status, "DueAt" = COALESCE({0}due, d."DueAt"), "Attempts" = d."Attempts" + {0}tried,
+        "LastAttemptAt" = COALESCE({0}attempt_at, d."LastAttemptAt"), "LastStatusCode" = COALESCE({0}code, d."LastStatusCode"),
+        "LastError" = {0}error, "CompletedAt" = {0}completed, "LeaseOwner" = NULL, "LeaseUntil" = NULL
+        """;
+
+    private static string? ErrorOf(DeliveryOutcome o) => o.Error is { } e ? Truncate(e, 1000) : null;
+
     public async Task<IReadOnlyList<ClaimedDelivery>> ClaimAsync(
         PostbackDb db, string owner, DateTimeOffset now, TimeSpan lease, int limit, IReadOnlyList<string> blockedEndpoints, CancellationToken ct)
     {
@@ -77,38 +88,7 @@ public abstract class DeliveryQueue
     public async Task CompleteAsync(PostbackDb db, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var connection = db.Database.GetDbConnection();
-        await using var update = connection.CreateCommand();
-        update.Transaction = transaction.GetDbTransaction();
-        update.CommandText = """
-            UPDATE deliveries SET
-              "Status" = @status, "DueAt" = COALESCE(@due, "DueAt"), "Attempts" = "Attempts" + @tried,
-              "LastAttemptAt" = COALESCE(@attemptAt, "LastAttemptAt"), "LastStatusCode" = COALESCE(@code, "LastStatusCode"),
-              "LastError" = @error, "CompletedAt" = @completed, "LeaseOwner" = NULL, "LeaseUntil" = NULL
-            WHERE "Id" = @id AND "LeaseOwner" = @owner
-            """;
-        var status = Add(update, "status", "");
-        var due = Add(update, "due", DBNull.Value);
-        var tried = Add(update, "tried", 0);
-        var attemptAt = Add(update, "attemptAt", DBNull.Value);
-        var code = Add(update, "code", DBNull.Value);
-        var error = Add(update, "error", DBNull.Value);
-        var completed = Add(update, "completed", DBNull.Value);
-        var id = Add(update, "id", 0L);
-        Add(update, "owner", owner);
-
-        foreach (var outcome in outcomes)
-        {
-            status.Value = outcome.Status;
-            due.Value = outcome.NextDueAt is { } next ? Time(next) : DBNull.Value;
-            tried.Value = outcome.Attempt is null ? 0 : 1;
-            attemptAt.Value = outcome.Attempt is { } a ? Time(a.StartedAt) : DBNull.Value;
-            code.Value = (object?)outcome.StatusCode ?? DBNull.Value;
-            error.Value = outcome.Error is { } e ? Truncate(e, 1000) : DBNull.Value;
-            completed.Value = outcome.Status == DeliveryStatus.Pending ? DBNull.Value : Time(now);
-            id.Value = outcome.Delivery.Id;
-            await update.ExecuteNonQueryAsync(ct);
-        }
+        await UpdateAsync(db.Database.GetDbConnection(), transaction.GetDbTransaction(), owner, outcomes, now, ct);
 
         foreach (var outcome in outcomes)
         {
@@ -158,6 +138,37 @@ public abstract class DeliveryQueue
 
     private sealed class SqliteQueue : DeliveryQueue
     {
+        // One prepared statement run per outcome: SQLite is in-process, so a statement costs
+        // microseconds, and the whole batch is one transaction (one fsync).
+        protected override async Task UpdateAsync(
+            DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
+        {
+            await using var update = connection.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandText = $"""UPDATE deliveries AS d SET {string.Format(SetOutcome, "@")} WHERE d."Id" = @id AND d."LeaseOwner" = @owner""";
+            var status = Add(update, "status", "");
+            var due = Add(update, "due", DBNull.Value);
+            var tried = Add(update, "tried", 0);
+            var attemptAt = Add(update, "attempt_at", DBNull.Value);
+            var code = Add(update, "code", DBNull.Value);
+            var error = Add(update, "error", DBNull.Value);
+            var completed = Add(update, "completed", DBNull.Value);
+            var id = Add(update, "id", 0L);
+            Add(update, "owner", owner);
+            foreach (var outcome in outcomes)
+            {
+                status.Value = outcome.Status;
+                due.Value = outcome.NextDueAt is { } next ? Time(next) : DBNull.Value;
+                tried.Value = outcome.Attempt is null ? 0 : 1;
+                attemptAt.Value = outcome.Attempt is { } a ? Time(a.StartedAt) : DBNull.Value;
+                code.Value = (object?)outcome.StatusCode ?? DBNull.Value;
+                error.Value = (object?)ErrorOf(outcome) ?? DBNull.Value;
+                completed.Value = outcome.Status == DeliveryStatus.Pending ? DBNull.Value : Time(now);
+                id.Value = outcome.Delivery.Id;
+                await update.ExecuteNonQueryAsync(ct);
+            }
+        }
+
         // Matches SqlitePostbackDb's storage of times: UTC ticks, to the microsecond.
         protected override object Time(DateTimeOffset value) => value.UtcTicks - (value.UtcTicks % 10);
 
@@ -175,6 +186,34 @@ public abstract class DeliveryQueue
 
     private sealed class PostgresQueue : DeliveryQueue
     {
+        // One statement for the whole batch: the outcomes go as arrays and are joined in.
+        protected override async Task UpdateAsync(
+            DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
+        {
+            if (outcomes.Count == 0)
+            {
+                return;
+            }
+            await using var update = connection.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandText = $"""
+                UPDATE deliveries AS d SET {string.Format(SetOutcome, "v.")}
+                FROM unnest(@ids, @statuses, @dues, @tried, @attempt_ats, @codes, @errors, @completeds)
+                  AS v(id, status, due, tried, attempt_at, code, error, completed)
+                WHERE d."Id" = v.id AND d."LeaseOwner" = @owner
+                """;
+            Add(update, "ids", outcomes.Select(o => o.Delivery.Id).ToArray());
+            Add(update, "statuses", outcomes.Select(o => o.Status).ToArray());
+            Add(update, "dues", outcomes.Select(o => o.NextDueAt?.ToUniversalTime()).ToArray());
+            Add(update, "tried", outcomes.Select(o => o.Attempt is null ? 0 : 1).ToArray());
+            Add(update, "attempt_ats", outcomes.Select(o => o.Attempt?.StartedAt.ToUniversalTime()).ToArray());
+            Add(update, "codes", outcomes.Select(o => o.StatusCode).ToArray());
+            Add(update, "errors", outcomes.Select(ErrorOf).ToArray());
+            Add(update, "completeds", outcomes.Select(o => o.Status == DeliveryStatus.Pending ? (DateTimeOffset?)null : now.ToUniversalTime()).ToArray());
+            Add(update, "owner", owner);
+            await update.ExecuteNonQueryAsync(ct);
+        }
+
         protected override object Time(DateTimeOffset value) => value.ToUniversalTime();
 
         protected override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
