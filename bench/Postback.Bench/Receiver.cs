@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Postback.Bench;
+
+/// What the receiver saw of one delivery: the order it was for, the bench's send timestamp
+/// carried through the hub in the order (mapped to sent_at) and the receive timestamp, both
+/// Stopwatch ticks of this process.
+public readonly record struct Arrival(long OrderId, long SentAt, long ReceivedAt);
+
+/// The postback receiver: a minimal Kestrel server on 127.0.0.1 that answers 200 "OK" at once.
+/// Deliveries (requests carrying X-Postback-Delivery-Id) are counted per phase and their
+/// arrival recorded; requests carrying X-Bench-Raw (the raw-ceiling load) only counted. Both
+/// kinds get the same work: parse the query, count, answer.
+public sealed class Receiver : IAsyncDisposable
+{
+    /// Order ids of phase p are p * PhaseSpan + i, so an arrival tells its phase.
+    public const long PhaseSpan = 10_000_000;
+    public const int Phases = 8;
+    public const string DeliveryIdHeader = "X-Postback-Delivery-Id";
+    public const string RawHeader = "X-Bench-Raw";
+
+    private static readonly byte[] Ok = "OK"u8.ToArray();
+
+    private readonly WebApplication _app;
+    private readonly Arrival[] _arrivals;
+    private int _next;
+    private long _raw;
+    private long _other;
+    private readonly long[] _perPhase = new long[Phases];
+
+    private Receiver(WebApplication app, int capacity)
+    {
+        _app = app;
+        _arrivals = new Arrival[capacity];
+    }
+
+    public static async Task<Receiver> StartAsync(int capacity)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var receiver = new Receiver(app, capacity);
+        app.Run(receiver.Handle);
+        await app.StartAsync();
+        return receiver;
+    }
+
+    public Uri BaseUri => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    public long Raw => Interlocked.Read(ref _raw);
+
+    public long Other => Interlocked.Read(ref _other);
+
+    public long Delivered(int phase) => Interlocked.Read(ref _perPhase[phase]);
+
+    /// The recorded arrivals of one phase (call once its deliveries are all in).
+    public List<Arrival> Arrivals(int phase)
+    {
+        var n = Math.Min(Volatile.Read(ref _next), _arrivals.Length);
+        var list = new List<Arrival>();
+        for (var i = 0; i < n; i++)
+        {
+            var a = _arrivals[i];
+            if (a.OrderId / PhaseSpan == phase)
+            {
+                list.Add(a);
+            }
+        }
+        return list;
+    }
+
+    private Task Handle(HttpContext context)
+    {
+        var received = Stopwatch.GetTimestamp();
+        var request = context.Request;
+        var query = request.Query;
+        long.TryParse(query["order_id"], NumberStyles.None, CultureInfo.InvariantCulture, out var orderId);
+        long.TryParse(query["sent_at"], NumberStyles.None, CultureInfo.InvariantCulture, out var sentAt);
+        if (request.Headers.ContainsKey(DeliveryIdHeader))
+        {
+            var slot = Interlocked.Increment(ref _next) - 1;
+            if (slot < _arrivals.Length)
+            {
+                _arrivals[slot] = new Arrival(orderId, sentAt, received);
+            }
+            var phase = orderId / PhaseSpan;
+            // After the arrival is written: a count that reached its target means every
+            // arrival of the phase is readable.
+            Interlocked.Increment(ref _perPhase[phase is >= 0 and < Phases ? phase : 0]);
+        }
+        else if (request.Headers.ContainsKey(RawHeader))
+        {
+            Interlocked.Increment(ref _raw);
+        }
+        else
+        {
+            Interlocked.Increment(ref _other);
+        }
+        var response = context.Response;
+        response.StatusCode = 200;
+        response.ContentType = "text/plain";
+        response.ContentLength = Ok.Length;
+        return response.Body.WriteAsync(Ok).AsTask();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+}
