@@ -18,6 +18,7 @@ namespace Postback.Deliveries;
 public sealed class DeliveryWorker(
     IServiceScopeFactory scopes,
     OutboundSender sender,
+    WriteGate gate,
     DeliverySignal signal,
     IOptions<PostbackOptions> options,
     TimeProvider time,
@@ -108,7 +109,11 @@ public sealed class DeliveryWorker(
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var queue = DeliveryQueue.For(db);
-        var claimed = await queue.ClaimAsync(db, _owner, now, TimeSpan.FromSeconds(_options.LeaseSeconds), limit, _health.Blocked(now), ct);
+        IReadOnlyList<ClaimedDelivery> claimed;
+        using (await gate.EnterAsync(ct))
+        {
+            claimed = await queue.ClaimAsync(db, _owner, now, TimeSpan.FromSeconds(_options.LeaseSeconds), limit, _health.Blocked(now), ct);
+        }
         if (claimed.Count == 0)
         {
             return 0;
@@ -160,7 +165,10 @@ public sealed class DeliveryWorker(
         }
         if (released.Count > 0)
         {
-            await queue.ReleaseAsync(db, _owner, released, CancellationToken.None);
+            using (await gate.EnterAsync(ct))
+            {
+                await queue.ReleaseAsync(db, _owner, released, ct);
+            }
         }
         return claimed.Count - released.Count;
     }
@@ -286,8 +294,11 @@ public sealed class DeliveryWorker(
                     await using var scope = scopes.CreateAsyncScope();
                     var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
                     var queue = DeliveryQueue.For(db);
-                    await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
-                    await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+                    using (await gate.EnterAsync(CancellationToken.None))
+                    {
+                        await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
+                        await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+                    }
                     break;
                 }
                 catch (Exception e) when (attempt < 1000)

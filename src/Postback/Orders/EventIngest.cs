@@ -23,7 +23,7 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
 /// delivery per export profile it fires — all events of one call in one transaction, so there
 /// is never an event without its deliveries nor a delivery without its event. An event id
 /// seen before is not stored again (idempotent ingest).
-public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal)
+public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, WriteGate gate)
 {
     public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
@@ -130,7 +130,10 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             results.Add(new IngestedEvent(orderEvent, Duplicate: false, []));
         }
 
-        await db.SaveChangesAsync(ct);
+        using (await gate.EnterAsync(ct))
+        {
+            await db.SaveChangesAsync(ct);
+        }
 
         // Ids exist only after the save.
         foreach (var group in newDeliveries.GroupBy(d => d.Result))

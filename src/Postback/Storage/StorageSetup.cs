@@ -16,19 +16,44 @@ public static class StorageSetup
             case "sqlite":
                 connectionString ??= DefaultSqlite(options.Storage.DataDirectory);
                 EnsureSqliteDirectory(connectionString);
-                services.AddDbContext<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString));
+                services.AddDbContextPool<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString).AddInterceptors(new SqliteBusyTimeout()));
+                services.AddSingleton(new WriteGate(serialize: true));
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
                 {
                     throw new InvalidOperationException("Postback:Storage:Provider is postgres, but ConnectionStrings:Postback is not set.");
                 }
-                services.AddDbContext<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(connectionString));
+                var tuned = TunePostgres(connectionString);
+                services.AddDbContextPool<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(tuned));
+                services.AddSingleton(new WriteGate(serialize: false));
                 break;
             default:
                 throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");
         }
         return services;
+    }
+
+    /// Defaults that matter for a hub issuing the same few statements thousands of times a
+    /// second (bench/README.md): prepare them, and do not reset the session state on every
+    /// return of a pooled connection. Anything the operator set explicitly wins.
+    private static string TunePostgres(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        var given = connectionString.ToLowerInvariant().Replace(" ", "");
+        if (!given.Contains("maxautoprepare"))
+        {
+            builder.MaxAutoPrepare = 100;
+        }
+        if (!given.Contains("autoprepareminusages"))
+        {
+            builder.AutoPrepareMinUsages = 2;
+        }
+        if (!given.Contains("noresetonclose"))
+        {
+            builder.NoResetOnClose = true;
+        }
+        return builder.ToString();
     }
 
     private static string DefaultSqlite(string dataDirectory) =>

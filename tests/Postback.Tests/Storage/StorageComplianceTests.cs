@@ -17,6 +17,9 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     private string _connectionString = "";
     protected readonly FakeTimeProvider Time = new(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
 
+    // As the hub has it: SQLite's writers take turns in-process, PostgreSQL's do not need to.
+    private WriteGate Gate => field ??= new WriteGate(serialize: this is SqliteStorageTests);
+
     protected abstract Task<string> CreateDatabaseAsync();
 
     protected abstract PostbackDb Open(string connectionString);
@@ -59,10 +62,10 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task Ingesting_an_event_id_twice_stores_it_once()
     {
-        var ingest = new EventIngest(Db(), Time, new DeliverySignal());
+        var ingest = new EventIngest(Db(), Time, new DeliverySignal(), Gate);
         var incoming = new IncomingEvent("evt-1", "new_sale", null, Order("""{"orderId": 1001, "firstName": "Jane"}"""));
         var first = await ingest.IngestAsync(1, [incoming], default);
-        var second = await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1, [incoming], default);
+        var second = await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [incoming], default);
 
         Assert.False(first[0].Duplicate);
         Assert.True(second[0].Duplicate);
@@ -73,10 +76,10 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task An_order_is_upserted_by_order_id_and_its_fields_merged()
     {
-        await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1,
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1,
             [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1002, "firstName": "Jane", "city": "Austin", "items": [{"sku": "A"}]}"""))], default);
         Time.Advance(TimeSpan.FromMinutes(3));
-        await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1,
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1,
             [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1002, "firstName": "Janet", "totalAmount": "49.9"}"""))], default);
 
         var rows = await Db().Orders.Where(o => o.OrderId == 1002).ToListAsync();
@@ -93,8 +96,8 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task The_same_order_id_in_two_organizations_is_two_orders()
     {
-        await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "A"}"""))], default);
-        await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(2, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "B"}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "A"}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(2, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "B"}"""))], default);
 
         var orders = await Db().Orders.Where(o => o.OrderId == 1003).OrderBy(o => o.OrganizationId).ToListAsync();
         Assert.Equal(["A", "B"], orders.Select(o => OrderJson.Deserialize(o.Data).Get("firstName")));
@@ -103,8 +106,8 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task Two_writers_racing_on_a_new_order_both_land_on_one_order()
     {
-        var a = new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1, [new IncomingEvent("race-a", "partial", null, Order("""{"orderId": 1004, "firstName": "A"}"""))], default);
-        var b = new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1, [new IncomingEvent("race-b", "partial", null, Order("""{"orderId": 1004, "lastName": "B"}"""))], default);
+        var a = new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent("race-a", "partial", null, Order("""{"orderId": 1004, "firstName": "A"}"""))], default);
+        var b = new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent("race-b", "partial", null, Order("""{"orderId": 1004, "lastName": "B"}"""))], default);
         await Task.WhenAll(a, b);
 
         Assert.Equal(1, await Db().Orders.CountAsync(o => o.OrderId == 1004));
@@ -154,7 +157,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     {
         var early = new DateTimeOffset(2026, 1, 1, 8, 30, 15, 123, TimeSpan.Zero).AddTicks(4567);
         var late = early.AddMinutes(5);
-        await new EventIngest(Db(), new FakeTimeProvider(early), new DeliverySignal()).IngestAsync(1,
+        await new EventIngest(Db(), new FakeTimeProvider(early), new DeliverySignal(), Gate).IngestAsync(1,
             [new IncomingEvent("t-early", "partial", early, Order("""{"orderId": 1006}""")),
              new IncomingEvent("t-late", "partial", late.ToOffset(TimeSpan.FromHours(2)), Order("""{"orderId": 1006}"""))], default);
 
@@ -203,7 +206,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         };
         db.ExportProfiles.Add(profile);
         await db.SaveChangesAsync();
-        var ingested = await new EventIngest(Db(), Time, new DeliverySignal()).IngestAsync(1,
+        var ingested = await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1,
             [new IncomingEvent(null, "new_sale", null, Order($$"""{"orderId": {{orderId}}, "customerId": "C-{{orderId}}"}"""))], default);
         return (profile.Id, ingested[0]);
     }

@@ -90,13 +90,15 @@ namespace Postback.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
+                    b.HasIndex("DueAt")
+                        .HasDatabaseName("IX_deliveries_pending_DueAt")
+                        .HasFilter("\"Status\" = 'pending'");
+
                     b.HasIndex("EventKey");
 
                     b.HasIndex("OrderKey");
 
                     b.HasIndex("OrganizationId", "OrderId");
-
-                    b.HasIndex("Status", "DueAt");
 
                     b.HasIndex("OrganizationId", "ProfileId", "Id");
 
