@@ -46,6 +46,7 @@ builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
 builder.Services.AddScoped<Bootstrap>();
 builder.Services.AddScoped<EventIngest>();
+builder.Services.AddSingleton<GroupCommit>();
 builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
 builder.Services.AddHostedService<DeliveryWorker>();

@@ -17,6 +17,8 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
     : Exception($"eventId '{existing.EventId}' was already used for a {existing.Type} event of order {existing.OrderId}")
 {
     public int Index { get; } = index;
+
+    public OrderEvent Existing { get; } = existing;
 }
 
 /// Stores order events: upserts each event's order, records the event and schedules one

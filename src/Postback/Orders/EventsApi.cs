@@ -38,7 +38,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem, ProblemHttpResult>> PostEvent(
-        JsonElement body, ClaimsPrincipal user, EventIngest ingest, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, CancellationToken ct)
     {
         var parsed = EventParser.Parse(body);
         if (parsed.Event is null)
@@ -61,7 +61,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem, ProblemHttpResult>> PostBatch(
-        JsonElement body, ClaimsPrincipal user, EventIngest ingest, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, CancellationToken ct)
     {
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("events", out var list) || list.ValueKind != JsonValueKind.Array)
         {
@@ -111,7 +111,7 @@ internal static class EventsApi
     }
 
     private static async Task<IReadOnlyList<EventAccepted>> StoreAsync(
-        long organizationId, IReadOnlyList<EventParser.Result> parsed, EventIngest ingest, CancellationToken ct)
+        long organizationId, IReadOnlyList<EventParser.Result> parsed, GroupCommit ingest, CancellationToken ct)
     {
         var stored = await ingest.IngestAsync(organizationId, parsed.Select(p => p.Event!).ToList(), ct);
         return stored.Select((s, i) => new EventAccepted(

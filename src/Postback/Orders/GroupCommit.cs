@@ -1,0 +1,109 @@
+using System.Threading.Channels;
+
+namespace Postback.Orders;
+
+/// Group commit for event ingest. Requests that arrive while a commit is running wait for the
+/// next one and share it: one transaction (one fsync) for everything waiting, instead of one
+/// per request. A lone request goes straight through. Each request still gets its own answer:
+/// one whose event id conflicts is refused alone, and the others are committed without it.
+public sealed class GroupCommit : IAsyncDisposable
+{
+    public const int MaxEventsPerCommit = 2_000;
+
+    private sealed record Request(long OrganizationId, IReadOnlyList<IncomingEvent> Events, TaskCompletionSource<IReadOnlyList<IngestedEvent>> Done);
+
+    private readonly IServiceScopeFactory _scopes;
+    private readonly ILogger<GroupCommit> _log;
+    private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _loop;
+
+    public GroupCommit(IServiceScopeFactory scopes, ILogger<GroupCommit> log)
+    {
+        _scopes = scopes;
+        _log = log;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// Stores the events. Once queued they are committed even if the caller goes away, so a
+    /// client that times out and retries with the same event ids gets "duplicate", not a loss.
+    public Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
+    {
+        var done = new TaskCompletionSource<IReadOnlyList<IngestedEvent>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_requests.Writer.TryWrite(new Request(organizationId, events, done)))
+        {
+            throw new InvalidOperationException("The hub is stopping.");
+        }
+        return done.Task.WaitAsync(ct);
+    }
+
+    private async Task LoopAsync()
+    {
+        var reader = _requests.Reader;
+        var group = new List<Request>();
+        while (await reader.WaitToReadAsync())
+        {
+            var count = 0;
+            while (count < MaxEventsPerCommit && reader.TryRead(out var request))
+            {
+                group.Add(request);
+                count += request.Events.Count;
+            }
+            foreach (var organization in group.GroupBy(r => r.OrganizationId))
+            {
+                await CommitAsync(organization.Key, organization.ToList());
+            }
+            group.Clear();
+        }
+    }
+
+    private async Task CommitAsync(long organizationId, List<Request> pending)
+    {
+        while (pending.Count > 0)
+        {
+            try
+            {
+                await using var scope = _scopes.CreateAsyncScope();
+                var ingest = scope.ServiceProvider.GetRequiredService<EventIngest>();
+                var results = await ingest.IngestAsync(organizationId, pending.SelectMany(r => r.Events).ToList(), CancellationToken.None);
+                var offset = 0;
+                foreach (var request in pending)
+                {
+                    request.Done.TrySetResult(results.Skip(offset).Take(request.Events.Count).ToList());
+                    offset += request.Events.Count;
+                }
+                return;
+            }
+            catch (EventIdConflictException conflict)
+            {
+                // Nothing was stored: refuse the request that holds the conflicting event and
+                // commit the rest again without it.
+                var offset = 0;
+                foreach (var request in pending)
+                {
+                    if (conflict.Index < offset + request.Events.Count)
+                    {
+                        request.Done.TrySetException(new EventIdConflictException(conflict.Index - offset, conflict.Existing));
+                        pending.Remove(request);
+                        break;
+                    }
+                    offset += request.Events.Count;
+                }
+            }
+            catch (Exception e)
+            {
+                _log.LogError(e, "Storing {Count} event request(s) failed", pending.Count);
+                foreach (var request in pending)
+                {
+                    request.Done.TrySetException(e);
+                }
+                return;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _requests.Writer.TryComplete();
+        await _loop;
+    }
+}
