@@ -116,21 +116,25 @@ internal static class DeliveriesApi
     {
         var organizationId = user.OrganizationId();
         var now = time.GetUtcNow();
-        var delivery = await db.Deliveries.FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        // One conditional statement, so a worker claiming the delivery at the same moment
+        // either wins (409 here) or sees it already due again.
+        var changed = await db.Deliveries
+            .Where(d => d.OrganizationId == organizationId && d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Pending)
+                .SetProperty(d => d.DueAt, now)
+                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null)
+                .SetProperty(d => d.LeaseOwner, (string?)null)
+                .SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
+        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
         if (delivery is null)
         {
             return NotFound(id);
         }
-        if (delivery.LeaseUntil > now)
+        if (changed == 0)
         {
             return Problems.Conflict("id", $"delivery {id} is being sent right now; wait for its answer");
         }
-        delivery.Status = DeliveryStatus.Pending;
-        delivery.DueAt = now;
-        delivery.CompletedAt = null;
-        delivery.LeaseOwner = null;
-        delivery.LeaseUntil = null;
-        await db.SaveChangesAsync(ct);
         signal.Notify();
         return TypedResults.Ok(DeliveryView.From(delivery, now));
     }
@@ -139,23 +143,23 @@ internal static class DeliveriesApi
     {
         var organizationId = user.OrganizationId();
         var now = time.GetUtcNow();
-        var delivery = await db.Deliveries.FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        var changed = await db.Deliveries
+            .Where(d => d.OrganizationId == organizationId && d.Id == id && d.Status == DeliveryStatus.Pending && (d.LeaseUntil == null || d.LeaseUntil < now))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
         if (delivery is null)
         {
             return NotFound(id);
         }
-        if (delivery.Status != DeliveryStatus.Pending)
+        if (changed == 0)
         {
-            return Problems.Conflict("id", $"delivery {id} is {delivery.Status}; only a pending delivery can be cancelled");
+            return Problems.Conflict("id", delivery.Status != DeliveryStatus.Pending
+                ? $"delivery {id} is {delivery.Status}; only a pending delivery can be cancelled"
+                : $"delivery {id} is being sent right now; wait for its answer");
         }
-        if (delivery.LeaseUntil > now)
-        {
-            return Problems.Conflict("id", $"delivery {id} is being sent right now; wait for its answer");
-        }
-        delivery.Status = DeliveryStatus.Cancelled;
-        delivery.CompletedAt = now;
-        delivery.LastError = "cancelled by an operator";
-        await db.SaveChangesAsync(ct);
         return TypedResults.Ok(DeliveryView.From(delivery, now));
     }
 

@@ -66,7 +66,7 @@ public sealed class DeliveryWorker(
                         await signal.WaitAsync(poll, stopping);
                     }
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
                     log.LogError(e, "Claiming due deliveries failed; trying again shortly");
                     await Task.Delay(TimeSpan.FromSeconds(1), stopping);
@@ -213,13 +213,16 @@ public sealed class DeliveryWorker(
         }
         catch (Exception e)
         {
-            // The lease runs out and the delivery comes back; the endpoint must not stay
-            // marked as busy or probing meanwhile.
+            // Recorded as a failed attempt, so it is retried on the schedule like any failure
+            // (not re-sent, silently, each time its lease runs out).
             log.LogError(e, "Sending delivery {DeliveryId} failed unexpectedly", delivery.Id);
+            var now = time.GetUtcNow();
             if (!reported)
             {
-                _health.Abandon(delivery.Endpoint, admitted);
+                _health.Report(delivery.Endpoint, admitted, succeeded: false, now);
             }
+            var failed = new OutboundResult(null, 0, "internal error while sending: " + e.Message);
+            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, failed, now, now, _firstRetry, Random.Shared.NextDouble()));
         }
         finally
         {
@@ -247,7 +250,7 @@ public sealed class DeliveryWorker(
             ResponseStatus = result.Response?.Status,
             ResponseHeaders = result.Response is { } r ? JsonSerializer.Serialize(r.Headers, Json) : null,
             ResponseBody = result.Response?.BodyExcerpt,
-            Error = result.Error,
+            Error = result.Error is { Length: > 1000 } tooLong ? tooLong[..1000] : result.Error,
             Succeeded = result.Succeeded,
         };
         if (result.Succeeded)
@@ -284,32 +287,69 @@ public sealed class DeliveryWorker(
             {
                 batch.Add(outcome);
             }
-            // An outcome is never dropped: if the database is unreachable, keep trying. The
-            // leases may run out meanwhile, in which case another worker sends again
-            // (at least once) and this write is skipped by the lease check.
+            // An outcome is never dropped while the database is unreachable: keep trying. If the
+            // batch itself is the problem, write its outcomes one by one, and store one that
+            // still fails without the bodies it carried.
             for (var attempt = 1; ; attempt++)
             {
                 try
                 {
-                    await using var scope = scopes.CreateAsyncScope();
-                    var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-                    var queue = DeliveryQueue.For(db);
-                    using (await gate.EnterAsync(CancellationToken.None))
-                    {
-                        await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
-                        await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
-                    }
+                    await WriteAsync(batch);
                     break;
                 }
-                catch (Exception e) when (attempt < 1000)
+                catch (Exception e)
                 {
                     log.LogError(e, "Recording {Count} delivery outcomes failed (try {Attempt}); retrying", batch.Count, attempt);
+                    if (attempt >= 3 && batch.Count > 1)
+                    {
+                        foreach (var one in batch)
+                        {
+                            await WriteAloneAsync(one);
+                        }
+                        break;
+                    }
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt)));
                 }
             }
             batch.Clear();
         }
     }
+
+    private async Task WriteAsync(IReadOnlyList<DeliveryOutcome> batch)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        var queue = DeliveryQueue.For(db);
+        using (await gate.EnterAsync(CancellationToken.None))
+        {
+            await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
+            await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+        }
+    }
+
+    private async Task WriteAloneAsync(DeliveryOutcome outcome)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await WriteAsync([attempt <= 5 || outcome.Attempt is null ? outcome : outcome with { Attempt = WithoutBodies(outcome.Attempt) }]);
+                return;
+            }
+            catch (Exception e)
+            {
+                log.LogError(e, "Recording the outcome of delivery {DeliveryId} failed (try {Attempt})", outcome.Delivery.Id, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt)));
+            }
+        }
+    }
+
+    private static DeliveryAttempt WithoutBodies(DeliveryAttempt a) => new()
+    {
+        DeliveryId = a.DeliveryId, OrganizationId = a.OrganizationId, Number = a.Number, StartedAt = a.StartedAt, DurationMs = a.DurationMs,
+        RequestMethod = a.RequestMethod, RequestUrl = a.RequestUrl, RequestHeaders = "[]", ResponseStatus = a.ResponseStatus,
+        Error = "(request and response bodies could not be stored) " + a.Error, Succeeded = a.Succeeded,
+    };
 
     public override void Dispose()
     {

@@ -11,12 +11,12 @@ public static class SecretMasking
     public const string Mask = "********";
 
     private static readonly string[] SecretWords =
-        ["authorization", "password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "x-api-key", "signature", "cookie", "credential", "auth"];
+        ["authorization", "password", "passwd", "passphrase", "secret", "token", "key", "signature", "cookie", "credential", "auth"];
 
     public static bool IsSecretName(string name)
     {
         var n = name.ToLowerInvariant();
-        return SecretWords.Any(n.Contains) || n is "key" or "pass" or "pwd";
+        return SecretWords.Any(n.Contains) || n is "pass" or "pwd";
     }
 
     public static RenderedRequest MaskRequest(RenderedRequest request)

@@ -117,15 +117,30 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
         try
         {
             using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-            var (excerpt, truncated) = await ReadExcerptAsync(response.Content, timeout.Token);
             var headers = response.Headers.Concat(response.Content.Headers)
                 .Take(MaxExcerptHeaders)
-                .Select(h => new KeyValuePair<string, string>(h.Key, Truncate(string.Join(", ", h.Value), 500)))
+                .Select(h => new KeyValuePair<string, string>(h.Key, Printable(Truncate(string.Join(", ", h.Value), 500))))
                 .ToList();
+            string excerpt;
+            bool truncated;
+            string? bodyError = null;
+            try
+            {
+                (excerpt, truncated) = await ReadExcerptAsync(response.Content, timeout.Token);
+            }
+            catch (IOException e)
+            {
+                // The receiver answered (its status stands) but the body broke off.
+                (excerpt, truncated, bodyError) = ("", true, "the response body broke off: " + e.Message);
+            }
             return new OutboundResult(
                 new OutboundResponse((int)response.StatusCode, headers, excerpt, truncated) { RetryAfter = RetryAfterOf(response) },
                 Elapsed(started),
-                null);
+                bodyError);
+        }
+        catch (IOException e) when (!ct.IsCancellationRequested)
+        {
+            return new OutboundResult(null, Elapsed(started), "the connection failed: " + e.Message);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -201,8 +216,11 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
             read += n;
         }
         var truncated = read > MaxExcerptBytes;
-        return (Encoding.UTF8.GetString(buffer, 0, Math.Min(read, MaxExcerptBytes)), truncated);
+        return (Printable(Encoding.UTF8.GetString(buffer, 0, Math.Min(read, MaxExcerptBytes))), truncated);
     }
+
+    // NUL cannot be stored in a PostgreSQL text column; a binary answer (a GIF pixel) has them.
+    private static string Printable(string s) => s.Contains('\0') ? s.Replace('\0', '\uFFFD') : s;
 
     private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 

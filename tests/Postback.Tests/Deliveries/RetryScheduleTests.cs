@@ -241,6 +241,18 @@ public sealed class SecretMaskingTests
         Assert.Equal("""{"first_name":"Jane","password":"********","secretCode":"********"}""", masked.Body);
     }
 
+    [Theory]
+    [InlineData("access_key")]
+    [InlineData("privateKey")]
+    [InlineData("Ocp-Apim-Subscription-Key")]
+    [InlineData("x-functions-key")]
+    [InlineData("passphrase")]
+    public void Any_name_with_key_in_it_was_stored_in_clear(string name)
+    {
+        var masked = SecretMasking.MaskRequest(new RenderedRequest("GET", $"https://x.example/p?{name}=s3cr3t", [new(name, "s3cr3t")], null));
+        Assert.DoesNotContain("s3cr3t", masked.Url + string.Join(",", masked.Headers));
+    }
+
     [Fact]
     public void Form_bodies_are_masked_by_parameter_name()
     {

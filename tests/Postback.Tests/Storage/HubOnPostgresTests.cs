@@ -55,4 +55,33 @@ public sealed class HubOnPostgresTests
         var order = await Json.ReadAsync(await api.GetAsync("/api/v1/orders/77001"));
         Assert.Single(order["events"]!.AsArray());
     }
+
+    [Fact]
+    public async Task A_binary_answer_with_NUL_bytes_stopped_every_outcome_from_being_recorded()
+    {
+        // PostgreSQL text cannot hold NUL: before the fix the whole outcome batch failed, again
+        // and again, and dispatch stalled for every tenant.
+        await using var hub = await HubFactory.StartAsync(StorageKind.Postgres, dispatch: true);
+        await using var receiver = await Receiver.StartAsync();
+        receiver.Respond = _ => (200, "GIF89a\0\0\u0001");
+        using var api = hub.Api();
+        Assert.Equal(201, (int)(await api.PostJsonAsync("/api/v1/export-profiles", new
+        {
+            name = "pixel",
+            postbackUrl = receiver.Url("/pixel.gif"),
+            mappings = new[] { new { exportName = "o", field = "orderId" } },
+            routes = new[] { new { customerTypes = new[] { "new_sale" } } },
+        })).StatusCode);
+        var accepted = await Json.ReadAsync(await api.PostJsonAsync("/api/v1/events", new { type = "new_sale", order = new { orderId = 77100 } }));
+        var id = accepted["deliveries"]![0]!["id"]!.GetValue<long>();
+
+        var until = DateTime.UtcNow.AddSeconds(30);
+        System.Text.Json.Nodes.JsonNode detail;
+        while ((detail = await Json.ReadAsync(await api.GetAsync($"/api/v1/deliveries/{id}")))["delivery"]!["status"]!.GetValue<string>() != "succeeded")
+        {
+            Assert.True(DateTime.UtcNow < until, "the delivery's outcome was never recorded: " + detail.ToJsonString());
+            await Task.Delay(50);
+        }
+        Assert.StartsWith("GIF89a", detail["attempts"]![0]!["response"]!["bodyExcerpt"]!.GetValue<string>());
+    }
 }
