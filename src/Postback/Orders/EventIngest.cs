@@ -29,8 +29,9 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
 {
     public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
-        // A concurrent request may store the same event id or create the same order between our
-        // read and our write; the unique indexes refuse it, and the second pass sees their rows.
+        // A concurrent writer (another process) may store the same event id, create the same
+        // order, or update it between our read and our write; the unique indexes and the
+        // order's version refuse it, and the next pass reads their rows and merges again.
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -42,7 +43,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 }
                 return results;
             }
-            catch (DbUpdateException) when (attempt < 3)
+            catch (DbUpdateException) when (attempt < 5)
             {
                 db.ChangeTracker.Clear();
             }
@@ -91,6 +92,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 db.Orders.Add(row);
             }
             row.Data = OrderJson.Serialize(data);
+            row.Version++;
             row.CustomerId = data.CustomerId;
             row.CampaignId = data.CampaignId;
             row.IsTestCard = data.IsTestCard;

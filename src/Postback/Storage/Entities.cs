@@ -62,6 +62,9 @@ public sealed class StoredOrder
     // The order's fields and items as JSON (see OrderJson): CRMs send any number of extra
     // fields, all of which stay usable as merge tags.
     public required string Data { get; set; }
+    // Bumped on every write and checked by it: two processes merging postbacks into the same
+    // order cannot overwrite each other's fields; the second one reloads and merges again.
+    public long Version { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }

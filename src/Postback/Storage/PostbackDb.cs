@@ -102,6 +102,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.ToTable("orders");
             e.Property(x => x.CustomerId).HasMaxLength(64);
             e.Property(x => x.CampaignId).HasMaxLength(64);
+            e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId });
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);

@@ -115,6 +115,34 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stale_order_write_is_refused_by_its_version()
+    {
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1007, "firstName": "A"}"""))], default);
+        var stale = Db();
+        var row = await stale.Orders.SingleAsync(o => o.OrderId == 1007);
+
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1007, "city": "Austin"}"""))], default);
+
+        row.Data = "{}";
+        row.Version++;
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => stale.SaveChangesAsync());
+        Assert.Equal("Austin", OrderJson.Deserialize((await Db().Orders.SingleAsync(o => o.OrderId == 1007)).Data).Get("city"));
+    }
+
+    [Fact]
+    public async Task Concurrent_postbacks_for_one_order_lost_each_others_fields()
+    {
+        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1008}"""))], default);
+        var fields = new[] { "firstName", "lastName", "city", "state" };
+        await Task.WhenAll(fields.Select(f => new EventIngest(Db(), Time, new DeliverySignal(), Gate)
+            .IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order($$"""{"orderId": 1008, "{{f}}": "{{f}}-value"}"""))], default)));
+
+        var order = OrderJson.Deserialize((await Db().Orders.SingleAsync(o => o.OrderId == 1008)).Data);
+        Assert.All(fields, f => Assert.Equal($"{f}-value", order.Get(f)));
+        Assert.Equal(5, await Db().OrderEvents.CountAsync(e => e.OrderId == 1008));
+    }
+
+    [Fact]
     public async Task A_duplicate_order_row_is_refused_by_the_database()
     {
         var db = Db();
