@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Postback.Tests.Support;
+using static Postback.Tests.Support.Json;
 
 namespace Postback.Tests.Catalog;
 
@@ -21,20 +22,6 @@ public sealed class CampaignsApiTests(TwoTenantHub fixture) : IClassFixture<TwoT
     private Task<int> CountCampaignsAsync() => Hub.WithDbAsync(db => db.Campaigns.CountAsync());
 
     private Task<int> CountProductsAsync() => Hub.WithDbAsync(db => db.Products.CountAsync());
-
-    private static async Task<JsonNode> ReadOkAsync(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task AssertNotFoundAsync(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"expected 404, got {(int)response.StatusCode}: {text}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-    }
 
     private static string Campaign(string campaignId, string name = "Campaign") => $$"""
         {

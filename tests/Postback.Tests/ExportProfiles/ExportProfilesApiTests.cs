@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Postback.Tests.Support;
+using static Postback.Tests.Support.Json;
 
 namespace Postback.Tests.ExportProfiles;
 
@@ -54,26 +55,12 @@ public sealed class ExportProfilesApiTests(TwoTenantHub fixture) : IClassFixture
 
     private Task<int> CountProfilesAsync() => Hub.WithDbAsync(db => db.ExportProfiles.CountAsync());
 
-    private static async Task<JsonNode> ReadOkAsync(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        return JsonNode.Parse(text)!;
-    }
-
     private static string WithoutTimes(JsonNode profile)
     {
         var copy = profile.DeepClone().AsObject();
         copy.Remove("createdAt");
         copy.Remove("updatedAt");
         return copy.ToJsonString();
-    }
-
-    private static async Task AssertNotFoundAsync(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"expected 404, got {(int)response.StatusCode}: {text}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
     private async Task<long> CreateAsync(JsonObject profile, string? key = null)

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Postback.Tests.Support;
+using static Postback.Tests.Support.Json;
 
 namespace Postback.Tests.Orders;
 
@@ -20,20 +21,6 @@ public sealed class EventsApiTests(TwoTenantHub fixture) : IClassFixture<TwoTena
     private Task<int> CountEventsAsync() => Hub.WithDbAsync(db => db.OrderEvents.CountAsync());
 
     private Task<int> CountOrdersAsync() => Hub.WithDbAsync(db => db.Orders.CountAsync());
-
-    private static async Task<JsonNode> ReadOkAsync(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task AssertNotFoundAsync(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"expected 404, got {(int)response.StatusCode}: {text}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-    }
 
     /// A refused request: the problem names the field, and no order or event row was written.
     private async Task<string> AssertRefusedAsync(string url, string body, string field, int status = 400)

@@ -20,6 +20,21 @@ public static class Json
 
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
 
+    /// Asserts the status (200 unless told) and returns the JSON body.
+    public static async Task<JsonNode> ReadOkAsync(HttpResponseMessage response, System.Net.HttpStatusCode status = System.Net.HttpStatusCode.OK)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    public static async Task AssertNotFoundAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.NotFound, $"expected 404, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
     /// Asserts a problem+json answer with this status whose errors name this field, and returns
     /// the reason given for it.
     public static async Task<string> AssertProblemAsync(HttpResponseMessage response, int status, string field)

@@ -10,8 +10,8 @@ using Postback.Storage;
 namespace Postback.Storage.Migrations.Sqlite
 {
     [DbContext(typeof(SqlitePostbackDb))]
-    [Migration("20261123001709_Deliveries")]
-    partial class Deliveries
+    [Migration("20261123015231_Initial")]
+    partial class Initial
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -93,13 +93,15 @@ namespace Postback.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
+                    b.HasIndex("DueAt")
+                        .HasDatabaseName("IX_deliveries_pending_DueAt")
+                        .HasFilter("\"Status\" = 'pending'");
+
                     b.HasIndex("EventKey");
 
                     b.HasIndex("OrderKey");
 
                     b.HasIndex("OrganizationId", "OrderId");
-
-                    b.HasIndex("Status", "DueAt");
 
                     b.HasIndex("OrganizationId", "ProfileId", "Id");
 
@@ -486,6 +488,10 @@ namespace Postback.Storage.Migrations.Sqlite
                         .HasColumnType("INTEGER");
 
                     b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
