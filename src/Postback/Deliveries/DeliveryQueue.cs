@@ -27,8 +27,9 @@ public abstract class DeliveryQueue
 
     protected abstract DateTimeOffset ReadTime(DbDataReader reader, int ordinal);
 
-    /// Writes each outcome to its delivery, only where the lease is still ours.
-    protected abstract Task UpdateAsync(DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct);
+    /// Writes each outcome to its delivery, only where the lease is still ours; returns the
+    /// ids written.
+    protected abstract Task<HashSet<long>> UpdateAsync(DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct);
 
     private const string SetOutcome = """
         "Status" = {0}status, "DueAt" = COALESCE({0}due, d."DueAt"), "Attempts" = d."Attempts" + {0}tried,
@@ -85,40 +86,63 @@ public abstract class DeliveryQueue
             .ExecuteUpdateAsync(s => s.SetProperty(d => d.LeaseOwner, (string?)null).SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
     }
 
-    public async Task CompleteAsync(PostbackDb db, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
+    /// Records a batch of outcomes in one transaction: each delivery's new state, and for the
+    /// deliveries whose lease was still ours, the attempt and (on a first attempt) the customer's
+    /// history line. A worker that lost its lease leaves no trace: the worker that took over
+    /// records its own attempt. Returns the ids that were recorded.
+    public async Task<IReadOnlySet<long>> CompleteAsync(PostbackDb db, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
     {
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await UpdateAsync(db.Database.GetDbConnection(), transaction.GetDbTransaction(), owner, outcomes, now, ct);
-
-        foreach (var outcome in outcomes)
+        if (outcomes.Count == 0)
         {
-            if (outcome.Attempt is not { } attempt)
-            {
-                continue;
-            }
-            db.DeliveryAttempts.Add(attempt);
+            return new HashSet<long>();
+        }
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var connection = db.Database.GetDbConnection();
+        var dbTransaction = transaction.GetDbTransaction();
+        var recorded = await UpdateAsync(connection, dbTransaction, owner, outcomes, now, ct);
+
+        var attempts = outcomes.Where(o => o.Attempt is not null && recorded.Contains(o.Delivery.Id)).ToList();
+        if (attempts.Count > 0)
+        {
+            await InsertAttemptsAsync(connection, dbTransaction, attempts.Select(o => o.Attempt!).ToList(), ct);
             // The first attempt is when an export "fires" (seed 001): it leaves its line in the
             // customer's history, linking to the delivery and so to what was sent.
-            if (attempt.Number == 1)
+            var history = attempts.Where(o => o.Attempt!.Number == 1).Select(o => new HistoryEntry
             {
-                db.History.Add(new HistoryEntry
-                {
-                    OrganizationId = outcome.Delivery.OrganizationId,
-                    CustomerId = outcome.Delivery.CustomerId,
-                    OrderId = outcome.Delivery.OrderId,
-                    Kind = "export",
-                    DeliveryId = outcome.Delivery.Id,
-                    ProfileId = outcome.Delivery.ProfileId,
-                    CustomerType = outcome.Delivery.CustomerType,
-                    Message = $"Export fired ({outcome.Delivery.CustomerType}): {attempt.RequestMethod} {Truncate(attempt.RequestUrl, 300)}",
-                    CreatedAt = attempt.StartedAt,
-                });
+                OrganizationId = o.Delivery.OrganizationId,
+                CustomerId = o.Delivery.CustomerId,
+                OrderId = o.Delivery.OrderId,
+                Kind = "export",
+                DeliveryId = o.Delivery.Id,
+                ProfileId = o.Delivery.ProfileId,
+                CustomerType = o.Delivery.CustomerType,
+                Message = $"Export fired ({o.Delivery.CustomerType}): {o.Attempt!.RequestMethod} {Truncate(o.Attempt.RequestUrl, 300)}",
+                CreatedAt = o.Attempt.StartedAt,
+            }).ToList();
+            if (history.Count > 0)
+            {
+                await InsertHistoryAsync(connection, dbTransaction, history, ct);
             }
         }
-        await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
-        db.ChangeTracker.Clear();
+        return recorded;
     }
+
+    /// Inserts attempts in bulk; their ids stay unset (nothing reads them back).
+    protected abstract Task InsertAttemptsAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<DeliveryAttempt> attempts, CancellationToken ct);
+
+    protected abstract Task InsertHistoryAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<HistoryEntry> entries, CancellationToken ct);
+
+    private const string AttemptColumns = """
+        "DeliveryId", "OrganizationId", "Number", "StartedAt", "DurationMs", "RequestMethod", "RequestUrl",
+        "RequestHeaders", "RequestBody", "ResponseStatus", "ResponseHeaders", "ResponseBody", "Error", "Succeeded"
+        """;
+
+    private const string HistoryColumns = """
+        "OrganizationId", "CustomerId", "OrderId", "Kind", "DeliveryId", "ProfileId", "CustomerType", "Message", "CreatedAt"
+        """;
+
+    private static string? Limit(string? s, int max) => s is null ? null : Truncate(s, max);
 
     private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max];
 
@@ -140,9 +164,10 @@ public abstract class DeliveryQueue
     {
         // One prepared statement run per outcome: SQLite is in-process, so a statement costs
         // microseconds, and the whole batch is one transaction (one fsync).
-        protected override async Task UpdateAsync(
+        protected override async Task<HashSet<long>> UpdateAsync(
             DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
         {
+            var recorded = new HashSet<long>();
             await using var update = connection.CreateCommand();
             update.Transaction = transaction;
             update.CommandText = $"""UPDATE deliveries AS d SET {string.Format(SetOutcome, "@")} WHERE d."Id" = @id AND d."LeaseOwner" = @owner""";
@@ -165,7 +190,64 @@ public abstract class DeliveryQueue
                 error.Value = (object?)ErrorOf(outcome) ?? DBNull.Value;
                 completed.Value = outcome.Status == DeliveryStatus.Pending ? DBNull.Value : Time(now);
                 id.Value = outcome.Delivery.Id;
-                await update.ExecuteNonQueryAsync(ct);
+                if (await update.ExecuteNonQueryAsync(ct) == 1)
+                {
+                    recorded.Add(outcome.Delivery.Id);
+                }
+            }
+            return recorded;
+        }
+
+        protected override async Task InsertAttemptsAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<DeliveryAttempt> attempts, CancellationToken ct)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = $"""
+                INSERT INTO delivery_attempts ({AttemptColumns})
+                VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13)
+                """;
+            var p = Enumerable.Range(0, 14).Select(i => Add(insert, "p" + i, DBNull.Value)).ToArray();
+            foreach (var a in attempts)
+            {
+                p[0].Value = a.DeliveryId;
+                p[1].Value = a.OrganizationId;
+                p[2].Value = a.Number;
+                p[3].Value = Time(a.StartedAt);
+                p[4].Value = a.DurationMs;
+                p[5].Value = a.RequestMethod;
+                p[6].Value = a.RequestUrl;
+                p[7].Value = a.RequestHeaders;
+                p[8].Value = (object?)a.RequestBody ?? DBNull.Value;
+                p[9].Value = (object?)a.ResponseStatus ?? DBNull.Value;
+                p[10].Value = (object?)a.ResponseHeaders ?? DBNull.Value;
+                p[11].Value = (object?)a.ResponseBody ?? DBNull.Value;
+                p[12].Value = (object?)Limit(a.Error, 1000) ?? DBNull.Value;
+                p[13].Value = a.Succeeded;
+                await insert.ExecuteNonQueryAsync(ct);
+            }
+        }
+
+        protected override async Task InsertHistoryAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<HistoryEntry> entries, CancellationToken ct)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = $"""
+                INSERT INTO customer_history ({HistoryColumns})
+                VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)
+                """;
+            var p = Enumerable.Range(0, 9).Select(i => Add(insert, "p" + i, DBNull.Value)).ToArray();
+            foreach (var h in entries)
+            {
+                p[0].Value = h.OrganizationId;
+                p[1].Value = (object?)h.CustomerId ?? DBNull.Value;
+                p[2].Value = h.OrderId;
+                p[3].Value = h.Kind;
+                p[4].Value = (object?)h.DeliveryId ?? DBNull.Value;
+                p[5].Value = (object?)h.ProfileId ?? DBNull.Value;
+                p[6].Value = (object?)h.CustomerType ?? DBNull.Value;
+                p[7].Value = h.Message;
+                p[8].Value = Time(h.CreatedAt);
+                await insert.ExecuteNonQueryAsync(ct);
             }
         }
 
@@ -187,13 +269,9 @@ public abstract class DeliveryQueue
     private sealed class PostgresQueue : DeliveryQueue
     {
         // One statement for the whole batch: the outcomes go as arrays and are joined in.
-        protected override async Task UpdateAsync(
+        protected override async Task<HashSet<long>> UpdateAsync(
             DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
         {
-            if (outcomes.Count == 0)
-            {
-                return;
-            }
             await using var update = connection.CreateCommand();
             update.Transaction = transaction;
             update.CommandText = $"""
@@ -201,6 +279,7 @@ public abstract class DeliveryQueue
                 FROM unnest(@ids, @statuses, @dues, @tried, @attempt_ats, @codes, @errors, @completeds)
                   AS v(id, status, due, tried, attempt_at, code, error, completed)
                 WHERE d."Id" = v.id AND d."LeaseOwner" = @owner
+                RETURNING d."Id"
                 """;
             Add(update, "ids", outcomes.Select(o => o.Delivery.Id).ToArray());
             Add(update, "statuses", outcomes.Select(o => o.Status).ToArray());
@@ -211,7 +290,59 @@ public abstract class DeliveryQueue
             Add(update, "errors", outcomes.Select(ErrorOf).ToArray());
             Add(update, "completeds", outcomes.Select(o => o.Status == DeliveryStatus.Pending ? (DateTimeOffset?)null : now.ToUniversalTime()).ToArray());
             Add(update, "owner", owner);
-            await update.ExecuteNonQueryAsync(ct);
+            var recorded = new HashSet<long>();
+            await using var reader = await update.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                recorded.Add(reader.GetInt64(0));
+            }
+            return recorded;
+        }
+
+        // One statement per batch: the rows go as arrays and are unnested.
+        protected override async Task InsertAttemptsAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<DeliveryAttempt> attempts, CancellationToken ct)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = $"""
+                INSERT INTO delivery_attempts ({AttemptColumns})
+                SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13)
+                """;
+            Add(insert, "p0", attempts.Select(a => a.DeliveryId).ToArray());
+            Add(insert, "p1", attempts.Select(a => a.OrganizationId).ToArray());
+            Add(insert, "p2", attempts.Select(a => a.Number).ToArray());
+            Add(insert, "p3", attempts.Select(a => a.StartedAt.ToUniversalTime()).ToArray());
+            Add(insert, "p4", attempts.Select(a => a.DurationMs).ToArray());
+            Add(insert, "p5", attempts.Select(a => a.RequestMethod).ToArray());
+            Add(insert, "p6", attempts.Select(a => a.RequestUrl).ToArray());
+            Add(insert, "p7", attempts.Select(a => a.RequestHeaders).ToArray());
+            Add(insert, "p8", attempts.Select(a => a.RequestBody).ToArray());
+            Add(insert, "p9", attempts.Select(a => a.ResponseStatus).ToArray());
+            Add(insert, "p10", attempts.Select(a => a.ResponseHeaders).ToArray());
+            Add(insert, "p11", attempts.Select(a => a.ResponseBody).ToArray());
+            Add(insert, "p12", attempts.Select(a => Limit(a.Error, 1000)).ToArray());
+            Add(insert, "p13", attempts.Select(a => a.Succeeded).ToArray());
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+
+        protected override async Task InsertHistoryAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<HistoryEntry> entries, CancellationToken ct)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = $"""
+                INSERT INTO customer_history ({HistoryColumns})
+                SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)
+                """;
+            Add(insert, "p0", entries.Select(h => h.OrganizationId).ToArray());
+            Add(insert, "p1", entries.Select(h => h.CustomerId).ToArray());
+            Add(insert, "p2", entries.Select(h => h.OrderId).ToArray());
+            Add(insert, "p3", entries.Select(h => h.Kind).ToArray());
+            Add(insert, "p4", entries.Select(h => h.DeliveryId).ToArray());
+            Add(insert, "p5", entries.Select(h => h.ProfileId).ToArray());
+            Add(insert, "p6", entries.Select(h => h.CustomerType).ToArray());
+            Add(insert, "p7", entries.Select(h => h.Message).ToArray());
+            Add(insert, "p8", entries.Select(h => h.CreatedAt.ToUniversalTime()).ToArray());
+            await insert.ExecuteNonQueryAsync(ct);
         }
 
         protected override object Time(DateTimeOffset value) => value.ToUniversalTime();

@@ -271,10 +271,19 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         var reclaimed = Assert.Single(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, [], default));
         Assert.Equal(scheduled.Id, reclaimed.Id);
 
-        // w1's late outcome does not overwrite w2's lease; w2's does.
-        await queue.CompleteAsync(Db(), "w1", [new DeliveryOutcome(claimed, DeliveryStatus.Failed, null, null, "late", null)], Time.GetUtcNow(), default);
+        // w1's late outcome does not overwrite w2's lease, and leaves no attempt nor history
+        // line behind; w2's does.
+        var lateAttempt = new DeliveryAttempt
+        {
+            DeliveryId = claimed.Id, OrganizationId = 1, Number = 1, StartedAt = Time.GetUtcNow(), DurationMs = 3,
+            RequestMethod = "GET", RequestUrl = "http://127.0.0.1:9/hook", RequestHeaders = "[]", Error = "late",
+        };
+        Assert.Empty(await queue.CompleteAsync(Db(), "w1", [new DeliveryOutcome(claimed, DeliveryStatus.Failed, null, lateAttempt, "late", null)], Time.GetUtcNow(), default));
         Assert.Equal(DeliveryStatus.Pending, (await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id)).Status);
-        await queue.CompleteAsync(Db(), "w2", [new DeliveryOutcome(reclaimed, DeliveryStatus.Succeeded, null, null, null, 200)], Time.GetUtcNow(), default);
+        Assert.False(await Db().DeliveryAttempts.AnyAsync(a => a.DeliveryId == scheduled.Id));
+        Assert.False(await Db().History.AnyAsync(h => h.DeliveryId == scheduled.Id));
+        var recorded = await queue.CompleteAsync(Db(), "w2", [new DeliveryOutcome(reclaimed, DeliveryStatus.Succeeded, null, null, null, 200)], Time.GetUtcNow(), default);
+        Assert.Equal([scheduled.Id], recorded);
         var done = await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id);
         Assert.Equal(DeliveryStatus.Succeeded, done.Status);
         Assert.Null(done.LeaseOwner);
@@ -302,10 +311,19 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         Assert.Equal(503, delivery.LastStatusCode);
         Assert.Equal("the receiver answered 503", delivery.LastError);
         Assert.Null(delivery.CompletedAt);
-        Assert.Equal(12.5, (await Db().DeliveryAttempts.SingleAsync(a => a.DeliveryId == claimed.Id)).DurationMs);
+        var stored = await Db().DeliveryAttempts.SingleAsync(a => a.DeliveryId == claimed.Id);
+        Assert.Equal(12.5, stored.DurationMs);
+        Assert.Equal(attempt.StartedAt, stored.StartedAt);
+        Assert.Equal(("GET", "http://127.0.0.1:9/hook?a=1", "[]"), (stored.RequestMethod, stored.RequestUrl, stored.RequestHeaders));
+        Assert.Equal((503, (string?)null, (string?)null, false), (stored.ResponseStatus, stored.ResponseBody, stored.RequestBody, stored.Succeeded));
+        Assert.Equal((1L, 1), (stored.OrganizationId, stored.Number));
         var history = await Db().History.SingleAsync(h => h.DeliveryId == claimed.Id);
         Assert.Equal("C-2002", history.CustomerId);
         Assert.Equal("export", history.Kind);
+        Assert.Equal(2002, history.OrderId);
+        Assert.Equal(claimed.ProfileId, history.ProfileId);
+        Assert.Equal(attempt.StartedAt, history.CreatedAt);
+        Assert.StartsWith("Export fired (", history.Message);
 
         // Not due before its retry time.
         Assert.Empty(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow().AddSeconds(1), TimeSpan.FromSeconds(30), 100, [], default));
