@@ -118,7 +118,33 @@ public sealed class DeliveryWorker(
         {
             return 0;
         }
+        var handed = new HashSet<long>();
+        try
+        {
+            return await DispatchAsync(db, queue, claimed, now, handed, ct);
+        }
+        catch (Exception) when (handed.Count < claimed.Count)
+        {
+            // Reading the orders or profiles failed after the claim: give back what was not
+            // handed on, so it is due again now rather than when the lease runs out.
+            try
+            {
+                using (await gate.EnterAsync(ct))
+                {
+                    await queue.ReleaseAsync(db, _owner, claimed.Select(c => c.Id).Where(id => !handed.Contains(id)).ToList(), ct);
+                }
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "Releasing {Count} claimed deliveries failed; their lease will run out", claimed.Count - handed.Count);
+            }
+            throw;
+        }
+    }
 
+    private async Task<int> DispatchAsync(
+        PostbackDb db, DeliveryQueue queue, IReadOnlyList<ClaimedDelivery> claimed, DateTimeOffset now, HashSet<long> handed, CancellationToken ct)
+    {
         var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
         var orders = await db.Orders.AsNoTracking().Where(o => orderKeys.Contains(o.Id))
             .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), ct);
@@ -129,6 +155,8 @@ public sealed class DeliveryWorker(
         var released = new List<long>();
         foreach (var delivery in claimed)
         {
+            // From here on each delivery is either written as an outcome, sent, or released.
+            handed.Add(delivery.Id);
             if (!profiles.TryGetValue(delivery.ProfileId, out var profile) || !profile.Enabled)
             {
                 await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled,
@@ -158,6 +186,7 @@ public sealed class DeliveryWorker(
             if (admitted == EndpointHealth.Decision.Wait)
             {
                 released.Add(delivery.Id);
+                handed.Remove(delivery.Id);
                 continue;
             }
             await _slots.WaitAsync(CancellationToken.None);
