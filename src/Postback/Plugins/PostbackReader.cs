@@ -56,21 +56,16 @@ public static class PostbackReader
             var error = ParseBody(request.ContentType, body, pairs);
             if (error is not null)
             {
-                return new Raw(pairs, secrets, error.Value.Field, error.Value.Reason, TooLarge: false);
+                return new Raw(pairs, WithSecrets(secrets, pairs), error.Value.Field, error.Value.Reason, TooLarge: false);
             }
         }
+        return new Raw(pairs, WithSecrets(secrets, pairs), null, null, TooLarge: false);
+    }
 
-        for (var i = pairs.Count - 1; i >= 0; i--)
-        {
-            if (pairs[i].Key.Equals("secret", StringComparison.OrdinalIgnoreCase))
-            {
-                if (pairs[i].Value.Length > 0)
-                {
-                    secrets.Add(pairs[i].Value);
-                }
-            }
-        }
-        return new Raw(pairs, secrets, null, null, TooLarge: false);
+    private static List<string> WithSecrets(List<string> secrets, List<KeyValuePair<string, string>> pairs)
+    {
+        secrets.AddRange(pairs.Where(p => p.Key.Equals("secret", StringComparison.OrdinalIgnoreCase) && p.Value.Length > 0).Select(p => p.Value));
+        return secrets;
     }
 
     private static (string Field, string Reason)? ParseBody(string? contentType, byte[] body, List<KeyValuePair<string, string>> pairs)
@@ -215,8 +210,8 @@ public static class PostbackReader
             {
                 text.Append('&');
             }
-            var shown = Deliveries.SecretMasking.IsSecretName(key) ? Deliveries.SecretMasking.Mask : value;
-            text.Append(Uri.EscapeDataString(key)).Append('=').Append(Uri.EscapeDataString(shown));
+            text.Append(Uri.EscapeDataString(key)).Append('=')
+                .Append(Deliveries.SecretMasking.IsSecretName(key) ? Deliveries.SecretMasking.Mask : Uri.EscapeDataString(value));
         }
         var payload = text.ToString();
         // The instance's secret mapped into some other field is still the secret.
