@@ -46,7 +46,7 @@ public static class SkuImport
                 }
                 return added;
             }
-            catch (DbUpdateException) when (attempt < 3)
+            catch (DbUpdateException) when (attempt < 5)
             {
                 // Another postback imported one of them first: read again and add the rest.
                 db.ChangeTracker.Clear();

@@ -140,6 +140,32 @@ public abstract class PluginWebhookTests(PluginHub fixture)
     }
 
     [Fact]
+    public async Task The_CRM_firing_the_same_postback_concurrently_stores_one_event()
+    {
+        var (id, secret, _) = await CreateInstanceAsync();
+        var orderId = NextOrderId();
+        var fields = KonnektiveFields(id, secret, orderId);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ => await ReadOkAsync(await PostFormAsync(fields))));
+        Assert.Single(answers, a => a["outcome"]!.GetValue<string>() == "accepted");
+        Assert.Equal(7, answers.Count(a => a["outcome"]!.GetValue<string>() == "duplicate"));
+        Assert.Single(answers.Select(a => a["eventId"]!.GetValue<string>()).Distinct());
+        Assert.Equal(1, await EventCountAsync(orderId));
+    }
+
+    [Fact]
+    public async Task Concurrent_postbacks_with_the_same_new_SKU_import_it_once()
+    {
+        var (id, secret, _) = await CreateInstanceAsync(importUnknownSkus: true);
+        var sku = $"RACE-{NextOrderId()}";
+        var orders = Enumerable.Range(0, 6).Select(_ => NextOrderId()).ToList();
+        var answers = await Task.WhenAll(orders.Select(async o => await ReadOkAsync(await PostFormAsync(KonnektiveFields(id, secret, o, sku: sku)))));
+        Assert.All(answers, a => Assert.Equal("accepted", a["outcome"]!.GetValue<string>()));
+        Assert.Equal(1, await Hub.WithDbAsync(db => db.ImportedSkus.CountAsync(s => s.Sku == sku)));
+        var link = await ReadOkAsync(await Hub.Api().PostJsonAsync($"/api/v1/skus/{sku}/link", new { productId = "P-KIT" }));
+        Assert.Equal(orders.Count, link["resolvedOrders"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task GET_query_and_JSON_POST_with_the_secret_in_a_header_are_accepted_with_keys_in_any_case()
     {
         var (id, secret, _) = await CreateInstanceAsync(kind: "checkoutchamp");
