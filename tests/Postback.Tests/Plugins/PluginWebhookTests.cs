@@ -465,6 +465,17 @@ public abstract class PluginWebhookTests(PluginHub fixture)
     }
 
     [Fact]
+    public async Task A_campaign_a_plugin_instance_uses_cannot_be_deleted()
+    {
+        using var api = Hub.Api();
+        await ReadOkAsync(await api.PostJsonAsync("/api/v1/campaigns", new { campaignId = "PLUG-1", name = "Plugin campaign" }), HttpStatusCode.Created);
+        var instance = await ReadOkAsync(await api.PostJsonAsync("/api/v1/plugin-instances", new { name = "k", kind = "konnektive", campaignId = "PLUG-1" }), HttpStatusCode.Created);
+        await AssertProblemAsync(await api.DeleteAsync("/api/v1/campaigns/PLUG-1"), 409, "campaignId");
+        Assert.Equal(204, (int)(await api.DeleteAsync($"/api/v1/plugin-instances/{instance["id"]}")).StatusCode);
+        Assert.Equal(204, (int)(await api.DeleteAsync("/api/v1/campaigns/PLUG-1")).StatusCode);
+    }
+
+    [Fact]
     public async Task The_instance_API_needs_the_API_key_but_the_webhook_does_not()
     {
         using var anonymous = Hub.Api(key: null);
