@@ -9,6 +9,7 @@ using Postback.Infrastructure;
 using Postback.Orders;
 using Postback.Organizations;
 using Postback.Outbound;
+using Postback.Plugins;
 using Postback.Storage;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -75,6 +76,9 @@ api.MapOrders();
 api.MapFields();
 api.MapExportProfiles();
 api.MapDeliveries();
+api.MapPluginInstances();
+api.MapSkus();
+app.MapPluginWebhooks();
 
 app.Run();
 

@@ -113,6 +113,11 @@ internal static partial class CampaignsApi
         {
             return inUse;
         }
+        // An inbound plugin resolving SKUs against a vanished campaign would quietly leave every line unknown.
+        if (await db.PluginInstances.AsNoTracking().Where(p => p.OrganizationId == organizationId && p.CampaignId == campaign.CampaignId).OrderBy(p => p.Id).FirstOrDefaultAsync(ct) is { } plugin)
+        {
+            return Problems.Conflict("campaignId", $"plugin instance {plugin.Id} ('{plugin.Name}') resolves SKUs with campaign '{campaign.CampaignId}'; change it first");
+        }
         db.Campaigns.Remove(campaign);
         await db.SaveChangesAsync(ct);
         return TypedResults.NoContent();

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
+using Postback.Plugins;
 
 namespace Postback.Storage;
 
@@ -21,6 +22,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<Delivery> Deliveries => Set<Delivery>();
     public DbSet<DeliveryAttempt> DeliveryAttempts => Set<DeliveryAttempt>();
     public DbSet<HistoryEntry> History => Set<HistoryEntry>();
+    public DbSet<PluginInstance> PluginInstances => Set<PluginInstance>();
+    public DbSet<InboundLogEntry> InboundLog => Set<InboundLogEntry>();
+    public DbSet<Catalog.ImportedSku> ImportedSkus => Set<Catalog.ImportedSku>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -131,6 +135,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         });
 
         ConfigureDeliveries(model);
+        PluginModel.Configure(model);
     }
 
     private static void ConfigureDeliveries(ModelBuilder model)

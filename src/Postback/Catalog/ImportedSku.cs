@@ -1,0 +1,18 @@
+namespace Postback.Catalog;
+
+/// A SKU a CRM sent that no campaign product carries, kept as plain text until an operator
+/// links it to a product. Once linked, later postbacks with it resolve to that product.
+public sealed class ImportedSku
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public required string Sku { get; set; }
+    // The line's name when the SKU was first seen, if the CRM sent one.
+    public string? Name { get; set; }
+    // The product it is linked to (a productId of the catalog); null while unlinked.
+    public string? ProductId { get; set; }
+    // The plugin instance that first sent it (null once that instance is deleted).
+    public long? PluginInstanceId { get; set; }
+    public DateTimeOffset FirstSeenAt { get; set; }
+    public DateTimeOffset? LinkedAt { get; set; }
+}

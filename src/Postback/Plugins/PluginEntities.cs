@@ -1,0 +1,83 @@
+using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
+using Postback.Storage;
+
+namespace Postback.Plugins;
+
+public sealed class PluginInstance
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public required string Name { get; set; }
+    // "konnektive" or "checkoutchamp" (PluginKinds).
+    public required string Kind { get; set; }
+    // Kept as given, not hashed: the operator must be able to see it again to paste it into the
+    // CRM's field mapping. It is never written to a log; inbound payloads are stored with it masked.
+    public required string Secret { get; set; }
+    // The campaign whose products resolve the SKUs of this instance's postbacks (campaignId).
+    public string? CampaignId { get; set; }
+    public bool ImportUnknownSkus { get; set; }
+    public bool Enabled { get; set; } = true;
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// One postback received for a known plugin instance, accepted or refused.
+public sealed class InboundLogEntry
+{
+    public long Id { get; set; }
+    public long OrganizationId { get; set; }
+    public long PluginInstanceId { get; set; }
+    public DateTimeOffset ReceivedAt { get; set; }
+    public required string Method { get; set; }
+    // accepted, duplicate, refused (secret), invalid (bad data), disabled, too_large.
+    public required string Outcome { get; set; }
+    public int StatusCode { get; set; }
+    public string? Reason { get; set; }
+    public long? OrderId { get; set; }
+    public string? EventId { get; set; }
+    public string? CustomerType { get; set; }
+    // The fields as received, form-encoded, secrets masked, cut at PluginWebhook.MaxLoggedPayload.
+    public required string Payload { get; set; }
+}
+
+internal static class PluginModel
+{
+    public static void Configure(ModelBuilder model)
+    {
+        model.Entity<PluginInstance>(e =>
+        {
+            e.ToTable("plugin_instances");
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.Kind).HasMaxLength(32);
+            e.Property(x => x.Secret).HasMaxLength(200);
+            e.Property(x => x.CampaignId).HasMaxLength(64);
+            e.HasIndex(x => x.OrganizationId);
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<InboundLogEntry>(e =>
+        {
+            e.ToTable("inbound_log");
+            e.Property(x => x.Method).HasMaxLength(16);
+            e.Property(x => x.Outcome).HasMaxLength(16);
+            e.Property(x => x.Reason).HasMaxLength(1000);
+            e.Property(x => x.EventId).HasMaxLength(100);
+            e.Property(x => x.CustomerType).HasMaxLength(32);
+            e.HasIndex(x => new { x.OrganizationId, x.Id });
+            e.HasIndex(x => new { x.PluginInstanceId, x.Id });
+            e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<ImportedSku>(e =>
+        {
+            e.ToTable("imported_skus");
+            e.Property(x => x.Sku).HasMaxLength(64);
+            e.Property(x => x.Name).HasMaxLength(255);
+            e.Property(x => x.ProductId).HasMaxLength(64);
+            e.HasIndex(x => new { x.OrganizationId, x.Sku }).IsUnique();
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.SetNull);
+        });
+    }
+}

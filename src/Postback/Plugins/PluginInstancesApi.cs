@@ -1,0 +1,279 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Postback.Infrastructure;
+using Postback.Organizations;
+using Postback.Storage;
+
+namespace Postback.Plugins;
+
+public sealed record PluginInstanceInput(string? Name, string? Kind, string? Secret, string? CampaignId, bool? ImportUnknownSkus, bool? Enabled);
+
+/// What the operator pastes into the CRM. Konnektive refuses a postback URL with a '?', so it
+/// gets the clean URL plus a field mapping that carries the ids and the secret instead.
+public sealed record PluginSetup(
+    string WebhookUrl,
+    string WebhookUrlWithSecret,
+    string PostbackUrl,
+    JsonObject FieldMapping,
+    string FieldMappingText);
+
+public sealed record PluginInstanceView(
+    long Id,
+    long OrganizationId,
+    string Name,
+    string Kind,
+    string Secret,
+    string? CampaignId,
+    bool ImportUnknownSkus,
+    bool Enabled,
+    PluginSetup Setup,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
+
+public sealed record InboundLogView(
+    long Id,
+    long PluginInstanceId,
+    DateTimeOffset ReceivedAt,
+    string Method,
+    string Outcome,
+    int StatusCode,
+    string? Reason,
+    long? OrderId,
+    string? EventId,
+    string? CustomerType,
+    string Payload);
+
+internal static partial class PluginInstancesApi
+{
+    public const int MaxLogPage = 500;
+
+    // Seed 000's field mapping, in its order; organizationId, pluginInstanceId and secret are filled in.
+    private static readonly string[] KonnektiveFields =
+    [
+        "country", "product1_qty", "orderId", "state", "product1_sku", "shipAddress2", "address2", "firstName", "shipState",
+        "phoneNumber", "customerType", "shipCountry", "organizationId", "product1_name", "orderStatus", "postalCode",
+        "product1_price", "shipAddress1", "city", "lastName", "shipCity", "address1", "emailAddress", "shipPostalCode",
+        "pluginInstanceId",
+    ];
+
+    public static RouteGroupBuilder MapPluginInstances(this RouteGroupBuilder api)
+    {
+        var group = api.MapGroup("/plugin-instances").WithTags("Inbound plugins");
+        group.MapGet("/", List).WithSummary("All plugin instances, each with its secret and setup (webhook URL, Konnektive postback URL and field mapping).");
+        group.MapPost("/", Create).WithSummary("Create a plugin instance (a secret is generated when none is given).");
+        group.MapGet("/{id:long}", Get);
+        group.MapPut("/{id:long}", Replace).WithSummary("Change a plugin instance; a secret left out stays as it is.");
+        group.MapDelete("/{id:long}", Delete);
+        group.MapGet("/{id:long}/inbound", InstanceLog).WithSummary("The postbacks this instance received, newest first (secrets masked).");
+        api.MapGet("/inbound-log", OrganizationLog).WithTags("Inbound plugins")
+            .WithSummary("Every postback received by this organization's plugin instances, newest first.");
+        return api;
+    }
+
+    private static async Task<Ok<List<PluginInstanceView>>> List(ClaimsPrincipal user, PostbackDb db, HttpContext http, IConfiguration config, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var instances = await db.PluginInstances.AsNoTracking().Where(p => p.OrganizationId == organizationId).OrderBy(p => p.Id).ToListAsync(ct);
+        var baseUrl = BaseUrl(http, config);
+        return TypedResults.Ok(instances.Select(i => View(i, baseUrl)).ToList());
+    }
+
+    private static async Task<Results<Ok<PluginInstanceView>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, PostbackDb db, HttpContext http, IConfiguration config, CancellationToken ct)
+    {
+        var instance = await db.PluginInstances.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id && p.OrganizationId == user.OrganizationId(), ct);
+        return instance is null ? NotFound(id) : TypedResults.Ok(View(instance, BaseUrl(http, config)));
+    }
+
+    private static async Task<Results<Created<PluginInstanceView>, ValidationProblem>> Create(
+        PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IConfiguration config, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var errors = await ValidateAsync(db, organizationId, input, ct);
+        if (errors.Any)
+        {
+            return Problems.Validation(errors);
+        }
+        var now = time.GetUtcNow();
+        var instance = new PluginInstance
+        {
+            OrganizationId = organizationId,
+            Name = input.Name!.Trim(),
+            Kind = input.Kind!,
+            Secret = string.IsNullOrEmpty(input.Secret) ? GenerateSecret() : input.Secret,
+            CampaignId = NullIfBlank(input.CampaignId),
+            ImportUnknownSkus = input.ImportUnknownSkus ?? false,
+            Enabled = input.Enabled ?? true,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.PluginInstances.Add(instance);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/v1/plugin-instances/{instance.Id}", View(instance, BaseUrl(http, config)));
+    }
+
+    private static async Task<Results<Ok<PluginInstanceView>, ValidationProblem, ProblemHttpResult>> Replace(
+        long id, PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IConfiguration config, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var instance = await db.PluginInstances.FirstOrDefaultAsync(p => p.Id == id && p.OrganizationId == organizationId, ct);
+        if (instance is null)
+        {
+            return NotFound(id);
+        }
+        var errors = await ValidateAsync(db, organizationId, input, ct);
+        if (errors.Any)
+        {
+            return Problems.Validation(errors);
+        }
+        instance.Name = input.Name!.Trim();
+        instance.Kind = input.Kind!;
+        if (!string.IsNullOrEmpty(input.Secret))
+        {
+            instance.Secret = input.Secret;
+        }
+        instance.CampaignId = NullIfBlank(input.CampaignId);
+        instance.ImportUnknownSkus = input.ImportUnknownSkus ?? instance.ImportUnknownSkus;
+        instance.Enabled = input.Enabled ?? instance.Enabled;
+        instance.UpdatedAt = time.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Ok(View(instance, BaseUrl(http, config)));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
+    {
+        var instance = await db.PluginInstances.FirstOrDefaultAsync(p => p.Id == id && p.OrganizationId == user.OrganizationId(), ct);
+        if (instance is null)
+        {
+            return NotFound(id);
+        }
+        db.PluginInstances.Remove(instance);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Ok<List<InboundLogView>>, ProblemHttpResult>> InstanceLog(
+        long id, ClaimsPrincipal user, PostbackDb db, int? limit, long? before, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        if (!await db.PluginInstances.AnyAsync(p => p.Id == id && p.OrganizationId == organizationId, ct))
+        {
+            return NotFound(id);
+        }
+        return TypedResults.Ok(await LogPageAsync(db.InboundLog.Where(e => e.OrganizationId == organizationId && e.PluginInstanceId == id), limit, before, ct));
+    }
+
+    private static async Task<Ok<List<InboundLogView>>> OrganizationLog(
+        ClaimsPrincipal user, PostbackDb db, int? limit, long? before, string? outcome, CancellationToken ct)
+    {
+        var organizationId = user.OrganizationId();
+        var query = db.InboundLog.Where(e => e.OrganizationId == organizationId);
+        if (!string.IsNullOrEmpty(outcome))
+        {
+            query = query.Where(e => e.Outcome == outcome);
+        }
+        return TypedResults.Ok(await LogPageAsync(query, limit, before, ct));
+    }
+
+    private static async Task<List<InboundLogView>> LogPageAsync(IQueryable<InboundLogEntry> query, int? limit, long? before, CancellationToken ct)
+    {
+        if (before is { } cursor)
+        {
+            query = query.Where(e => e.Id < cursor);
+        }
+        return await query.AsNoTracking()
+            .OrderByDescending(e => e.Id)
+            .Take(Math.Clamp(limit ?? 100, 1, MaxLogPage))
+            .Select(e => new InboundLogView(e.Id, e.PluginInstanceId, e.ReceivedAt, e.Method, e.Outcome, e.StatusCode, e.Reason, e.OrderId, e.EventId, e.CustomerType, e.Payload))
+            .ToListAsync(ct);
+    }
+
+    private static async Task<ValidationErrors> ValidateAsync(PostbackDb db, long organizationId, PluginInstanceInput input, CancellationToken ct)
+    {
+        var errors = new ValidationErrors();
+        if (string.IsNullOrWhiteSpace(input.Name))
+        {
+            errors.Add("name", "is required");
+        }
+        else if (input.Name.Trim().Length > 200)
+        {
+            errors.Add("name", "must be at most 200 characters");
+        }
+        else if (input.Name.Any(char.IsControl))
+        {
+            errors.Add("name", "must not contain control characters");
+        }
+        if (string.IsNullOrEmpty(input.Kind))
+        {
+            errors.Add("kind", $"is required: {string.Join(" or ", PluginKinds.All)}");
+        }
+        else if (!PluginKinds.IsKnown(input.Kind))
+        {
+            errors.Add("kind", $"'{input.Kind}' is not a plugin kind; use {string.Join(" or ", PluginKinds.All)}");
+        }
+        if (!string.IsNullOrEmpty(input.Secret) && !SecretPattern().IsMatch(input.Secret))
+        {
+            // It travels in URLs and in the CRM's field mapping: URL-safe characters only.
+            errors.Add("secret", "must be 16 to 200 letters, digits, '.', '_', '~' or '-' (leave it out to have one generated)");
+        }
+        if (!string.IsNullOrWhiteSpace(input.CampaignId))
+        {
+            var campaignId = input.CampaignId.Trim();
+            if (!await db.Campaigns.AnyAsync(c => c.OrganizationId == organizationId && c.CampaignId == campaignId, ct))
+            {
+                errors.Add("campaignId", $"there is no campaign '{(campaignId.Length > 64 ? campaignId[..64] + "…" : campaignId)}'; create it first (POST /api/v1/campaigns)");
+            }
+        }
+        return errors;
+    }
+
+    public static string GenerateSecret() => "pbs_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// Postback:PublicBaseUrl when the hub is behind a proxy or a public name; else the address
+    /// this request came in on.
+    public static string BaseUrl(HttpContext http, IConfiguration config)
+    {
+        var configured = config["Postback:PublicBaseUrl"];
+        return !string.IsNullOrWhiteSpace(configured)
+            ? configured.Trim().TrimEnd('/')
+            : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}".TrimEnd('/');
+    }
+
+    public static PluginInstanceView View(PluginInstance i, string baseUrl) => new(
+        i.Id, i.OrganizationId, i.Name, i.Kind, i.Secret, i.CampaignId, i.ImportUnknownSkus, i.Enabled, Setup(i, baseUrl), i.CreatedAt, i.UpdatedAt);
+
+    public static PluginSetup Setup(PluginInstance i, string baseUrl)
+    {
+        var postbackUrl = $"{baseUrl}/api/v1/plugins/webhooks/{i.Kind}";
+        var organization = i.OrganizationId.ToString(CultureInfo.InvariantCulture);
+        var instance = i.Id.ToString(CultureInfo.InvariantCulture);
+        var webhookUrl = $"{postbackUrl}?organizationId={organization}&pluginInstanceId={instance}";
+        var mapping = new JsonObject();
+        foreach (var field in KonnektiveFields)
+        {
+            mapping[field] = field switch
+            {
+                "organizationId" => organization,
+                "pluginInstanceId" => instance,
+                _ => $"[{field}]",
+            };
+        }
+        mapping["secret"] = i.Secret;
+        var text = mapping.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return new PluginSetup(webhookUrl, $"{webhookUrl}&secret={Uri.EscapeDataString(i.Secret)}", postbackUrl, mapping, text);
+    }
+
+    private static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
+
+    private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no plugin instance {id}.");
+
+    [GeneratedRegex("^[A-Za-z0-9._~-]{16,200}$")]
+    private static partial Regex SecretPattern();
+}

@@ -1,0 +1,208 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
+using Postback.Infrastructure;
+using Postback.Orders;
+using Postback.Storage;
+
+namespace Postback.Plugins;
+
+public sealed record PostbackAccepted(
+    string Outcome,
+    long OrderId,
+    string EventId,
+    string CustomerType,
+    bool Duplicate,
+    IReadOnlyList<ScheduledDelivery> Deliveries,
+    IReadOnlyList<string> UnknownSkus,
+    IReadOnlyList<string> ImportedSkus,
+    IReadOnlyList<string> IgnoredFields,
+    IReadOnlyList<string> StrippedFields);
+
+/// The receiving end of a plugin instance: /api/v1/plugins/webhooks/{kind}. Outside the API
+/// key's reach (a CRM cannot send a Bearer header); the instance's secret authenticates it.
+internal static class PluginWebhook
+{
+    public const int MaxBodyBytes = 64 * 1024;
+    public const int MaxLoggedPayload = 16 * 1024;
+
+    public static IEndpointRouteBuilder MapPluginWebhooks(this IEndpointRouteBuilder app)
+    {
+        app.MapMethods("/api/v1/plugins/webhooks/{kind}", [HttpMethods.Get, HttpMethods.Post], ReceiveAsync)
+            .AllowAnonymous()
+            .WithTags("Inbound plugins")
+            .WithSummary("Receive a CRM postback (query string, form or JSON); authenticated by the plugin instance's secret.");
+        return app;
+    }
+
+    private static async Task<IResult> ReceiveAsync(
+        string kind, HttpContext http, PostbackDb db, GroupCommit ingest, WriteGate gate, TimeProvider time,
+        ILoggerFactory logs, CancellationToken ct)
+    {
+        var log = logs.CreateLogger("Postback.Plugins.Inbound");
+        if (!PluginKinds.IsKnown(kind))
+        {
+            return Problems.NotFound($"There is no plugin kind '{Short(kind)}'; use {string.Join(" or ", PluginKinds.All)}.");
+        }
+        var raw = await PostbackReader.ReadAsync(http.Request, MaxBodyBytes, ct);
+        var now = time.GetUtcNow();
+
+        // Which instance: pluginInstanceId (and, when given, organizationId) from the query or the body.
+        var instanceText = Find(raw.Pairs, "pluginInstanceId");
+        var organizationText = Find(raw.Pairs, "organizationId");
+        if (string.IsNullOrWhiteSpace(instanceText))
+        {
+            if (raw.TooLarge)
+            {
+                return TooLarge(raw.Error!);
+            }
+            return raw.Error is not null
+                ? Problems.Validation(raw.ErrorField!, raw.Error)
+                : Problems.Validation("pluginInstanceId", "is required, in the query string or the body (the webhook URL and the field mapping of the plugin instance carry it)");
+        }
+        PluginInstance? instance = null;
+        if (long.TryParse(instanceText.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var instanceId))
+        {
+            instance = await db.PluginInstances.AsNoTracking().FirstOrDefaultAsync(p => p.Id == instanceId, ct);
+        }
+        if (instance is null || instance.Kind != kind
+            || (!string.IsNullOrWhiteSpace(organizationText) && organizationText.Trim() != instance.OrganizationId.ToString(CultureInfo.InvariantCulture)))
+        {
+            // Not attributable to a tenant, so not in any inbound log; the hub's own log says it
+            // happened, without the payload.
+            log.LogInformation("Refused a {Kind} postback for unknown plugin instance", kind);
+            return Problems.NotFound($"There is no {kind} plugin instance '{Short(instanceText)}'{(string.IsNullOrWhiteSpace(organizationText) ? "" : $" in organization '{Short(organizationText)}'")}.");
+        }
+
+        var entry = new InboundLogEntry
+        {
+            OrganizationId = instance.OrganizationId,
+            PluginInstanceId = instance.Id,
+            ReceivedAt = now,
+            Method = http.Request.Method,
+            Outcome = "",
+            Payload = PostbackReader.ForLog(raw.Pairs, instance.Secret, MaxLoggedPayload),
+        };
+
+        if (raw.TooLarge)
+        {
+            await RecordAsync(db, gate, log, entry, "too_large", 413, raw.Error);
+            return TooLarge(raw.Error!);
+        }
+        var secretProblem = CheckSecret(instance.Secret, raw.Secrets);
+        if (secretProblem is not null)
+        {
+            await RecordAsync(db, gate, log, entry, "refused", 401, secretProblem);
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status401Unauthorized,
+                title: "The postback is not authenticated.",
+                detail: "secret: " + secretProblem,
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["secret"] = [secretProblem] } });
+        }
+        if (!instance.Enabled)
+        {
+            await RecordAsync(db, gate, log, entry, "disabled", 404, "the plugin instance is disabled");
+            return Problems.NotFound($"The {kind} plugin instance {instance.Id} is disabled.");
+        }
+        if (raw.Error is not null)
+        {
+            await RecordAsync(db, gate, log, entry, "invalid", 400, $"{raw.ErrorField}: {raw.Error}");
+            return Problems.Validation(raw.ErrorField!, raw.Error);
+        }
+
+        var errors = new ValidationErrors();
+        var fields = PostbackReader.Fields(raw.Pairs, errors);
+        var mapped = PostbackMapper.Map(fields, instance.Id, instance.CampaignId, now);
+        errors.AddRange(mapped.Errors);
+        if (errors.Any || mapped.Event is null)
+        {
+            var (field, reason) = errors.First;
+            entry.CustomerType = mapped.Event?.Type;
+            await RecordAsync(db, gate, log, entry, "invalid", 400, $"{field}: {reason}");
+            return Problems.Validation(errors);
+        }
+
+        var incoming = mapped.Event;
+        var resolution = await SkuResolver.ResolveAsync(db, instance.OrganizationId, incoming.Order.CampaignId ?? instance.CampaignId, incoming.Order, ct);
+        incoming = incoming with { Order = resolution.Order };
+        IngestedEvent stored;
+        try
+        {
+            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], ct))[0];
+        }
+        catch (EventIdConflictException conflict)
+        {
+            // Cannot happen with our own ids (type and order are part of them); kept as a clear answer.
+            await RecordAsync(db, gate, log, entry, "invalid", 409, conflict.Message);
+            return Problems.Conflict("eventId", conflict.Message);
+        }
+
+        var unknownSkus = resolution.Unknown.Select(i => i.Sku!).Distinct(StringComparer.Ordinal).ToList();
+        var imported = instance.ImportUnknownSkus && unknownSkus.Count > 0
+            ? await SkuImport.ImportAsync(db, gate, instance, resolution.Unknown, now, ct)
+            : [];
+
+        entry.OrderId = incoming.Order.OrderId;
+        entry.EventId = stored.Event.EventId;
+        entry.CustomerType = incoming.Type;
+        var outcome = stored.Duplicate ? "duplicate" : "accepted";
+        await RecordAsync(db, gate, log, entry, outcome, 200, stored.Duplicate ? "the same postback was received before; nothing new was stored" : null);
+        return TypedResults.Ok(new PostbackAccepted(
+            outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
+            unknownSkus, imported, mapped.IgnoredFields, mapped.StrippedFields));
+    }
+
+    /// Every secret the postback carries (query, header, body) must be the instance's. Compared
+    /// as SHA-256 digests in constant time, so neither the content nor the length leaks.
+    private static string? CheckSecret(string expected, IReadOnlyList<string> given)
+    {
+        if (given.Count == 0)
+        {
+            return $"is missing; send it as the secret parameter (query string or body) or the {PostbackReader.SecretHeader} header";
+        }
+        var want = SHA256.HashData(Encoding.UTF8.GetBytes(expected));
+        var ok = true;
+        foreach (var secret in given)
+        {
+            ok &= CryptographicOperations.FixedTimeEquals(want, SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+        }
+        return ok ? null : "does not match this plugin instance's secret";
+    }
+
+    private static async Task RecordAsync(PostbackDb db, WriteGate gate, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
+    {
+        entry.Outcome = outcome;
+        entry.StatusCode = status;
+        entry.Reason = reason is { Length: > 1000 } ? reason[..999] + "…" : reason;
+        log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", entry.PluginInstanceId, outcome, status);
+        try
+        {
+            db.ChangeTracker.Clear();
+            db.InboundLog.Add(entry);
+            using (await gate.EnterAsync(CancellationToken.None))
+            {
+                await db.SaveChangesAsync(CancellationToken.None);
+            }
+        }
+        catch (DbUpdateException e)
+        {
+            // The answer to the CRM stands (its order is stored or refused either way); losing a
+            // log line is not worth making it send again.
+            log.LogError(e, "Could not write the inbound log entry for plugin instance {InstanceId}", entry.PluginInstanceId);
+        }
+    }
+
+    private static ProblemHttpResult TooLarge(string reason) => TypedResults.Problem(
+        statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "The request body is too large.",
+        detail: "body: " + reason,
+        extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["body"] = [reason] } });
+
+    private static string? Find(IReadOnlyList<KeyValuePair<string, string>> pairs, string name) =>
+        pairs.Where(p => p.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Select(p => p.Value).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+
+    private static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
+}

@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Postback.Plugins;
+
+namespace Postback.Tests.Plugins;
+
+public sealed class PluginSetupTests
+{
+    private static HttpContext Request(string scheme, string host, string pathBase = "")
+    {
+        var http = new DefaultHttpContext();
+        http.Request.Scheme = scheme;
+        http.Request.Host = new HostString(host);
+        http.Request.PathBase = pathBase;
+        return http;
+    }
+
+    private static IConfiguration Config(string? publicBaseUrl) =>
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Postback:PublicBaseUrl"] = publicBaseUrl }).Build();
+
+    [Theory]
+    [InlineData(null, "http", "127.0.0.1:5080", "", "http://127.0.0.1:5080")]
+    [InlineData(null, "https", "hub.example.com", "/postback", "https://hub.example.com/postback")]
+    [InlineData("https://api.example.com/", "http", "10.0.0.5:8080", "", "https://api.example.com")]
+    public void The_base_url_is_the_configured_public_one_or_the_requests_own(string? configured, string scheme, string host, string pathBase, string expected) =>
+        Assert.Equal(expected, PluginInstancesApi.BaseUrl(Request(scheme, host, pathBase), Config(configured)));
+
+    [Fact]
+    public void The_Konnektive_mapping_is_seed_000s_with_the_ids_and_secret_filled_in()
+    {
+        var instance = new PluginInstance { Id = 456, OrganizationId = 123, Name = "k", Kind = "konnektive", Secret = "s3cret-s3cret-s3cret" };
+        var setup = PluginInstancesApi.Setup(instance, "https://api.example.com");
+        Assert.Equal("https://api.example.com/api/v1/plugins/webhooks/konnektive", setup.PostbackUrl);
+        Assert.Equal("https://api.example.com/api/v1/plugins/webhooks/konnektive?organizationId=123&pluginInstanceId=456", setup.WebhookUrl);
+        // Seed 000's 25 fields plus the secret.
+        Assert.Equal(26, setup.FieldMapping.Count);
+        Assert.Equal("123", setup.FieldMapping["organizationId"]!.GetValue<string>());
+        Assert.Equal("456", setup.FieldMapping["pluginInstanceId"]!.GetValue<string>());
+        Assert.Equal("s3cret-s3cret-s3cret", setup.FieldMapping["secret"]!.GetValue<string>());
+        Assert.Equal("[shipPostalCode]", setup.FieldMapping["shipPostalCode"]!.GetValue<string>());
+        Assert.All(setup.FieldMapping.Where(f => f.Key is not ("organizationId" or "pluginInstanceId" or "secret")),
+            f => Assert.Equal($"[{f.Key}]", f.Value!.GetValue<string>()));
+    }
+}
