@@ -38,6 +38,11 @@ public sealed class DeliveryWorker(
     private readonly Channel<DeliveryOutcome> _outcomes = Channel.CreateBounded<DeliveryOutcome>(
         new BoundedChannelOptions(options.Value.Delivery.MaxInFlight * 4) { SingleReader = true });
 
+    // Deliveries this worker has claimed and not yet written back. A lease that runs out while
+    // an answer or its write is slow lets the claim pick the delivery up again; this worker
+    // then leaves it to the send already under way rather than sending it a second time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, byte> _unfinished = new();
+
     private readonly TimeSpan _firstRetry = TimeSpan.FromSeconds(options.Value.Delivery.FirstRetrySeconds);
 
     public EndpointHealth Health => _health;
@@ -157,14 +162,20 @@ public sealed class DeliveryWorker(
         {
             // From here on each delivery is either written as an outcome, sent, or released.
             handed.Add(delivery.Id);
+            if (_unfinished.ContainsKey(delivery.Id))
+            {
+                continue;
+            }
             if (!profiles.TryGetValue(delivery.ProfileId, out var profile) || !profile.Enabled)
             {
+                _unfinished[delivery.Id] = 0;
                 await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled,
                     profile is null ? "the export profile was deleted" : "the export profile is disabled"), CancellationToken.None);
                 continue;
             }
             if (!orders.TryGetValue(delivery.OrderKey, out var order))
             {
+                _unfinished[delivery.Id] = 0;
                 await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled, "the order no longer exists"), CancellationToken.None);
                 continue;
             }
@@ -176,6 +187,7 @@ public sealed class DeliveryWorker(
             }
             catch (ArgumentException e)
             {
+                _unfinished[delivery.Id] = 0;
                 await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Failed, "the profile cannot be rendered: " + e.Message), CancellationToken.None);
                 continue;
             }
@@ -190,6 +202,7 @@ public sealed class DeliveryWorker(
                 continue;
             }
             await _slots.WaitAsync(CancellationToken.None);
+            _unfinished[delivery.Id] = 0;
             _ = SendAsync(delivery, profile, request, admitted);
         }
         if (released.Count > 0)
@@ -353,6 +366,10 @@ public sealed class DeliveryWorker(
         {
             await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
             await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+        }
+        foreach (var outcome in batch)
+        {
+            _unfinished.TryRemove(outcome.Delivery.Id, out _);
         }
     }
 
