@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Catalog;
+using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Fields;
@@ -50,6 +51,7 @@ builder.Services.AddSingleton<GroupCommit>();
 builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
 builder.Services.AddHostedService<DeliveryWorker>();
+builder.Services.AddConfirmations(builder.Configuration);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
 var app = builder.Build();
@@ -75,6 +77,7 @@ api.MapOrders();
 api.MapFields();
 api.MapExportProfiles();
 api.MapDeliveries();
+api.MapConfirmations();
 
 app.Run();
 
