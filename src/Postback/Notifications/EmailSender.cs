@@ -126,10 +126,10 @@ public sealed class EmailSender(
             }
             await client.DisconnectAsync(quit: true, ct);
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ServiceNotConnectedException
-            or ServiceNotAuthenticatedException or AuthenticationException or SmtpProtocolException or SmtpCommandException
-            or SslHandshakeException or OperationCanceledException or TimeoutException or ProtocolException)
+        catch (Exception e)
         {
+            // Server down, TLS or login refused, connection lost, timeout: whatever it was, the
+            // messages not yet accepted stay in the outbox and come due again.
             log.LogWarning("Could not send {Count} alert e-mail(s) through {Server}: {Error}; they stay in the outbox", pending.Count, _options.ToString(), e.Message);
             foreach (var email in pending)
             {

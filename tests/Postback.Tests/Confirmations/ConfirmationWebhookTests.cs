@@ -43,9 +43,9 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
 
     /// A hub whose organization is company 6316 and whose webhook points at the receiver.
     private async Task<(ConfirmationHub Hub, HttpClient Api)> HubAsync(
-        Receiver receiver, int smtpPort, StorageKind storage = StorageKind.Sqlite, string? connectionString = null, string path = "/confirm")
+        Receiver receiver, int smtpPort, StorageKind storage = StorageKind.Sqlite, IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var hub = await Own(ConfirmationHub.Start(Time, connectionString ?? await ConnectionStringAsync(storage), storage, smtpPort));
+        var hub = await Own(ConfirmationHub.Start(Time, await ConnectionStringAsync(storage), storage, smtpPort, settings));
         await hub.WithDbAsync(async db =>
         {
             var organization = await db.Organizations.SingleAsync();
@@ -57,7 +57,7 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
         var put = await api.PutJsonAsync("/api/v1/settings/order-confirmation-webhook", new
         {
             enabled = true,
-            url = receiver.Url(path),
+            url = receiver.Url("/confirm"),
             authenticationToken = Token,
             notificationEmails = Alerted,
         });
@@ -331,6 +331,35 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
             Assert.Equal("sent", a!["status"]!.GetValue<string>());
             Assert.Equal(2, a["attempts"]!.GetValue<int>());
         });
+    }
+
+    [Fact]
+    public async Task An_smtp_login_the_server_cannot_do_keeps_the_alert_pending_without_showing_the_password()
+    {
+        const string password = "smtp-secret-6316";
+        var receiver = await Own(await Receiver.StartAsync());
+        receiver.Respond = _ => (200, """{"status":"0","message":"nope"}""");
+        var smtp = await Own(await SmtpSink.StartAsync());
+        var (_, api) = await HubAsync(receiver, smtp.Port, settings: new Dictionary<string, string?>
+        {
+            ["Postback:Smtp:Username"] = "alerts",
+            ["Postback:Smtp:Password"] = password,
+        });
+        var orderId = await OrderAsync(api);
+        await api.PostAsync($"/api/v1/orders/{orderId}/confirm", null);
+        await SettledAsync(api, orderId, "failed");
+
+        // Python's smtpd offers no AUTH: the login cannot happen, so nothing is sent, and the
+        // alerts wait in the outbox with the reason.
+        JsonNode? detail = null;
+        await DeliveryScenario.WaitUntilAsync(
+            async () => (detail = await ConfirmationAsync(api, orderId))["alerts"]!.AsArray() is { Count: 2 } alerts
+                && alerts.All(a => a!["attempts"]!.GetValue<int>() >= 1),
+            TimeSpan.FromSeconds(30), () => detail?.ToJsonString() ?? "");
+        Assert.All(detail!["alerts"]!.AsArray(), a => Assert.Equal("pending", a!["status"]!.GetValue<string>()));
+        Assert.Contains("authentication", detail.ToJsonString(), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(password, detail.ToJsonString());
+        Assert.Empty(smtp.Received);
     }
 
     [Fact]
