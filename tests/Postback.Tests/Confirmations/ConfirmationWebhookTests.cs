@@ -43,9 +43,10 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
 
     /// A hub whose organization is company 6316 and whose webhook points at the receiver.
     private async Task<(ConfirmationHub Hub, HttpClient Api)> HubAsync(
-        Receiver receiver, int smtpPort, StorageKind storage = StorageKind.Sqlite, IReadOnlyDictionary<string, string?>? settings = null)
+        Receiver receiver, int smtpPort, StorageKind storage = StorageKind.Sqlite, IReadOnlyDictionary<string, string?>? settings = null,
+        string? connectionString = null)
     {
-        var hub = await Own(ConfirmationHub.Start(Time, await ConnectionStringAsync(storage), storage, smtpPort, settings));
+        var hub = await Own(ConfirmationHub.Start(Time, connectionString ?? await ConnectionStringAsync(storage), storage, smtpPort, settings));
         await hub.WithDbAsync(async db =>
         {
             var organization = await db.Organizations.SingleAsync();
@@ -393,6 +394,58 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
         Assert.Equal("ok after restart", detail["confirmation"]!["message"]!.GetValue<string>());
         var arrived = Assert.Single(receiver.Received);
         Assert.Null(arrived.Header("authenticationToken"));
+    }
+
+    [Fact]
+    public async Task Reconfirm_waits_for_a_confirmation_in_flight()
+    {
+        var receiver = await Own(await Receiver.StartAsync());
+        receiver.Delay = TimeSpan.FromSeconds(30);
+        var smtp = await Own(await SmtpSink.StartAsync());
+        var (_, api) = await HubAsync(receiver, smtp.Port, settings: new Dictionary<string, string?> { ["Postback:Outbound:TimeoutSeconds"] = "4" });
+        var orderId = await OrderAsync(api);
+        await api.PostAsync($"/api/v1/orders/{orderId}/confirm", null);
+        await DeliveryScenario.WaitUntilAsync(() => receiver.Received.Count == 1, TimeSpan.FromSeconds(30), () => "the confirmation never arrived");
+
+        var reason = await Json.AssertProblemAsync(await api.PostAsync($"/api/v1/orders/{orderId}/reconfirm", null), 409, "orderId");
+        Assert.Contains("being sent right now", reason);
+
+        // Once its answer (a timeout) is recorded, reconfirming starts a new round at once.
+        receiver.Delay = TimeSpan.Zero;
+        receiver.Respond = _ => (200, """{"status":"1","message":"ok"}""");
+        await SettledAsync(api, orderId, "pending", attempts: 1);
+        var again = await Json.ReadOkAsync(await api.PostAsync($"/api/v1/orders/{orderId}/reconfirm", null), System.Net.HttpStatusCode.Accepted);
+        Assert.Equal(2, again["round"]!.GetValue<int>());
+        var detail = await SettledAsync(api, orderId, "confirmed", attempts: 2);
+        Assert.Equal([1, 2], detail["attempts"]!.AsArray().Select(a => a!["round"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task Two_hub_processes_on_one_postgres_database_send_each_confirmation_once()
+    {
+        var receiver = await Own(await Receiver.StartAsync());
+        receiver.Respond = _ => (200, """{"status":"1","message":"ok"}""");
+        var smtp = await Own(await SmtpSink.StartAsync());
+        var connectionString = await PostgresServer.CreateDatabaseAsync("pb_confirm2");
+        var (_, api) = await HubAsync(receiver, smtp.Port, StorageKind.Postgres, connectionString: connectionString);
+        var other = await Own(ConfirmationHub.Start(Time, connectionString, StorageKind.Postgres, smtp.Port));
+        using var otherApi = other.Api();
+
+        var orders = new List<long>();
+        for (var i = 0; i < 30; i++)
+        {
+            var orderId = await OrderAsync(api);
+            orders.Add(orderId);
+            // Both hubs take confirm requests and both workers send.
+            var client = i % 2 == 0 ? api : otherApi;
+            await Json.ReadOkAsync(await client.PostAsync($"/api/v1/orders/{orderId}/confirm", null), System.Net.HttpStatusCode.Accepted);
+        }
+        foreach (var orderId in orders)
+        {
+            await SettledAsync(api, orderId, "confirmed");
+        }
+        var sent = receiver.Received.Select(r => System.Text.Json.JsonDocument.Parse(r.BodyText).RootElement.GetProperty("orderId").GetInt64()).ToList();
+        Assert.Equal(orders.Order(), sent.Order());
     }
 
     [Fact]
