@@ -50,12 +50,10 @@ internal static class ConfirmationsApi
     public static IServiceCollection AddConfirmations(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ConfirmationOptions>().Bind(configuration.GetSection(ConfirmationOptions.Section));
-        services.AddOptions<SmtpOptions>().Bind(configuration.GetSection(SmtpOptions.Section));
         services.AddSingleton<ConfirmationSignal>();
-        services.AddSingleton<EmailSignal>();
         services.AddHostedService<ConfirmationWorker>();
-        services.AddHostedService<EmailSender>();
-        return services;
+        // Its alerts go out through the e-mail outbox.
+        return services.AddEmailOutbox(configuration);
     }
 
     public static RouteGroupBuilder MapConfirmations(this RouteGroupBuilder api)

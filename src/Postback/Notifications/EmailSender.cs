@@ -16,6 +16,17 @@ namespace Postback.Notifications;
 /// sent (server down, connection lost, 4xx) is due again after a backoff driven by TimeProvider,
 /// for as long as it takes. The one window for a repeat is a crash between the server's "250"
 /// and our mark; each message carries a stable Message-ID, so a repeat is recognisable.
+public static class EmailSetup
+{
+    public static IServiceCollection AddEmailOutbox(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<SmtpOptions>().Bind(configuration.GetSection(SmtpOptions.Section));
+        services.AddSingleton<EmailSignal>();
+        services.AddHostedService<EmailSender>();
+        return services;
+    }
+}
+
 public sealed class EmailSender(
     IServiceScopeFactory scopes,
     EmailSignal signal,
