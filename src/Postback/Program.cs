@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Catalog;
+using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Fields;
@@ -51,6 +52,7 @@ builder.Services.AddSingleton<GroupCommit>();
 builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
 builder.Services.AddHostedService<DeliveryWorker>();
+builder.Services.AddConfirmations(builder.Configuration);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
 var app = builder.Build();
@@ -79,6 +81,7 @@ api.MapDeliveries();
 api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
+api.MapConfirmations();
 
 app.Run();
 

@@ -49,7 +49,7 @@ internal static class DeliveriesApi
         group.MapPost("/replay", Replay).WithSummary("Make every delivery matching the filter due now (profile, status, created between from and to).");
         group.MapPost("/cancel", CancelMany).WithSummary("Cancel every pending delivery matching the filter.");
         api.MapGet("/customers/{customerId}/history", History).WithTags("Customers")
-            .WithSummary("The customer's log: every fired export, linking to exactly what was sent.");
+            .WithSummary("The customer's log: every fired export and order confirmation, linking to exactly what was sent.");
         return api;
     }
 
@@ -252,11 +252,13 @@ internal static class DeliveriesApi
             join d in db.Deliveries.AsNoTracking() on h.DeliveryId equals d.Id into deliveries
             from d in deliveries.DefaultIfEmpty()
             orderby h.Id descending
-            select new { h, Status = d == null ? null : d.Status })
+            select new { h, Status = d == null ? h.Status : d.Status })
             .Take(take).ToListAsync(ct);
         return TypedResults.Ok(entries.Select(e => new HistoryView(
             e.h.Id, e.h.Kind, e.h.OrderId, e.h.DeliveryId, e.h.ProfileId, e.h.CustomerType, e.Status, e.h.Message,
-            e.h.DeliveryId is { } id ? $"/api/v1/deliveries/{id}" : null, e.h.CreatedAt)).ToList());
+            e.h.DeliveryId is { } id ? $"/api/v1/deliveries/{id}"
+                : e.h.Kind == "confirmation" ? Confirmations.ConfirmationView.LinkFor(e.h.OrderId) : null,
+            e.h.CreatedAt)).ToList());
     }
 
     private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no delivery {id}.");

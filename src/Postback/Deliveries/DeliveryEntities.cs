@@ -74,5 +74,8 @@ public sealed class HistoryEntry
     public long? ProfileId { get; set; }
     public string? CustomerType { get; set; }
     public required string Message { get; set; }
+    // The outcome, for entries written when it is final (order confirmations); an export's
+    // status is its delivery's.
+    public string? Status { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }

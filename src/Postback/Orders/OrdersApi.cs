@@ -10,7 +10,9 @@ namespace Postback.Orders;
 
 public sealed record OrderEventView(long Id, string EventId, string Type, DateTimeOffset OccurredAt, DateTimeOffset ReceivedAt);
 
-public sealed record OrderView(long OrderId, JsonObject Order, IReadOnlyList<OrderEventView> Events, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+public sealed record OrderView(
+    long OrderId, JsonObject Order, IReadOnlyList<OrderEventView> Events, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    Confirmations.ConfirmationView? Confirmation = null);
 
 internal static class OrdersApi
 {
@@ -33,6 +35,7 @@ internal static class OrdersApi
             .OrderBy(e => e.Id)
             .Select(e => new OrderEventView(e.Id, e.EventId, e.Type, e.OccurredAt, e.ReceivedAt))
             .ToListAsync(ct);
-        return TypedResults.Ok(new OrderView(row.OrderId, OrderJson.ToApi(OrderJson.Deserialize(row.Data)), events, row.CreatedAt, row.UpdatedAt));
+        var confirmation = await Confirmations.ConfirmationsApi.ViewForOrderAsync(db, organizationId, orderId, ct);
+        return TypedResults.Ok(new OrderView(row.OrderId, OrderJson.ToApi(OrderJson.Deserialize(row.Data)), events, row.CreatedAt, row.UpdatedAt, confirmation));
     }
 }

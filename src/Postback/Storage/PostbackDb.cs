@@ -2,9 +2,11 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Plugins;
+using Postback.Notifications;
 
 namespace Postback.Storage;
 
@@ -25,6 +27,10 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<PluginInstance> PluginInstances => Set<PluginInstance>();
     public DbSet<InboundLogEntry> InboundLog => Set<InboundLogEntry>();
     public DbSet<Catalog.ImportedSku> ImportedSkus => Set<Catalog.ImportedSku>();
+    public DbSet<ConfirmationSettings> ConfirmationSettings => Set<ConfirmationSettings>();
+    public DbSet<OrderConfirmation> Confirmations => Set<OrderConfirmation>();
+    public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
+    public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -136,6 +142,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
 
         ConfigureDeliveries(model);
         PluginModel.Configure(model);
+        ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
+        EmailModel.Configure(model);
     }
 
     private static void ConfigureDeliveries(ModelBuilder model)
@@ -175,6 +183,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Kind).HasMaxLength(32);
             e.Property(x => x.CustomerType).HasMaxLength(32);
             e.Property(x => x.Message).HasMaxLength(1000);
+            e.Property(x => x.Status).HasMaxLength(16);
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
         });

@@ -1,0 +1,55 @@
+namespace Postback.Notifications;
+
+/// "Postback:Smtp": where alert e-mails go out. The password is only ever handed to the SMTP
+/// client; it is never logged or shown.
+public sealed class SmtpOptions
+{
+    public const string Section = "Postback:Smtp";
+
+    public string? Host { get; set; }
+    public int Port { get; set; } = 25;
+    public string? From { get; set; }
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+    // null: TLS on connect for port 465, STARTTLS whenever the server offers it otherwise.
+    // true: TLS required (on connect for 465, STARTTLS otherwise). false: plain SMTP.
+    public bool? UseTls { get; set; }
+    public int TimeoutSeconds { get; set; } = 30;
+    // Off only for a process that should never send e-mail; the outbox keeps what it would send.
+    public bool Enabled { get; set; } = true;
+    // A message that could not be sent is tried again after this, doubling up to the cap, for
+    // as long as it takes: an alert is never dropped.
+    public double FirstRetrySeconds { get; set; } = 5;
+    public double RetryCapSeconds { get; set; } = 600;
+    public int PollMilliseconds { get; set; } = 1000;
+    public int LeaseSeconds { get; set; } = 120;
+    public int ClaimBatch { get; set; } = 50;
+
+    public override string ToString() => $"{Host}:{Port} from {From}";
+}
+
+/// Wakes a background sender in this process as soon as there is work for it, so it need not
+/// wait for its next poll.
+public class WakeSignal
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    public void Notify()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another notifier got there first: one wake-up is enough.
+            }
+        }
+    }
+
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _wake.WaitAsync(timeout, ct);
+}
+
+public sealed class EmailSignal : WakeSignal;
