@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
+using Postback.Admin;
 using Postback.Catalog;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
@@ -41,6 +42,7 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024)
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddOpenApi();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
@@ -62,6 +64,7 @@ await using (var scope = app.Services.CreateAsyncScope())
 
 app.UseExceptionHandler();
 app.UseStatusCodePages(BadRequestProblems.WriteStatusProblemAsync);
+app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
 
@@ -75,6 +78,7 @@ api.MapOrders();
 api.MapFields();
 api.MapExportProfiles();
 api.MapDeliveries();
+app.MapPostbackAdmin();
 
 app.Run();
 

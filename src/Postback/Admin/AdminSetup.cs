@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Authentication.Cookies;
+
+namespace Postback.Admin;
+
+/// `Postback:Admin`: the operator password (optional; API keys always work) and the session length.
+public sealed class AdminOptions
+{
+    public const string Section = "Postback:Admin";
+
+    // When set, this password logs in as the first organization (the one the bootstrap made).
+    public string? Password { get; set; }
+    public int SessionHours { get; set; } = 8;
+}
+
+/// The admin UI under /admin: Razor Pages (server-rendered forms), behind a cookie login of
+/// its own. The API keeps its Bearer scheme as the default, so a session cookie never
+/// authenticates an /api/v1 call.
+public static class AdminSetup
+{
+    public const string Scheme = "AdminCookie";
+    public const string Policy = "Admin";
+
+    public static IServiceCollection AddPostbackAdmin(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<AdminOptions>(configuration.GetSection(AdminOptions.Section));
+        services.AddAuthentication()
+            .AddCookie(Scheme, o =>
+            {
+                o.Cookie.Name = "postback_admin";
+                o.Cookie.Path = "/admin";
+                o.Cookie.HttpOnly = true;
+                o.Cookie.SameSite = SameSiteMode.Strict;
+                // Secure whenever the hub is reached over HTTPS (behind a TLS-terminating proxy,
+                // forward the scheme); plain http only for loopback and development.
+                o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                o.LoginPath = "/admin/login";
+                o.LogoutPath = "/admin/logout";
+                o.AccessDeniedPath = "/admin/login";
+                o.ReturnUrlParameter = "returnUrl";
+                o.SlidingExpiration = true;
+                o.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue<int?>($"{AdminOptions.Section}:SessionHours") ?? 8);
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policy, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser());
+        services.AddRazorPages(o =>
+        {
+            o.RootDirectory = "/Admin/Pages";
+            o.Conventions.AuthorizeFolder("/", Policy);
+            o.Conventions.AllowAnonymousToPage("/Login");
+        });
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "postback_admin_af";
+            o.Cookie.Path = "/admin";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
+        services.AddScoped<AdminLogin>();
+        return services;
+    }
+
+    public static WebApplication MapPostbackAdmin(this WebApplication app)
+    {
+        app.MapRazorPages();
+        return app;
+    }
+}
