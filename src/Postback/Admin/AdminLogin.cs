@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Organizations;
@@ -15,6 +14,8 @@ namespace Postback.Admin;
 public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
 {
     public const string MethodClaim = "postback:login";
+    // The key's SHA-256 (what the database holds, never the key): the session ends when the key is revoked.
+    public const string KeyHashClaim = "postback:keyhash";
 
     public async Task<ClaimsPrincipal?> SignInAsync(string? secret, CancellationToken ct)
     {
@@ -24,18 +25,17 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
             return null;
         }
         long? organizationId = null;
-        var method = "api-key";
+        string? keyHash = null;
         var password = options.Value.Password;
         if (!string.IsNullOrEmpty(password) && FixedTimeEquals(secret, password))
         {
             organizationId = await db.Organizations.AsNoTracking().OrderBy(o => o.Id).Select(o => (long?)o.Id).FirstOrDefaultAsync(ct);
-            method = "password";
         }
         else
         {
-            var hash = ApiKeys.Hash(secret);
+            keyHash = ApiKeys.Hash(secret);
             organizationId = await db.ApiKeys.AsNoTracking()
-                .Where(k => k.KeyHash == hash && k.RevokedAt == null)
+                .Where(k => k.KeyHash == keyHash && k.RevokedAt == null)
                 .Select(k => (long?)k.OrganizationId)
                 .FirstOrDefaultAsync(ct);
         }
@@ -48,8 +48,12 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
         [
             new Claim(ApiKeyAuthenticationHandler.OrganizationClaim, organizationId.Value.ToString(CultureInfo.InvariantCulture)),
             new Claim(ClaimTypes.Name, name),
-            new Claim(MethodClaim, method),
+            new Claim(MethodClaim, keyHash is null ? "password" : "api-key"),
         ], AdminSetup.Scheme);
+        if (keyHash is not null)
+        {
+            identity.AddClaim(new Claim(KeyHashClaim, keyHash));
+        }
         return new ClaimsPrincipal(identity);
     }
 

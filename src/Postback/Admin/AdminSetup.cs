@@ -1,4 +1,8 @@
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.AspNetCore.Authentication;
+using Postback.Storage;
 
 namespace Postback.Admin;
 
@@ -23,6 +27,14 @@ public static class AdminSetup
     public static IServiceCollection AddPostbackAdmin(this IServiceCollection services, IConfiguration configuration)
     {
         services.Configure<AdminOptions>(configuration.GetSection(AdminOptions.Section));
+        // The session and antiforgery cookies are encrypted with these keys: kept in the data
+        // directory, a restart does not log every operator out. Hub processes sharing a data
+        // directory share sessions; others need sticky sessions.
+        var dataDirectory = configuration["Postback:Storage:DataDirectory"] ?? "data";
+        services.AddDataProtection()
+            .SetApplicationName("Postback")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
+        services.AddSingleton<LoginThrottle>();
         services.AddAuthentication()
             .AddCookie(Scheme, o =>
             {
@@ -39,6 +51,7 @@ public static class AdminSetup
                 o.ReturnUrlParameter = "returnUrl";
                 o.SlidingExpiration = true;
                 o.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue<int?>($"{AdminOptions.Section}:SessionHours") ?? 8);
+                o.Events.OnValidatePrincipal = ValidateSessionAsync;
             });
         services.AddAuthorizationBuilder()
             .AddPolicy(Policy, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser());
@@ -58,6 +71,22 @@ public static class AdminSetup
         });
         services.AddScoped<AdminLogin>();
         return services;
+    }
+
+    // A session made with an API key ends when that key is revoked, not hours later.
+    private static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
+    {
+        if (context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is not { } hash)
+        {
+            return;
+        }
+        var db = context.HttpContext.RequestServices.GetRequiredService<PostbackDb>();
+        var valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, context.HttpContext.RequestAborted);
+        if (!valid)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(Scheme);
+        }
     }
 
     public static WebApplication MapPostbackAdmin(this WebApplication app)

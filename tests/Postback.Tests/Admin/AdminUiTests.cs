@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
@@ -36,6 +37,30 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         await page.GetByRole(AriaRole.Button, new() { Name = "Log out" }).ClickAsync();
         await Expect(page).ToHaveURLAsync(ui.BaseUrl + "/admin/login");
         await page.GotoAsync("/admin");
+        await Expect(page).ToHaveURLAsync(new Regex("/admin/login"));
+    }
+
+    [Fact]
+    public async Task Forms_need_their_antiforgery_token_and_a_session_ends_when_its_key_is_revoked()
+    {
+        var (organizationId, key) = await ui.Hub.CreateOrganizationAsync("Revoked organization", 3003);
+        var page = await ui.LoginAsync(key);
+
+        // The session cookie alone cannot post a form: the antiforgery token is required.
+        var forged = await page.Context.APIRequest.PostAsync("/admin/export-profiles?handler=Create", new()
+        {
+            Form = page.Context.APIRequest.CreateFormData().Set("Name", "forged").Set("PostbackUrl", "https://example.com/x"),
+            MaxRedirects = 0,
+        });
+        Assert.Equal(400, forged.Status);
+        Assert.Equal(0, await ui.Hub.WithDbAsync(db => db.ExportProfiles.CountAsync(p => p.OrganizationId == organizationId)));
+
+        await ui.Hub.WithDbAsync(async db =>
+        {
+            await db.ApiKeys.Where(k => k.OrganizationId == organizationId).ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, DateTimeOffset.UtcNow));
+            return 0;
+        });
+        await page.GotoAsync("/admin/deliveries");
         await Expect(page).ToHaveURLAsync(new Regex("/admin/login"));
     }
 
