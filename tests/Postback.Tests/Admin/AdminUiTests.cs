@@ -167,6 +167,14 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         await Expect(page.GetByLabel("Request preview")).ToContainTextAsync(
             $"GET /partials.php?first_name=Jane&last_name=Doe&list_id=400&email_address=jane%40example.com&campaign_number={campaignId} HTTP/1.1");
 
+        // The live preview follows the form without leaving the page (admin.js fetches it).
+        var before = page.Url;
+        await page.GetByLabel("Customer type", new() { Exact = true }).SelectOptionAsync("new_sale");
+        await Expect(page.GetByTestId("routing")).ToHaveTextAsync("No route matches a new_sale event for this order (customer type, campaign or product).");
+        Assert.Equal(before, page.Url);
+        await page.GetByLabel("Customer type", new() { Exact = true }).SelectOptionAsync("");
+        await Expect(page.GetByTestId("routing")).ToHaveTextAsync("A partial event for this order fires this profile as partial.");
+
         // Test send shows the receiver's answer.
         ui.Receiver.Respond = r => r.Path == "/partials.php" && r.RawQuery.Contains("first_name=Jane") ? (202, "queued for the call center") : (200, "OK");
         await page.GetByRole(AriaRole.Button, new() { Name = "Test send" }).ClickAsync();
