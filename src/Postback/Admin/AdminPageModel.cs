@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.Mvc.ViewFeatures;
 using Postback.Infrastructure;
 using Postback.Organizations;
 
@@ -13,6 +15,14 @@ public abstract class AdminPageModel : PageModel
     public long OrganizationId => User.OrganizationId();
 
     public bool HasErrors => _errors.Count > 0;
+
+    /// A 404 an operator can read (in the layout, with the navigation), not a problem+json body.
+    public IActionResult NotFoundPage(string message) => new PartialViewResult
+    {
+        ViewName = "_NotFound",
+        ViewData = new ViewDataDictionary<string>(ViewData, message),
+        StatusCode = StatusCodes.Status404NotFound,
+    };
 
     /// A one-line message shown at the top of the next page (kept across a redirect).
     public void Flash(string message) => TempData["Flash"] = message;

@@ -30,6 +30,10 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         Assert.True(session.HttpOnly);
         Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
 
+        var missing = await page.GotoAsync("/admin/deliveries/987654321");
+        Assert.Equal(404, missing!.Status);
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("There is no delivery 987654321.");
+
         // The session cookie is not an API credential: /api/v1 takes Bearer keys only.
         var api = await page.Context.APIRequest.GetAsync("/api/v1/export-profiles");
         Assert.Equal(401, api.Status);
@@ -226,6 +230,14 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         await page.GetByRole(AriaRole.Link, new() { Name = customerId }).First.ClickAsync();
         await page.GetByRole(AriaRole.Link, new() { NameRegex = new Regex("^View what was sent") }).ClickAsync();
         Assert.Equal(deliveryUrl, page.Url);
+
+        // Replay: every delivery of this profile is due again (after the operator confirms).
+        await page.GotoAsync($"/admin/deliveries?profileId={profileId}");
+        page.Dialog += (_, dialog) => dialog.AcceptAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Replay matching deliveries" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Replayed 1 delivery: it is due now.");
+        await page.GotoAsync(deliveryUrl);
+        await WaitForAsync(page, async () => (await page.GetByRole(AriaRole.Article, new() { Name = "Attempt 3" }).CountAsync()).ToString(), "1");
     }
 
     [Fact]

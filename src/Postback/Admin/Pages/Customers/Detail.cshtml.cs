@@ -21,7 +21,7 @@ public sealed class DetailModel(PostbackDb db) : AdminPageModel
         History = await DeliveryOperations.HistoryAsync(db, OrganizationId, customerId, 500, ct);
         if (Orders.Count == 0 && History.Count == 0)
         {
-            return NotFound();
+            return NotFoundPage($"There is no customer {customerId}: no order and no export names them.");
         }
         return Page();
     }

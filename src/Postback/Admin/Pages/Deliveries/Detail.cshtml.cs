@@ -16,7 +16,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal
         var (delivery, attempts) = await DeliveryOperations.GetAsync(db, OrganizationId, id, ct);
         if (delivery is null)
         {
-            return NotFound();
+            return NotFoundPage($"There is no delivery {id}.");
         }
         Delivery = DeliveryView.From(delivery, time.GetUtcNow());
         Attempts = attempts;
@@ -29,7 +29,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal
         var (outcome, _) = await DeliveryOperations.RetryAsync(db, OrganizationId, id, time.GetUtcNow(), signal, ct);
         if (outcome == RetryOutcome.NotFound)
         {
-            return NotFound();
+            return NotFoundPage($"There is no delivery {id}.");
         }
         Flash(outcome == RetryOutcome.Done ? "The delivery is due now: it goes out within moments." : "The delivery is being sent right now; wait for its answer.");
         return Redirect($"/admin/deliveries/{id}");
@@ -40,7 +40,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal
         var (outcome, delivery) = await DeliveryOperations.CancelAsync(db, OrganizationId, id, time.GetUtcNow(), ct);
         if (outcome == RetryOutcome.NotFound)
         {
-            return NotFound();
+            return NotFoundPage($"There is no delivery {id}.");
         }
         Flash(outcome switch
         {

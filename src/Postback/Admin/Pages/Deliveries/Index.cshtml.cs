@@ -45,7 +45,7 @@ public sealed class IndexModel(PostbackDb db, TimeProvider time, DeliverySignal 
             return Page();
         }
         var count = await DeliveryOperations.ReplayAsync(db, OrganizationId, new BulkFilter(filter.ProfileId, filter.Status, filter.From, filter.To), time.GetUtcNow(), signal, ct);
-        Flash($"Replayed {count} deliveries: they are due now.");
+        Flash(count == 1 ? "Replayed 1 delivery: it is due now." : $"Replayed {count} deliveries: they are due now.");
         return Redirect("/admin/deliveries" + QueryString());
     }
 

@@ -53,7 +53,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         await RenderPreviewAsync(ct);
@@ -65,7 +65,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         await RenderPreviewAsync(ct);
         return Partial("_Preview", this);
@@ -75,7 +75,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         var delay = AdminForms.ParseInt(ExportDelayMinutes, "exportDelayMinutes", this);
         var cap = AdminForms.ParseInt(RetryCapMinutes, "retryCapMinutes", this);
@@ -96,7 +96,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         var field = string.IsNullOrWhiteSpace(NewCustomField) ? NewField : NewCustomField;
@@ -113,7 +113,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         var mappings = Profile.Mappings.ToList();
@@ -131,7 +131,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         if (index < 0 || index >= Profile.Mappings.Count)
@@ -149,7 +149,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         var route = new ExportRoute(RouteCustomerTypes, RouteCampaignIds, RouteProductIds);
@@ -163,7 +163,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         if (index < 0 || index >= Profile.Routes.Count)
@@ -180,7 +180,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         JsonElement json;
@@ -219,7 +219,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
         var outcome = await RenderPreviewAsync(ct);
@@ -235,7 +235,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     {
         if (!await LoadAsync(id, ct))
         {
-            return NotFound();
+            return NotFoundPage($"There is no export profile {id}.");
         }
         await ExportProfileOperations.DeleteAsync(Profile, db, time.GetUtcNow(), ct);
         Flash($"Deleted the export profile {Profile.Name}; its pending deliveries are cancelled.");

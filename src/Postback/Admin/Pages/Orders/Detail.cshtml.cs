@@ -22,7 +22,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time) : AdminPageMod
         var row = await db.Orders.AsNoTracking().FirstOrDefaultAsync(o => o.OrganizationId == OrganizationId && o.OrderId == orderId, ct);
         if (row is null)
         {
-            return NotFound();
+            return NotFoundPage($"There is no order {orderId}.");
         }
         Order = row;
         Data = OrderJson.ToApi(OrderJson.Deserialize(row.Data));
