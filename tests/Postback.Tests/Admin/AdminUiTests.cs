@@ -25,6 +25,9 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         await Expect(page).ToHaveURLAsync(ui.BaseUrl + "/admin/deliveries");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Deliveries", Exact = true })).ToBeVisibleAsync();
 
+        var headers = await (await page.ReloadAsync())!.AllHeadersAsync();
+        Assert.Contains("frame-ancestors 'none'", headers["content-security-policy"]);
+
         var cookies = await page.Context.CookiesAsync();
         var session = Assert.Single(cookies, c => c.Name == "postback_admin");
         Assert.True(session.HttpOnly);
@@ -260,6 +263,23 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         var table = page.GetByRole(AriaRole.Table, new() { Name = "Field mappings" });
         await Expect(table).ToContainTextAsync("[firstName]");
         await Expect(table).ToContainTextAsync("400");
+
+        // Another operator reorders the mappings meanwhile: a row button drawn for the old list
+        // changes nothing rather than the wrong row.
+        var id = page.Url.Split('#')[0].Split('/')[^1];
+        var api = ui.Api();
+        var profile = (await Json.ReadOkAsync(await api.GetAsync($"/api/v1/export-profiles/{id}"))).AsObject();
+        var reordered = new System.Text.Json.Nodes.JsonArray(profile["mappings"]![1]!.DeepClone(), profile["mappings"]![0]!.DeepClone());
+        await Json.ReadOkAsync(await api.PutJsonAsync($"/api/v1/export-profiles/{id}", new
+        {
+            name = profile["name"]!.GetValue<string>(), postbackUrl = profile["postbackUrl"]!.GetValue<string>(), exportDelayMinutes = 0,
+            mappings = reordered, routes = Array.Empty<object>(),
+        }));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete fname" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("The profile changed since this page was loaded; nothing was changed.");
+        var rows = page.GetByRole(AriaRole.Table, new() { Name = "Field mappings" }).GetByRole(AriaRole.Row);
+        await Expect(rows).ToHaveCountAsync(3);
+        await Expect(rows.Nth(1)).ToContainTextAsync("list_id");
     }
 
     [Fact]

@@ -109,7 +109,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
             path.StartsWith($"mappings[{index}]", StringComparison.Ordinal) ? "new" + path[$"mappings[{index}]".Length..] : path, ct);
     }
 
-    public async Task<IActionResult> OnPostMoveMappingAsync(long id, int index, int by, CancellationToken ct)
+    public async Task<IActionResult> OnPostMoveMappingAsync(long id, int index, int by, string? name, CancellationToken ct)
     {
         if (!await LoadAsync(id, ct))
         {
@@ -118,25 +118,25 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         FillGeneral();
         var mappings = Profile.Mappings.ToList();
         var target = index + by;
-        if (index < 0 || index >= mappings.Count || target < 0 || target >= mappings.Count)
+        if (!MappingIs(index, name) || target < 0 || target >= mappings.Count)
         {
-            return Redirect($"/admin/export-profiles/{id}#mappings");
+            return Changed("mappings");
         }
         (mappings[index], mappings[target]) = (mappings[target], mappings[index]);
         var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
         return await SaveAsync(input, $"Moved the field mapping {mappings[target].ExportName}.", "mappings", null, ct);
     }
 
-    public async Task<IActionResult> OnPostDeleteMappingAsync(long id, int index, CancellationToken ct)
+    public async Task<IActionResult> OnPostDeleteMappingAsync(long id, int index, string? name, CancellationToken ct)
     {
         if (!await LoadAsync(id, ct))
         {
             return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
-        if (index < 0 || index >= Profile.Mappings.Count)
+        if (!MappingIs(index, name))
         {
-            return Redirect($"/admin/export-profiles/{id}#mappings");
+            return Changed("mappings");
         }
         var mappings = Profile.Mappings.ToList();
         var removed = mappings[index];
@@ -159,16 +159,16 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
             path.StartsWith($"routes[{index}]", StringComparison.Ordinal) ? "route" + RouteIndex().Replace(path[$"routes[{index}]".Length..], "") : path, ct);
     }
 
-    public async Task<IActionResult> OnPostDeleteRouteAsync(long id, int index, CancellationToken ct)
+    public async Task<IActionResult> OnPostDeleteRouteAsync(long id, int index, string? route, CancellationToken ct)
     {
         if (!await LoadAsync(id, ct))
         {
             return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
-        if (index < 0 || index >= Profile.Routes.Count)
+        if (index < 0 || index >= Profile.Routes.Count || AdminForms.Describe(Profile.Routes[index]) != route)
         {
-            return Redirect($"/admin/export-profiles/{id}#routing");
+            return Changed("routing");
         }
         var routes = Profile.Routes.ToList();
         routes.RemoveAt(index);
@@ -240,6 +240,17 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         await ExportProfileOperations.DeleteAsync(Profile, db, time.GetUtcNow(), ct);
         Flash($"Deleted the export profile {Profile.Name}; its pending deliveries are cancelled.");
         return Redirect("/admin/export-profiles");
+    }
+
+    // Row buttons name the row they were drawn for, so a list another operator changed in the
+    // meantime is never edited at the wrong position.
+    private bool MappingIs(int index, string? name) =>
+        index >= 0 && index < Profile.Mappings.Count && Profile.Mappings[index].ExportName == name;
+
+    private IActionResult Changed(string section)
+    {
+        Flash("The profile changed since this page was loaded; nothing was changed. Check the list and try again.");
+        return Redirect($"/admin/export-profiles/{Profile.Id}#{section}");
     }
 
     private async Task<IActionResult> SaveAsync(
