@@ -10,7 +10,7 @@ namespace Postback.Tests.Admin;
 /// One hub (dispatching, with an operator password), one loopback receiver and one headless
 /// Chromium for a whole test class. Chromium is Debian's (/usr/bin/chromium, or
 /// POSTBACK_TEST_CHROMIUM): Playwright never downloads a browser here.
-public sealed class AdminBrowser : IAsyncLifetime
+public class AdminBrowser : IAsyncLifetime
 {
     public const string Password = "operator-password-for-tests";
 
@@ -21,6 +21,8 @@ public sealed class AdminBrowser : IAsyncLifetime
     public IBrowser Browser { get; private set; } = null!;
     public string BaseUrl { get; private set; } = "";
     public string OtherKey { get; private set; } = "";
+
+    protected virtual StorageKind Storage => StorageKind.Sqlite;
 
     public static string ChromiumPath =>
         Environment.GetEnvironmentVariable("POSTBACK_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
@@ -34,7 +36,7 @@ public sealed class AdminBrowser : IAsyncLifetime
                 $"Chromium not found at {ChromiumPath}: run ./test.sh (it installs the chromium package) or set POSTBACK_TEST_CHROMIUM.");
         }
         Receiver = await Receiver.StartAsync();
-        Hub = await HubFactory.StartAsync(dispatch: true, settings: new Dictionary<string, string?>
+        Hub = await HubFactory.StartAsync(Storage, dispatch: true, settings: new Dictionary<string, string?>
         {
             ["Postback:Admin:Password"] = Password,
         });
@@ -81,6 +83,7 @@ public sealed class AdminBrowser : IAsyncLifetime
         {
             await Browser.DisposeAsync();
         }
+        GC.SuppressFinalize(this);
         _playwright?.Dispose();
         if (Hub is not null)
         {
@@ -91,4 +94,10 @@ public sealed class AdminBrowser : IAsyncLifetime
             await Receiver.DisposeAsync();
         }
     }
+}
+
+/// The same, over PostgreSQL: the pages' queries (grouping, paging, joins) on the other store.
+public sealed class AdminBrowserOnPostgres : AdminBrowser
+{
+    protected override StorageKind Storage => StorageKind.Postgres;
 }
