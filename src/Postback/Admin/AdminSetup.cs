@@ -30,10 +30,20 @@ public static class AdminSetup
         // The session and antiforgery cookies are encrypted with these keys: kept in the data
         // directory, a restart does not log every operator out. Hub processes sharing a data
         // directory share sessions; others need sticky sessions.
-        var dataDirectory = configuration["Postback:Storage:DataDirectory"] ?? "data";
+        // The keys are not encrypted at rest (no XML encryptor; the hub logs a warning saying
+        // so): the folder is the hub user's alone, like initial-api-key.
+        var keys = Path.Combine(configuration["Postback:Storage:DataDirectory"] ?? "data", "keys");
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(keys);
+        }
+        else
+        {
+            Directory.CreateDirectory(keys, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         services.AddDataProtection()
             .SetApplicationName("Postback")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
+            .PersistKeysToFileSystem(new DirectoryInfo(keys));
         services.AddSingleton<LoginThrottle>();
         services.AddAuthentication()
             .AddCookie(Scheme, o =>
