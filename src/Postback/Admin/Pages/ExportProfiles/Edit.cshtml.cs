@@ -105,8 +105,8 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
             : new ExportMapping(NewExportName ?? "", field.Trim(), string.IsNullOrEmpty(NewStatic) ? null : NewStatic);
         var index = Profile.Mappings.Count;
         var input = ExportProfileOperations.ToInput(Profile) with { Mappings = [.. Profile.Mappings, mapping] };
-        return await SaveAsync(input, $"Added the field mapping {mapping.ExportName.Trim()}.", "mappings", path =>
-            path.StartsWith($"mappings[{index}]", StringComparison.Ordinal) ? "new" + path[$"mappings[{index}]".Length..] : path, ct);
+        return await SaveAsync(input, $"Added the field mapping {mapping.ExportName.Trim()}.", "mappings", (path, reason) =>
+            (path.StartsWith($"mappings[{index}]", StringComparison.Ordinal) ? "new" + path[$"mappings[{index}]".Length..] : path, reason), ct);
     }
 
     public async Task<IActionResult> OnPostMoveMappingAsync(long id, int index, int by, string? name, CancellationToken ct)
@@ -155,8 +155,8 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         var route = new ExportRoute(RouteCustomerTypes, RouteCampaignIds, RouteProductIds);
         var index = Profile.Routes.Count;
         var input = ExportProfileOperations.ToInput(Profile) with { Routes = [.. Profile.Routes, route] };
-        return await SaveAsync(input, "Added the route.", "routing", path =>
-            path.StartsWith($"routes[{index}]", StringComparison.Ordinal) ? "route" + RouteIndex().Replace(path[$"routes[{index}]".Length..], "") : path, ct);
+        return await SaveAsync(input, "Added the route.", "routing", (path, reason) =>
+            (path.StartsWith($"routes[{index}]", StringComparison.Ordinal) ? "route" + RouteIndex().Replace(path[$"routes[{index}]".Length..], "") : path, reason), ct);
     }
 
     public async Task<IActionResult> OnPostDeleteRouteAsync(long id, int index, string? route, CancellationToken ct)
@@ -208,11 +208,10 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         }
         var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
         // Errors name the Konnektive key the operator pasted, as the API's import does.
-        return await SaveAsync(input, $"Imported {mappings.Count} field mappings; they replace the previous ones.", "mappings", path =>
-        {
-            var match = MappingIndex().Match(path);
-            return match.Success ? "import" : path;
-        }, ct, importNames: mappings);
+        return await SaveAsync(input, $"Imported {mappings.Count} field mappings; they replace the previous ones.", "mappings", (path, reason) =>
+            MappingIndex().Match(path) is { Success: true } m
+                ? ("import", $"{mappings[int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)].ExportName}: {reason}")
+                : (path, reason), ct);
     }
 
     public async Task<IActionResult> OnPostTestAsync(long id, CancellationToken ct)
@@ -253,8 +252,10 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         return Redirect($"/admin/export-profiles/{Profile.Id}#{section}");
     }
 
+    /// Saves, or shows the errors, each placed (field, reason) where `place` says: next to the
+    /// form input that caused it rather than under the API's path.
     private async Task<IActionResult> SaveAsync(
-        ExportProfileInput input, string done, string section, Func<string, string>? rename, CancellationToken ct, List<ExportMapping>? importNames = null)
+        ExportProfileInput input, string done, string section, Func<string, string, (string Field, string Reason)>? place, CancellationToken ct)
     {
         var errors = await ExportProfileOperations.ReplaceAsync(Profile, input, db, time.GetUtcNow(), options.Value, ct);
         if (!errors.Any)
@@ -262,19 +263,12 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
             Flash(done);
             return Redirect($"/admin/export-profiles/{Profile.Id}#{section}");
         }
-        foreach (var (field, reasons) in errors.ToDictionary())
+        foreach (var (path, reasons) in errors.ToDictionary())
         {
-            var key = rename?.Invoke(field) ?? field;
             foreach (var reason in reasons)
             {
-                if (key == "import" && importNames is not null && MappingIndex().Match(field) is { Success: true } m)
-                {
-                    AddError("import", $"{importNames[int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)].ExportName}: {reason}");
-                }
-                else
-                {
-                    AddError(key, reason);
-                }
+                var (field, text) = place?.Invoke(path, reason) ?? (path, reason);
+                AddError(field, text);
             }
         }
         // The tracked entity was left as it was; reload it anyway so the page shows what is stored.
