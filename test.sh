@@ -4,7 +4,8 @@
 #   ./test.sh                                   # everything
 #   ./test.sh --filter "FullyQualifiedName~X"   # extra arguments go to `dotnet test`
 #
-# Installs the PostgreSQL server if it is missing, starts a private throw-away
+# Installs the PostgreSQL server and Chromium (for the admin UI tests) if they are
+# missing, exports POSTBACK_TEST_CHROMIUM, starts a private throw-away
 # server on a free 127.0.0.1 port (never the distro cluster), exports
 # POSTBACK_TEST_POSTGRES for the tests, runs `dotnet test` on the solution and
 # prints the totals from the TRX results as the very last line:
@@ -38,6 +39,10 @@ ensure_packages() {
     fi
     if ! command -v python3 >/dev/null 2>&1; then
         pkgs+=(python3)
+    fi
+    # The admin UI tests drive Debian's Chromium (Playwright never downloads a browser).
+    if [[ -z "${POSTBACK_TEST_CHROMIUM:-}" && ! -x /usr/bin/chromium ]]; then
+        pkgs+=(chromium)
     fi
     if ((${#pkgs[@]} > 0)); then
         [[ $(id -u) -eq 0 ]] || die "missing ${pkgs[*]} and not running as root to install them"
@@ -155,6 +160,11 @@ if [[ "$ready" != 1 ]]; then
 fi
 log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$PGPORT"
 
+export POSTBACK_TEST_CHROMIUM="${POSTBACK_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [[ ! -x "$POSTBACK_TEST_CHROMIUM" ]]; then
+    # Never a skip (CI or not): the admin UI tests fail, and say why, without a browser.
+    log "WARNING: Chromium not found at $POSTBACK_TEST_CHROMIUM; the admin UI tests will fail"
+fi
 export POSTBACK_TEST_POSTGRES="Host=127.0.0.1;Port=$PGPORT;Username=postgres;Database=postgres;Pooling=true;Maximum Pool Size=50"
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
+using Postback.Admin;
 using Postback.Catalog;
 using Postback.Confirmations;
 using Postback.Deliveries;
@@ -43,6 +44,7 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024)
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddOpenApi();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
@@ -65,6 +67,7 @@ await using (var scope = app.Services.CreateAsyncScope())
 
 app.UseExceptionHandler();
 app.UseStatusCodePages(BadRequestProblems.WriteStatusProblemAsync);
+app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
 
@@ -82,6 +85,7 @@ api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+app.MapPostbackAdmin();
 
 app.Run();
 

@@ -37,7 +37,7 @@ public sealed record HistoryView(
 internal static class DeliveriesApi
 {
     public const int MaxPage = 500;
-    public const int MaxBulk = 100_000;
+    public const int MaxBulk = DeliveryOperations.MaxBulk;
 
     public static RouteGroupBuilder MapDeliveries(this RouteGroupBuilder api)
     {
@@ -66,31 +66,17 @@ internal static class DeliveriesApi
         {
             return Problems.Validation("limit", $"must be from 1 to {MaxPage}");
         }
-        var organizationId = user.OrganizationId();
-        var query = Filter(db.Deliveries.AsNoTracking().Where(d => d.OrganizationId == organizationId), profileId, status, from, to);
-        if (orderId is not null)
-        {
-            query = query.Where(d => d.OrderId == orderId);
-        }
-        if (before is not null)
-        {
-            query = query.Where(d => d.Id < before);
-        }
-        var rows = await query.OrderByDescending(d => d.Id).Take(take + 1).ToListAsync(ct);
-        var now = time.GetUtcNow();
-        var items = rows.Take(take).Select(d => DeliveryView.From(d, now)).ToList();
-        return TypedResults.Ok(new DeliveryPage(items, rows.Count > take ? items[^1].Id : null));
+        return TypedResults.Ok(await DeliveryOperations.ListAsync(
+            db, user.OrganizationId(), time.GetUtcNow(), profileId, status, orderId, from, to, before, take, ct));
     }
 
     private static async Task<Results<Ok<DeliveryDetail>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        var (delivery, attempts) = await DeliveryOperations.GetAsync(db, user.OrganizationId(), id, ct);
         if (delivery is null)
         {
             return NotFound(id);
         }
-        var attempts = await db.DeliveryAttempts.AsNoTracking().Where(a => a.DeliveryId == id).OrderBy(a => a.Number).ThenBy(a => a.Id).ToListAsync(ct);
         return TypedResults.Ok(new DeliveryDetail(DeliveryView.From(delivery, time.GetUtcNow()), attempts.Select(ToView).ToList()));
     }
 
@@ -116,26 +102,16 @@ internal static class DeliveriesApi
     {
         var organizationId = user.OrganizationId();
         var now = time.GetUtcNow();
-        // One conditional statement, so a worker claiming the delivery at the same moment
-        // either wins (409 here) or sees it already due again.
-        var changed = await db.Deliveries
-            .Where(d => d.OrganizationId == organizationId && d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now))
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Status, DeliveryStatus.Pending)
-                .SetProperty(d => d.DueAt, now)
-                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null)
-                .SetProperty(d => d.LeaseOwner, (string?)null)
-                .SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
-        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        var (outcome, delivery) = await DeliveryOperations.RetryAsync(db, organizationId, id, now, signal, ct);
         if (delivery is null)
         {
             return NotFound(id);
         }
-        if (changed == 0)
+        if (outcome != RetryOutcome.Done)
         {
+            // 409: a worker claimed it at the same moment.
             return Problems.Conflict("id", $"delivery {id} is being sent right now; wait for its answer");
         }
-        signal.Notify();
         return TypedResults.Ok(DeliveryView.From(delivery, now));
     }
 
@@ -143,20 +119,14 @@ internal static class DeliveriesApi
     {
         var organizationId = user.OrganizationId();
         var now = time.GetUtcNow();
-        var changed = await db.Deliveries
-            .Where(d => d.OrganizationId == organizationId && d.Id == id && d.Status == DeliveryStatus.Pending && (d.LeaseUntil == null || d.LeaseUntil < now))
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
-                .SetProperty(d => d.CompletedAt, now)
-                .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
-        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        var (outcome, delivery) = await DeliveryOperations.CancelAsync(db, organizationId, id, now, ct);
         if (delivery is null)
         {
             return NotFound(id);
         }
-        if (changed == 0)
+        if (outcome != RetryOutcome.Done)
         {
-            return Problems.Conflict("id", delivery.Status != DeliveryStatus.Pending
+            return Problems.Conflict("id", outcome == RetryOutcome.NotPending
                 ? $"delivery {id} is {delivery.Status}; only a pending delivery can be cancelled"
                 : $"delivery {id} is being sent right now; wait for its answer");
         }
@@ -172,15 +142,7 @@ internal static class DeliveriesApi
         }
         var organizationId = user.OrganizationId();
         var now = time.GetUtcNow();
-        // Deliveries in flight are left alone: their answer is about to be recorded.
-        var count = await Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
-                filter.ProfileId, filter.Status, filter.From, filter.To)
-            .Take(MaxBulk)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Status, DeliveryStatus.Pending)
-                .SetProperty(d => d.DueAt, now)
-                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null), ct);
-        signal.Notify();
+        var count = await DeliveryOperations.ReplayAsync(db, organizationId, filter, now, signal, ct);
         return TypedResults.Ok(new BulkResult(count));
     }
 
@@ -219,46 +181,19 @@ internal static class DeliveriesApi
         return null;
     }
 
-    private static IQueryable<Delivery> Filter(IQueryable<Delivery> query, long? profileId, string? status, DateTimeOffset? from, DateTimeOffset? to)
-    {
-        if (profileId is not null)
-        {
-            query = query.Where(d => d.ProfileId == profileId);
-        }
-        if (status is not null)
-        {
-            query = query.Where(d => d.Status == status);
-        }
-        if (from is { } f)
-        {
-            var utc = f.ToUniversalTime();
-            query = query.Where(d => d.CreatedAt >= utc);
-        }
-        if (to is { } t)
-        {
-            var utc = t.ToUniversalTime();
-            query = query.Where(d => d.CreatedAt <= utc);
-        }
-        return query;
-    }
+    private static IQueryable<Delivery> Filter(IQueryable<Delivery> query, long? profileId, string? status, DateTimeOffset? from, DateTimeOffset? to) =>
+        DeliveryOperations.Filter(query, profileId, status, from, to);
 
     private static async Task<Ok<List<HistoryView>>> History(string customerId, ClaimsPrincipal user, PostbackDb db, int? limit, CancellationToken ct)
     {
         var organizationId = user.OrganizationId();
         var take = Math.Clamp(limit ?? 200, 1, 1000);
-        var entries = await (
-            from h in db.History.AsNoTracking()
-            where h.OrganizationId == organizationId && h.CustomerId == customerId
-            join d in db.Deliveries.AsNoTracking() on h.DeliveryId equals d.Id into deliveries
-            from d in deliveries.DefaultIfEmpty()
-            orderby h.Id descending
-            select new { h, Status = d == null ? h.Status : d.Status })
-            .Take(take).ToListAsync(ct);
+        var entries = await DeliveryOperations.HistoryAsync(db, organizationId, customerId, take, ct);
         return TypedResults.Ok(entries.Select(e => new HistoryView(
-            e.h.Id, e.h.Kind, e.h.OrderId, e.h.DeliveryId, e.h.ProfileId, e.h.CustomerType, e.Status, e.h.Message,
-            e.h.DeliveryId is { } id ? $"/api/v1/deliveries/{id}"
-                : e.h.Kind == "confirmation" ? Confirmations.ConfirmationView.LinkFor(e.h.OrderId) : null,
-            e.h.CreatedAt)).ToList());
+            e.Entry.Id, e.Entry.Kind, e.Entry.OrderId, e.Entry.DeliveryId, e.Entry.ProfileId, e.Entry.CustomerType, e.Status, e.Entry.Message,
+            e.Entry.DeliveryId is { } id ? $"/api/v1/deliveries/{id}"
+                : e.Entry.Kind == "confirmation" ? Confirmations.ConfirmationView.LinkFor(e.Entry.OrderId) : null,
+            e.Entry.CreatedAt)).ToList());
     }
 
     private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no delivery {id}.");

@@ -71,42 +71,27 @@ internal static class ExportProfilesApi
     private static async Task<Results<Created<ExportProfileView>, ValidationProblem>> Create(
         ExportProfileInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        var (valid, errors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
-        if (valid is null)
+        var (profile, errors) = await ExportProfileOperations.CreateAsync(input, user.OrganizationId(), db, time.GetUtcNow(), options.Value, ct);
+        if (profile is null)
         {
             return Problems.Validation(errors);
         }
-        var now = time.GetUtcNow();
-        var profile = new ExportProfile { OrganizationId = organizationId, Name = valid.Name, PostbackUrl = valid.PostbackUrl, CreatedAt = now };
-        Apply(profile, valid, now);
-        db.ExportProfiles.Add(profile);
-        await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/api/v1/export-profiles/{profile.Id}", ExportProfileView.From(profile));
     }
 
     private static async Task<Results<Ok<ExportProfileView>, ValidationProblem, ProblemHttpResult>> Replace(
         long id, ExportProfileInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        var profile = await Find(db, organizationId, id, ct);
+        var profile = await Find(db, user.OrganizationId(), id, ct);
         if (profile is null)
         {
             return NotFound(id);
         }
-        var (valid, errors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
-        if (valid is null)
+        var errors = await ExportProfileOperations.ReplaceAsync(profile, input, db, time.GetUtcNow(), options.Value, ct);
+        if (errors.Any)
         {
             return Problems.Validation(errors);
         }
-        var endpoint = Endpoints.Of(valid.PostbackUrl);
-        Apply(profile, valid, time.GetUtcNow());
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await db.SaveChangesAsync(ct);
-        // Pending deliveries go to the new URL; endpoint health follows them there.
-        await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending && d.Endpoint != endpoint)
-            .ExecuteUpdateAsync(s => s.SetProperty(d => d.Endpoint, endpoint), ct);
-        await transaction.CommitAsync(ct);
         return TypedResults.Ok(ExportProfileView.From(profile));
     }
 
@@ -117,18 +102,7 @@ internal static class ExportProfilesApi
         {
             return NotFound(id);
         }
-        // Its deliveries stay, with their attempts, as the record of what was sent; the
-        // pending ones will not be sent any more.
-        var now = time.GetUtcNow();
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        db.ExportProfiles.Remove(profile);
-        await db.SaveChangesAsync(ct);
-        await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
-                .SetProperty(d => d.CompletedAt, now)
-                .SetProperty(d => d.LastError, "the export profile was deleted"), ct);
-        await transaction.CommitAsync(ct);
+        await ExportProfileOperations.DeleteAsync(profile, db, time.GetUtcNow(), ct);
         return TypedResults.NoContent();
     }
 
@@ -219,106 +193,23 @@ internal static class ExportProfilesApi
         }
     }
 
-    private sealed record Rendered(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, ProblemHttpResult? Problem);
-
     private static async Task<Rendered> RenderAsync(long id, RenderInput input, long organizationId, PostbackDb db, CancellationToken ct)
     {
-        var profile = await Find(db, organizationId, id, ct);
-        if (profile is null)
-        {
-            return new Rendered(null, null, null, null, NotFound(id));
-        }
-
-        OrderData order;
-        if (input.Order is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } inline)
-        {
-            if (input.OrderId is not null)
-            {
-                return Invalid("orderId", "give orderId or order, not both");
-            }
-            var parsed = OrderParser.Parse(inline);
-            if (parsed.Order is null)
-            {
-                var errors = new ValidationErrors();
-                errors.AddRange(parsed.Errors, "order");
-                return new Rendered(null, null, null, errors, null);
-            }
-            order = parsed.Order;
-        }
-        else if (input.OrderId is { } orderId)
-        {
-            var row = await db.Orders.AsNoTracking().FirstOrDefaultAsync(o => o.OrganizationId == organizationId && o.OrderId == orderId, ct);
-            if (row is null)
-            {
-                return new Rendered(null, null, null, null, Problems.NotFound($"There is no order {orderId}."));
-            }
-            order = OrderJson.Deserialize(row.Data);
-        }
-        else
-        {
-            return Invalid("orderId", "give the orderId of a stored order, or an order object");
-        }
-
-        var eventType = input.CustomerType?.Trim() ?? profile.Routes.FirstOrDefault()?.CustomerTypes.FirstOrDefault() ?? CustomerTypes.NewSale;
-        if (!CustomerTypes.IsKnown(eventType))
-        {
-            return Invalid("customerType", $"'{eventType}' is not a customer type; use one of {CustomerTypes.ListForErrors}");
-        }
-
-        var recurring = await db.Products.AsNoTracking()
-            .Where(p => p.OrganizationId == organizationId && p.Recurring)
-            .Select(p => p.ProductId).ToListAsync(ct);
-        var fired = RouteMatcher.Match(profile.Routes, eventType, RoutingFacts.From(order, recurring.Contains));
-        var explanation = fired is not null
-            ? $"A {eventType} event for this order fires this profile as {fired}."
-            : order.IsTestCard
-                ? "Test card orders never export."
-                : profile.Routes.Count == 0
-                    ? "The profile has no routes, so it exports nothing."
-                    : $"No route matches a {eventType} event for this order (customer type, campaign or product).";
-        var campaignName = order.CampaignId is null ? null : await db.Campaigns.AsNoTracking()
-            .Where(c => c.OrganizationId == organizationId && c.CampaignId == order.CampaignId)
-            .Select(c => c.Name).FirstOrDefaultAsync(ct);
-        var customerType = fired ?? eventType;
-        var request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(customerType, campaignName));
-        return new Rendered(request, customerType, new RoutingView(eventType, fired is not null, fired, explanation), null, null);
-
-        static Rendered Invalid(string field, string reason)
-        {
-            var errors = new ValidationErrors();
-            errors.Add(field, reason);
-            return new Rendered(null, null, null, errors, null);
-        }
+        var outcome = await ExportProfileOperations.RenderAsync(id, input, organizationId, db, ct);
+        return new Rendered(outcome.Request, outcome.CustomerType, outcome.Routing, outcome.Errors,
+            outcome.NotFound is null ? null : Problems.NotFound(outcome.NotFound));
     }
 
-    private static async Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
-        ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct)
-    {
-        var campaignIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.CampaignIds ?? []).Where(c => c is not null).Select(c => c.Trim()).Distinct().ToList();
-        var productIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.ProductIds ?? []).Where(p => p is not null).Select(p => p.Trim()).Distinct().ToList();
-        var knownCampaigns = campaignIds.Count == 0 ? [] : (await db.Campaigns.AsNoTracking()
-            .Where(c => c.OrganizationId == organizationId && campaignIds.Contains(c.CampaignId)).Select(c => c.CampaignId).ToListAsync(ct)).ToHashSet();
-        var knownProducts = productIds.Count == 0 ? [] : (await db.Products.AsNoTracking()
-            .Where(p => p.OrganizationId == organizationId && productIds.Contains(p.ProductId)).Select(p => p.ProductId).ToListAsync(ct)).ToHashSet();
-        return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks);
-    }
+    private sealed record Rendered(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, ProblemHttpResult? Problem);
 
-    private static void Apply(ExportProfile profile, ValidProfile valid, DateTimeOffset now)
-    {
-        profile.Name = valid.Name;
-        profile.Type = valid.Type;
-        profile.PostbackUrl = valid.PostbackUrl;
-        profile.ExportDelayMinutes = valid.ExportDelayMinutes;
-        profile.Enabled = valid.Enabled;
-        profile.Mappings = valid.Mappings;
-        profile.Routes = valid.Routes;
-        profile.RetryCapMinutes = valid.RetryCapMinutes;
-        profile.GiveUpAfterHours = valid.GiveUpAfterHours;
-        profile.UpdatedAt = now;
-    }
+    private static Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
+        ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct) =>
+        ExportProfileOperations.ValidateAsync(input, organizationId, db, options, ct);
+
+    private static void Apply(ExportProfile profile, ValidProfile valid, DateTimeOffset now) => ExportProfileOperations.Apply(profile, valid, now);
 
     private static Task<ExportProfile?> Find(PostbackDb db, long organizationId, long id, CancellationToken ct) =>
-        db.ExportProfiles.FirstOrDefaultAsync(p => p.OrganizationId == organizationId && p.Id == id, ct);
+        ExportProfileOperations.FindAsync(db, organizationId, id, ct);
 
-    private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no export profile {id}.");
+    private static ProblemHttpResult NotFound(long id) => Problems.NotFound(ExportProfileOperations.NotFoundMessage(id));
 }

@@ -45,6 +45,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
                 TimeSpan.FromSeconds(60),
                 () => $"hub-1 should have sent 60 deliveries; the receiver saw {receiver.Received.Count}.\n--- hub-1 ---\n{first.Output}");
             first.Kill();
+            await DeliveryScenario.WaitForQuietAsync(receiver, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
             var beforeCrash = DeliveryScenario.ReceivedIds(receiver);
             var seenBeforeCrash = beforeCrash.ToHashSet();
             output.WriteLine($"hub-1 killed after the receiver saw {beforeCrash.Count} requests ({seenBeforeCrash.Count} deliveries) of {Events}");

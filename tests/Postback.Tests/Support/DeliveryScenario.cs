@@ -120,6 +120,31 @@ public static class DeliveryScenario
     public static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> describe, int pollMilliseconds = 100) =>
         WaitUntilAsync(() => Task.FromResult(condition()), timeout, describe, pollMilliseconds);
 
+    /// Waits until the receiver has seen no new request for <paramref name="quiet"/>: requests a
+    /// killed process had already written to its sockets still arrive after it is gone, and a
+    /// count taken at once would miss them.
+    public static async Task WaitForQuietAsync(Receiver receiver, TimeSpan quiet, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var count = receiver.Received.Count;
+        var quietSince = DateTime.UtcNow;
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            var now = receiver.Received.Count;
+            if (now != count)
+            {
+                count = now;
+                quietSince = DateTime.UtcNow;
+            }
+            else if (DateTime.UtcNow - quietSince >= quiet)
+            {
+                return;
+            }
+        }
+        throw new TimeoutException($"the receiver kept receiving for {timeout.TotalSeconds} s after the hub stopped");
+    }
+
     public static string TempDirectory(string prefix)
     {
         var path = Path.Combine(Path.GetTempPath(), "postback-tests", $"{prefix}-{Guid.NewGuid():N}");

@@ -1,0 +1,119 @@
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.AspNetCore.Authentication;
+using Postback.Storage;
+
+namespace Postback.Admin;
+
+/// `Postback:Admin`: the operator password (optional; API keys always work) and the session length.
+public sealed class AdminOptions
+{
+    public const string Section = "Postback:Admin";
+
+    // When set, this password logs in as the first organization (the one the bootstrap made).
+    public string? Password { get; set; }
+    public int SessionHours { get; set; } = 8;
+}
+
+/// The admin UI under /admin: Razor Pages (server-rendered forms), behind a cookie login of
+/// its own. The API keeps its Bearer scheme as the default, so a session cookie never
+/// authenticates an /api/v1 call.
+public static class AdminSetup
+{
+    public const string Scheme = "AdminCookie";
+    public const string Policy = "Admin";
+
+    public static IServiceCollection AddPostbackAdmin(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<AdminOptions>(configuration.GetSection(AdminOptions.Section));
+        // The session and antiforgery cookies are encrypted with these keys: kept in the data
+        // directory, a restart does not log every operator out. Hub processes sharing a data
+        // directory share sessions; others need sticky sessions.
+        // The keys are not encrypted at rest (no XML encryptor; the hub logs a warning saying
+        // so): the folder is the hub user's alone, like initial-api-key.
+        var keys = Path.Combine(configuration["Postback:Storage:DataDirectory"] ?? "data", "keys");
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(keys);
+        }
+        else
+        {
+            Directory.CreateDirectory(keys, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        services.AddDataProtection()
+            .SetApplicationName("Postback")
+            .PersistKeysToFileSystem(new DirectoryInfo(keys));
+        services.AddSingleton<LoginThrottle>();
+        services.AddAuthentication()
+            .AddCookie(Scheme, o =>
+            {
+                o.Cookie.Name = "postback_admin";
+                o.Cookie.Path = "/admin";
+                o.Cookie.HttpOnly = true;
+                o.Cookie.SameSite = SameSiteMode.Strict;
+                // Secure whenever the hub is reached over HTTPS (behind a TLS-terminating proxy,
+                // forward the scheme); plain http only for loopback and development.
+                o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                o.LoginPath = "/admin/login";
+                o.LogoutPath = "/admin/logout";
+                o.AccessDeniedPath = "/admin/login";
+                o.ReturnUrlParameter = "returnUrl";
+                o.SlidingExpiration = true;
+                o.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue<int?>($"{AdminOptions.Section}:SessionHours") ?? 8);
+                o.Events.OnValidatePrincipal = ValidateSessionAsync;
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policy, p => p.AddAuthenticationSchemes(Scheme).RequireAuthenticatedUser());
+        services.AddRazorPages(o =>
+        {
+            o.RootDirectory = "/Admin/Pages";
+            o.Conventions.AuthorizeFolder("/", Policy);
+            o.Conventions.AllowAnonymousToPage("/Login");
+        });
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "postback_admin_af";
+            o.Cookie.Path = "/admin";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
+        services.AddScoped<AdminLogin>();
+        return services;
+    }
+
+    // A session made with an API key ends when that key is revoked, not hours later.
+    private static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
+    {
+        if (context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is not { } hash)
+        {
+            return;
+        }
+        var db = context.HttpContext.RequestServices.GetRequiredService<PostbackDb>();
+        var valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, context.HttpContext.RequestAborted);
+        if (!valid)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(Scheme);
+        }
+    }
+
+    public static WebApplication MapPostbackAdmin(this WebApplication app)
+    {
+        // The pages load only their own CSS and JS, post only to themselves, and are never framed.
+        app.Use((context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/admin"))
+            {
+                var headers = context.Response.Headers;
+                headers.ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+                headers.XContentTypeOptions = "nosniff";
+                headers["Referrer-Policy"] = "same-origin";
+            }
+            return next(context);
+        });
+        app.MapRazorPages();
+        return app;
+    }
+}

@@ -1,0 +1,53 @@
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Postback.Deliveries;
+using Postback.Storage;
+
+namespace Postback.Admin.Pages.Deliveries;
+
+public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal signal) : AdminPageModel
+{
+    public DeliveryView Delivery { get; private set; } = null!;
+    public IReadOnlyList<DeliveryAttempt> Attempts { get; private set; } = [];
+    public string? ProfileName { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync(long id, CancellationToken ct)
+    {
+        var (delivery, attempts) = await DeliveryOperations.GetAsync(db, OrganizationId, id, ct);
+        if (delivery is null)
+        {
+            return NotFoundPage($"There is no delivery {id}.");
+        }
+        Delivery = DeliveryView.From(delivery, time.GetUtcNow());
+        Attempts = attempts;
+        ProfileName = await db.ExportProfiles.AsNoTracking().Where(p => p.Id == delivery.ProfileId).Select(p => p.Name).FirstOrDefaultAsync(ct);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostRetryAsync(long id, CancellationToken ct)
+    {
+        var (outcome, _) = await DeliveryOperations.RetryAsync(db, OrganizationId, id, time.GetUtcNow(), signal, ct);
+        if (outcome == RetryOutcome.NotFound)
+        {
+            return NotFoundPage($"There is no delivery {id}.");
+        }
+        Flash(outcome == RetryOutcome.Done ? "The delivery is due now: it goes out within moments." : "The delivery is being sent right now; wait for its answer.");
+        return Redirect($"/admin/deliveries/{id}");
+    }
+
+    public async Task<IActionResult> OnPostCancelAsync(long id, CancellationToken ct)
+    {
+        var (outcome, delivery) = await DeliveryOperations.CancelAsync(db, OrganizationId, id, time.GetUtcNow(), ct);
+        if (outcome == RetryOutcome.NotFound)
+        {
+            return NotFoundPage($"There is no delivery {id}.");
+        }
+        Flash(outcome switch
+        {
+            RetryOutcome.Done => "Cancelled the delivery.",
+            RetryOutcome.NotPending => $"The delivery is {delivery!.Status}; only a pending delivery can be cancelled.",
+            _ => "The delivery is being sent right now; wait for its answer.",
+        });
+        return Redirect($"/admin/deliveries/{id}");
+    }
+}

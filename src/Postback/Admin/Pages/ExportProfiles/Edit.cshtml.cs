@@ -1,0 +1,353 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Postback.ExportProfiles;
+using Postback.Infrastructure;
+using Postback.Orders;
+using Postback.Outbound;
+using Postback.Storage;
+
+namespace Postback.Admin.Pages.ExportProfiles;
+
+/// One profile's configuration page: General Settings, Field Mappings, Profile Routing,
+/// Konnektive import, preview and test-send (seeds 001 and 003). Every change goes through
+/// ExportProfileOperations, so it is validated exactly as the API validates it.
+public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, OutboundSender sender) : AdminPageModel
+{
+    public ExportProfile Profile { get; private set; } = null!;
+    public IReadOnlyList<Campaign> Campaigns { get; private set; } = [];
+
+    // General Settings
+    [BindProperty] public string? Name { get; set; }
+    [BindProperty] public string? PostbackUrl { get; set; }
+    [BindProperty] public string? ExportDelayMinutes { get; set; }
+    [BindProperty] public bool Enabled { get; set; }
+    [BindProperty] public string? RetryCapMinutes { get; set; }
+    [BindProperty] public string? GiveUpAfterHours { get; set; }
+
+    // New field mapping
+    [BindProperty] public string? NewExportName { get; set; }
+    [BindProperty] public string? NewField { get; set; }
+    [BindProperty] public string? NewCustomField { get; set; }
+    [BindProperty] public string? NewStatic { get; set; }
+
+    // New route
+    [BindProperty] public List<string> RouteCustomerTypes { get; set; } = [];
+    [BindProperty] public List<string> RouteCampaignIds { get; set; } = [];
+    [BindProperty] public List<string> RouteProductIds { get; set; } = [];
+
+    [BindProperty] public string? KonnektiveJson { get; set; }
+
+    // Preview and test-send: a stored order by id, or the sample order when blank.
+    [BindProperty(SupportsGet = true)] public string? OrderId { get; set; }
+    [BindProperty(SupportsGet = true)] public string? CustomerType { get; set; }
+
+    public RenderOutcome? Preview { get; private set; }
+    public bool PreviewUsesSample { get; private set; }
+    public OutboundResult? TestResult { get; private set; }
+    public RenderedRequest? TestRequest { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        await RenderPreviewAsync(ct);
+        return Page();
+    }
+
+    /// The preview alone, for the page's live preview (admin.js fetches it as the inputs change).
+    public async Task<IActionResult> OnGetPreviewAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        await RenderPreviewAsync(ct);
+        return Partial("_Preview", this);
+    }
+
+    public async Task<IActionResult> OnPostGeneralAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        var delay = AdminForms.ParseInt(ExportDelayMinutes, "exportDelayMinutes", this);
+        var cap = AdminForms.ParseInt(RetryCapMinutes, "retryCapMinutes", this);
+        var giveUp = AdminForms.ParseInt(GiveUpAfterHours, "giveUpAfterHours", this);
+        if (HasErrors)
+        {
+            return await RedisplayAsync(ct);
+        }
+        var input = ExportProfileOperations.ToInput(Profile) with
+        {
+            Name = Name, PostbackUrl = PostbackUrl, ExportDelayMinutes = delay ?? 0, Enabled = Enabled,
+            RetryCapMinutes = cap, GiveUpAfterHours = giveUp,
+        };
+        return await SaveAsync(input, "Saved the general settings.", "general", null, ct);
+    }
+
+    public async Task<IActionResult> OnPostAddMappingAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        var field = string.IsNullOrWhiteSpace(NewCustomField) ? NewField : NewCustomField;
+        var mapping = string.IsNullOrWhiteSpace(field)
+            ? new ExportMapping(NewExportName ?? "", null, NewStatic ?? "")
+            : new ExportMapping(NewExportName ?? "", field.Trim(), string.IsNullOrEmpty(NewStatic) ? null : NewStatic);
+        var index = Profile.Mappings.Count;
+        var input = ExportProfileOperations.ToInput(Profile) with { Mappings = [.. Profile.Mappings, mapping] };
+        return await SaveAsync(input, $"Added the field mapping {mapping.ExportName.Trim()}.", "mappings", (path, reason) =>
+            (path.StartsWith($"mappings[{index}]", StringComparison.Ordinal) ? "new" + path[$"mappings[{index}]".Length..] : path, reason), ct);
+    }
+
+    public async Task<IActionResult> OnPostMoveMappingAsync(long id, int index, int by, string? name, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        var mappings = Profile.Mappings.ToList();
+        var target = index + by;
+        if (!MappingIs(index, name) || target < 0 || target >= mappings.Count)
+        {
+            return Changed("mappings");
+        }
+        (mappings[index], mappings[target]) = (mappings[target], mappings[index]);
+        var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
+        return await SaveAsync(input, $"Moved the field mapping {mappings[target].ExportName}.", "mappings", null, ct);
+    }
+
+    public async Task<IActionResult> OnPostDeleteMappingAsync(long id, int index, string? name, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        if (!MappingIs(index, name))
+        {
+            return Changed("mappings");
+        }
+        var mappings = Profile.Mappings.ToList();
+        var removed = mappings[index];
+        mappings.RemoveAt(index);
+        var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
+        return await SaveAsync(input, $"Deleted the field mapping {removed.ExportName}.", "mappings", null, ct);
+    }
+
+    public async Task<IActionResult> OnPostAddRouteAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        var route = new ExportRoute(RouteCustomerTypes, RouteCampaignIds, RouteProductIds);
+        var index = Profile.Routes.Count;
+        var input = ExportProfileOperations.ToInput(Profile) with { Routes = [.. Profile.Routes, route] };
+        return await SaveAsync(input, "Added the route.", "routing", (path, reason) =>
+            (path.StartsWith($"routes[{index}]", StringComparison.Ordinal) ? "route" + RouteIndex().Replace(path[$"routes[{index}]".Length..], "") : path, reason), ct);
+    }
+
+    public async Task<IActionResult> OnPostDeleteRouteAsync(long id, int index, string? route, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        if (index < 0 || index >= Profile.Routes.Count || AdminForms.Describe(Profile.Routes[index]) != route)
+        {
+            return Changed("routing");
+        }
+        var routes = Profile.Routes.ToList();
+        routes.RemoveAt(index);
+        var input = ExportProfileOperations.ToInput(Profile) with { Routes = routes };
+        return await SaveAsync(input, "Deleted the route.", "routing", null, ct);
+    }
+
+    public async Task<IActionResult> OnPostImportAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        JsonElement json;
+        try
+        {
+            using var document = JsonDocument.Parse(KonnektiveJson ?? "");
+            json = document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            AddError("import", $"is not JSON: {e.Message}");
+            return await RedisplayAsync(ct);
+        }
+        var (mappings, errors) = KonnektiveMapping.Import(json);
+        if (errors.Any)
+        {
+            foreach (var (field, reasons) in errors.ToDictionary())
+            {
+                foreach (var reason in reasons)
+                {
+                    AddError("import", field.Length == 0 ? reason : $"{field}: {reason}");
+                }
+            }
+            return await RedisplayAsync(ct);
+        }
+        var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
+        // Errors name the Konnektive key the operator pasted, as the API's import does.
+        return await SaveAsync(input, $"Imported {mappings.Count} field mappings; they replace the previous ones.", "mappings", (path, reason) =>
+            MappingIndex().Match(path) is { Success: true } m
+                ? ("import", $"{mappings[int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)].ExportName}: {reason}")
+                : (path, reason), ct);
+    }
+
+    public async Task<IActionResult> OnPostTestAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        var outcome = await RenderPreviewAsync(ct);
+        if (outcome?.Request is { } request)
+        {
+            TestRequest = request;
+            TestResult = await sender.SendAsync(request, ct);
+        }
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostDeleteAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        await ExportProfileOperations.DeleteAsync(Profile, db, time.GetUtcNow(), ct);
+        Flash($"Deleted the export profile {Profile.Name}; its pending deliveries are cancelled.");
+        return Redirect("/admin/export-profiles");
+    }
+
+    // Row buttons name the row they were drawn for, so a list another operator changed in the
+    // meantime is never edited at the wrong position.
+    private bool MappingIs(int index, string? name) =>
+        index >= 0 && index < Profile.Mappings.Count && Profile.Mappings[index].ExportName == name;
+
+    private IActionResult Changed(string section)
+    {
+        Flash("The profile changed since this page was loaded; nothing was changed. Check the list and try again.");
+        return Redirect($"/admin/export-profiles/{Profile.Id}#{section}");
+    }
+
+    /// Saves, or shows the errors, each placed (field, reason) where `place` says: next to the
+    /// form input that caused it rather than under the API's path.
+    private async Task<IActionResult> SaveAsync(
+        ExportProfileInput input, string done, string section, Func<string, string, (string Field, string Reason)>? place, CancellationToken ct)
+    {
+        var errors = await ExportProfileOperations.ReplaceAsync(Profile, input, db, time.GetUtcNow(), options.Value, ct);
+        if (!errors.Any)
+        {
+            Flash(done);
+            return Redirect($"/admin/export-profiles/{Profile.Id}#{section}");
+        }
+        foreach (var (path, reasons) in errors.ToDictionary())
+        {
+            foreach (var reason in reasons)
+            {
+                var (field, text) = place?.Invoke(path, reason) ?? (path, reason);
+                AddError(field, text);
+            }
+        }
+        // The tracked entity was left as it was; reload it anyway so the page shows what is stored.
+        return await RedisplayAsync(ct);
+    }
+
+    private async Task<IActionResult> RedisplayAsync(CancellationToken ct)
+    {
+        await db.Entry(Profile).ReloadAsync(ct);
+        await RenderPreviewAsync(ct);
+        return Page();
+    }
+
+    private async Task<bool> LoadAsync(long id, CancellationToken ct)
+    {
+        var profile = await ExportProfileOperations.FindAsync(db, OrganizationId, id, ct);
+        if (profile is null)
+        {
+            return false;
+        }
+        Profile = profile;
+        Campaigns = await db.Campaigns.AsNoTracking().Include(c => c.Products)
+            .Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
+        return true;
+    }
+
+    private void FillGeneral()
+    {
+        Name = Profile.Name;
+        PostbackUrl = Profile.PostbackUrl;
+        ExportDelayMinutes = Profile.ExportDelayMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Enabled = Profile.Enabled;
+        RetryCapMinutes = Profile.RetryCapMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        GiveUpAfterHours = Profile.GiveUpAfterHours?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private async Task<RenderOutcome?> RenderPreviewAsync(CancellationToken ct)
+    {
+        var orderId = AdminForms.ParseLong(OrderId, "preview.orderId", this);
+        if (Error("preview.orderId") is not null)
+        {
+            return null;
+        }
+        PreviewUsesSample = orderId is null;
+        var input = new RenderInput(orderId, orderId is null ? SampleOrder.For(Profile) : null, string.IsNullOrWhiteSpace(CustomerType) ? null : CustomerType);
+        Preview = await ExportProfileOperations.RenderAsync(Profile.Id, input, OrganizationId, db, ct);
+        if (Preview.NotFound is { } missing)
+        {
+            AddError("preview.orderId", missing);
+        }
+        else if (Preview.Errors is { } errors)
+        {
+            AddErrors(errors, path => "preview." + path);
+        }
+        return Preview;
+    }
+
+    public static IReadOnlyList<(string Group, IReadOnlyList<(string Name, string Meaning)> Fields)> FieldGroups { get; } = BuildFieldGroups();
+
+    private static List<(string, IReadOnlyList<(string, string)>)> BuildFieldGroups()
+    {
+        var groups = Fields.FieldCatalog.OrderFields.Concat(Fields.FieldCatalog.DerivedFields)
+            .GroupBy(f => f.Group)
+            .Select(g => (g.Key, (IReadOnlyList<(string, string)>)g.Select(f => (f.Name, f.Meaning)).ToList()))
+            .ToList();
+        var lines = new List<(string, string)>();
+        for (var n = 1; n <= 3; n++)
+        {
+            lines.AddRange(Fields.FieldCatalog.ProductLineFields.Select(p => ($"product{n}_{p.Suffix}", p.Meaning.Replace("line N", $"line {n}", StringComparison.Ordinal))));
+        }
+        groups.Add(("line items (productN_*, N up to 100)", lines));
+        return groups;
+    }
+
+    public static IReadOnlyList<(string Name, string Meaning)> Types => CustomerTypes.All;
+
+    [GeneratedRegex(@"\[\d+\]")]
+    private static partial Regex RouteIndex();
+
+    [GeneratedRegex(@"^mappings\[(\d+)\]")]
+    private static partial Regex MappingIndex();
+}

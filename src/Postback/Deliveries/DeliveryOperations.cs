@@ -1,0 +1,148 @@
+using Microsoft.EntityFrameworkCore;
+using Postback.Storage;
+
+namespace Postback.Deliveries;
+
+public enum RetryOutcome
+{
+    Done,
+    NotFound,
+    InFlight,
+    NotPending,
+}
+
+/// What the operations API and the admin pages both do with deliveries.
+public static class DeliveryOperations
+{
+    public const int MaxBulk = 100_000;
+
+    public static async Task<DeliveryPage> ListAsync(
+        PostbackDb db, long organizationId, DateTimeOffset now, long? profileId, string? status, long? orderId,
+        DateTimeOffset? from, DateTimeOffset? to, long? before, int take, CancellationToken ct)
+    {
+        var query = Filter(db.Deliveries.AsNoTracking().Where(d => d.OrganizationId == organizationId), profileId, status, from, to);
+        if (orderId is not null)
+        {
+            query = query.Where(d => d.OrderId == orderId);
+        }
+        if (before is not null)
+        {
+            query = query.Where(d => d.Id < before);
+        }
+        var rows = await query.OrderByDescending(d => d.Id).Take(take + 1).ToListAsync(ct);
+        var items = rows.Take(take).Select(d => DeliveryView.From(d, now)).ToList();
+        return new DeliveryPage(items, rows.Count > take ? items[^1].Id : null);
+    }
+
+    public static async Task<(Delivery? Delivery, List<DeliveryAttempt> Attempts)> GetAsync(PostbackDb db, long organizationId, long id, CancellationToken ct)
+    {
+        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        if (delivery is null)
+        {
+            return (null, []);
+        }
+        var attempts = await db.DeliveryAttempts.AsNoTracking().Where(a => a.DeliveryId == id).OrderBy(a => a.Number).ThenBy(a => a.Id).ToListAsync(ct);
+        return (delivery, attempts);
+    }
+
+    /// Makes one delivery due now, whatever its state, unless a worker holds it.
+    public static async Task<(RetryOutcome Outcome, Delivery? Delivery)> RetryAsync(
+        PostbackDb db, long organizationId, long id, DateTimeOffset now, DeliverySignal signal, CancellationToken ct)
+    {
+        // One conditional statement, so a worker claiming the delivery at the same moment
+        // either wins (InFlight) or sees it already due again.
+        var changed = await db.Deliveries
+            .Where(d => d.OrganizationId == organizationId && d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Pending)
+                .SetProperty(d => d.DueAt, now)
+                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null)
+                .SetProperty(d => d.LeaseOwner, (string?)null)
+                .SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
+        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        if (delivery is null)
+        {
+            return (RetryOutcome.NotFound, null);
+        }
+        if (changed == 0)
+        {
+            return (RetryOutcome.InFlight, delivery);
+        }
+        signal.Notify();
+        return (RetryOutcome.Done, delivery);
+    }
+
+    public static async Task<(RetryOutcome Outcome, Delivery? Delivery)> CancelAsync(
+        PostbackDb db, long organizationId, long id, DateTimeOffset now, CancellationToken ct)
+    {
+        var changed = await db.Deliveries
+            .Where(d => d.OrganizationId == organizationId && d.Id == id && d.Status == DeliveryStatus.Pending && (d.LeaseUntil == null || d.LeaseUntil < now))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+        var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
+        if (delivery is null)
+        {
+            return (RetryOutcome.NotFound, null);
+        }
+        if (changed == 0)
+        {
+            return (delivery.Status != DeliveryStatus.Pending ? RetryOutcome.NotPending : RetryOutcome.InFlight, delivery);
+        }
+        return (RetryOutcome.Done, delivery);
+    }
+
+    /// Makes every delivery matching the filter due now; deliveries in flight are left alone:
+    /// their answer is about to be recorded.
+    public static async Task<int> ReplayAsync(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now, DeliverySignal signal, CancellationToken ct)
+    {
+        var count = await Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
+                filter.ProfileId, filter.Status, filter.From, filter.To)
+            .Take(MaxBulk)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DeliveryStatus.Pending)
+                .SetProperty(d => d.DueAt, now)
+                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null), ct);
+        signal.Notify();
+        return count;
+    }
+
+    public static IQueryable<Delivery> Filter(IQueryable<Delivery> query, long? profileId, string? status, DateTimeOffset? from, DateTimeOffset? to)
+    {
+        if (profileId is not null)
+        {
+            query = query.Where(d => d.ProfileId == profileId);
+        }
+        if (status is not null)
+        {
+            query = query.Where(d => d.Status == status);
+        }
+        if (from is { } f)
+        {
+            var utc = f.ToUniversalTime();
+            query = query.Where(d => d.CreatedAt >= utc);
+        }
+        if (to is { } t)
+        {
+            var utc = t.ToUniversalTime();
+            query = query.Where(d => d.CreatedAt <= utc);
+        }
+        return query;
+    }
+
+    public sealed record HistoryRow(HistoryEntry Entry, string? Status);
+
+    public static async Task<List<HistoryRow>> HistoryAsync(PostbackDb db, long organizationId, string customerId, int take, CancellationToken ct)
+    {
+        var entries = await (
+            from h in db.History.AsNoTracking()
+            where h.OrganizationId == organizationId && h.CustomerId == customerId
+            join d in db.Deliveries.AsNoTracking() on h.DeliveryId equals d.Id into deliveries
+            from d in deliveries.DefaultIfEmpty()
+            orderby h.Id descending
+            select new { h, Status = d == null ? h.Status : d.Status })
+            .Take(take).ToListAsync(ct);
+        return entries.Select(e => new HistoryRow(e.h, e.Status)).ToList();
+    }
+}
