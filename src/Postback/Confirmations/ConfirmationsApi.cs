@@ -68,116 +68,58 @@ internal static class ConfirmationsApi
         return api;
     }
 
-    private static async Task<Ok<ConfirmationSettingsView>> GetSettings(ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
-    {
-        var organizationId = user.OrganizationId();
-        var row = await db.ConfirmationSettings.AsNoTracking().FirstOrDefaultAsync(s => s.OrganizationId == organizationId, ct);
-        return TypedResults.Ok(ConfirmationSettingsView.From(row));
-    }
+    private static async Task<Ok<ConfirmationSettingsView>> GetSettings(ClaimsPrincipal user, PostbackDb db, CancellationToken ct) =>
+        TypedResults.Ok(ConfirmationSettingsView.From(await ConfirmationOperations.GetSettingsAsync(db, user.OrganizationId(), ct)));
 
     private static async Task<Results<Ok<ConfirmationSettingsView>, ValidationProblem>> PutSettings(
         ConfirmationSettingsInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, CancellationToken ct)
     {
-        var (valid, errors) = ConfirmationSettingsValidation.Validate(input, options.Value.Outbound.AllowPrivateNetworks);
-        if (valid is null)
-        {
-            return Problems.Validation(errors);
-        }
-        var organizationId = user.OrganizationId();
-        var row = await db.ConfirmationSettings.FirstOrDefaultAsync(s => s.OrganizationId == organizationId, ct);
-        if (row is null)
-        {
-            row = new ConfirmationSettings { OrganizationId = organizationId };
-            db.ConfirmationSettings.Add(row);
-        }
-        row.Enabled = valid.Enabled;
-        row.Url = valid.Url;
-        row.AuthenticationToken = valid.AuthenticationToken;
-        row.NotificationEmails = valid.NotificationEmails;
-        row.UpdatedAt = time.GetUtcNow();
-        await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(ConfirmationSettingsView.From(row));
+        var (row, errors) = await ConfirmationOperations.SaveSettingsAsync(
+            db, user.OrganizationId(), input, options.Value.Outbound.AllowPrivateNetworks, time.GetUtcNow(), ct);
+        return row is null ? Problems.Validation(errors) : TypedResults.Ok(ConfirmationSettingsView.From(row));
     }
 
     private static async Task<Results<Accepted<ConfirmationView>, Ok<ConfirmationView>, ProblemHttpResult>> Confirm(
         long orderId, ClaimsPrincipal user, PostbackDb db, TimeProvider time, ConfirmationSignal signal, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        if (await PreconditionsAsync(db, organizationId, orderId, ct) is { } problem)
+        var result = await ConfirmationOperations.ConfirmAsync(db, user.OrganizationId(), orderId, time.GetUtcNow(), signal, ct);
+        return result.Outcome switch
         {
-            return problem;
-        }
-        // Confirming is done once; sending again is what reconfirm is for.
-        if (await FindAsync(db, organizationId, orderId, ct) is { } existing)
-        {
-            return TypedResults.Ok(ConfirmationView.From(existing));
-        }
-        var created = await CreateAsync(db, organizationId, orderId, time.GetUtcNow(), ct);
-        signal.Notify();
-        return TypedResults.Accepted(ConfirmationView.LinkFor(orderId), ConfirmationView.From(created));
+            ConfirmOutcome.AlreadyConfirmed => TypedResults.Ok(ConfirmationView.From(result.Confirmation!)),
+            ConfirmOutcome.Created => TypedResults.Accepted(ConfirmationView.LinkFor(orderId), ConfirmationView.From(result.Confirmation!)),
+            _ => Refused(result),
+        };
     }
 
     private static async Task<Results<Accepted<ConfirmationView>, ProblemHttpResult>> Reconfirm(
         long orderId, ClaimsPrincipal user, PostbackDb db, TimeProvider time, ConfirmationSignal signal, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        if (await PreconditionsAsync(db, organizationId, orderId, ct) is { } problem)
-        {
-            return problem;
-        }
-        var now = time.GetUtcNow();
-        var existing = await FindAsync(db, organizationId, orderId, ct);
-        if (existing is null)
-        {
-            // Never confirmed: reconfirming it is confirming it.
-            var created = await CreateAsync(db, organizationId, orderId, now, ct);
-            signal.Notify();
-            return TypedResults.Accepted(ConfirmationView.LinkFor(orderId), ConfirmationView.From(created));
-        }
-        // One conditional statement: a worker sending this confirmation right now holds a lease,
-        // and its answer is about to be recorded; the operator waits for it.
-        var round = existing.Round;
-        var changed = await db.Confirmations
-            .Where(c => c.Id == existing.Id && c.Round == round && (c.LeaseUntil == null || c.LeaseUntil < now))
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(c => c.Round, round + 1)
-                .SetProperty(c => c.Status, ConfirmationStatus.Pending)
-                .SetProperty(c => c.Attempts, 0)
-                .SetProperty(c => c.DueAt, now)
-                .SetProperty(c => c.RequestedAt, now)
-                .SetProperty(c => c.CompletedAt, (DateTimeOffset?)null)
-                .SetProperty(c => c.LeaseOwner, (string?)null)
-                .SetProperty(c => c.LeaseUntil, (DateTimeOffset?)null), ct);
-        if (changed == 0)
-        {
-            return Problems.Conflict("orderId", $"the confirmation of order {orderId} is being sent right now; wait for its answer");
-        }
-        signal.Notify();
-        var updated = await FindAsync(db, organizationId, orderId, ct);
-        return TypedResults.Accepted(ConfirmationView.LinkFor(orderId), ConfirmationView.From(updated!));
+        var result = await ConfirmationOperations.ReconfirmAsync(db, user.OrganizationId(), orderId, time.GetUtcNow(), signal, ct);
+        return result.Outcome is ConfirmOutcome.Created or ConfirmOutcome.Reconfirmed
+            ? TypedResults.Accepted(ConfirmationView.LinkFor(orderId), ConfirmationView.From(result.Confirmation!))
+            : Refused(result);
     }
+
+    private static ProblemHttpResult Refused(ConfirmResult result) => result.Outcome switch
+    {
+        ConfirmOutcome.NoOrder => Problems.NotFound(result.Reason!),
+        ConfirmOutcome.NotEnabled => Problems.Conflict("enabled", result.Reason!),
+        _ => Problems.Conflict("orderId", result.Reason!),
+    };
 
     private static async Task<Results<Ok<ConfirmationDetail>, ProblemHttpResult>> Get(long orderId, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        var confirmation = await FindAsync(db, organizationId, orderId, ct);
-        if (confirmation is null)
+        var detail = await ConfirmationOperations.GetDetailAsync(db, user.OrganizationId(), orderId, ct);
+        if (detail is null)
         {
             return Problems.NotFound($"Order {orderId} has not been confirmed.");
         }
-        var attempts = await db.ConfirmationAttempts.AsNoTracking().Where(a => a.ConfirmationId == confirmation.Id).OrderBy(a => a.Id).ToListAsync(ct);
-        var prefix = ConfirmationAlert.KeyPrefix(confirmation.Id);
-        var alerts = await db.EmailOutbox.AsNoTracking()
-            .Where(m => m.OrganizationId == organizationId && m.DedupKey.StartsWith(prefix))
-            .OrderBy(m => m.Id)
-            .Select(m => new AlertView(m.Recipient, m.Subject, m.Status, m.Attempts, m.LastError, m.CreatedAt, m.SentAt))
-            .ToListAsync(ct);
-        return TypedResults.Ok(new ConfirmationDetail(ConfirmationView.From(confirmation), attempts.Select(ToView).ToList(), alerts));
+        return TypedResults.Ok(new ConfirmationDetail(ConfirmationView.From(detail.Confirmation), detail.Attempts.Select(ToView).ToList(), detail.Alerts));
     }
 
     /// For GET /orders/{orderId}: the order's confirmation state, or null if never confirmed.
     public static async Task<ConfirmationView?> ViewForOrderAsync(PostbackDb db, long organizationId, long orderId, CancellationToken ct) =>
-        await FindAsync(db, organizationId, orderId, ct) is { } c ? ConfirmationView.From(c) : null;
+        await ConfirmationOperations.FindAsync(db, organizationId, orderId, ct) is { } c ? ConfirmationView.From(c) : null;
 
     private static ConfirmationAttemptView ToView(ConfirmationAttempt a) => new(
         a.Round, a.Number, a.StartedAt, a.DurationMs, a.Succeeded,
@@ -195,50 +137,4 @@ internal static class ConfirmationsApi
             ["bodyExcerpt"] = a.ResponseBody,
         },
         a.Error);
-
-    private static async Task<ProblemHttpResult?> PreconditionsAsync(PostbackDb db, long organizationId, long orderId, CancellationToken ct)
-    {
-        if (!await db.Orders.AnyAsync(o => o.OrganizationId == organizationId && o.OrderId == orderId, ct))
-        {
-            return Problems.NotFound($"There is no order {orderId}.");
-        }
-        var settings = await db.ConfirmationSettings.AsNoTracking().FirstOrDefaultAsync(s => s.OrganizationId == organizationId, ct);
-        if (settings is not { Enabled: true, Url: not null })
-        {
-            return Problems.Conflict("enabled", $"the order confirmation webhook is not enabled; set it up with PUT /api/v1{SettingsPath}");
-        }
-        return null;
-    }
-
-    private static Task<OrderConfirmation?> FindAsync(PostbackDb db, long organizationId, long orderId, CancellationToken ct) =>
-        db.Confirmations.AsNoTracking().FirstOrDefaultAsync(c => c.OrganizationId == organizationId && c.OrderId == orderId, ct);
-
-    private static async Task<OrderConfirmation> CreateAsync(PostbackDb db, long organizationId, long orderId, DateTimeOffset now, CancellationToken ct)
-    {
-        var order = await db.Orders.AsNoTracking()
-            .Where(o => o.OrganizationId == organizationId && o.OrderId == orderId)
-            .Select(o => new { o.Id, o.CustomerId })
-            .FirstAsync(ct);
-        var confirmation = new OrderConfirmation
-        {
-            OrganizationId = organizationId,
-            OrderKey = order.Id,
-            OrderId = orderId,
-            CustomerId = order.CustomerId,
-            DueAt = now,
-            RequestedAt = now,
-        };
-        db.Confirmations.Add(confirmation);
-        try
-        {
-            await db.SaveChangesAsync(ct);
-            return confirmation;
-        }
-        catch (DbUpdateException)
-        {
-            // Confirmed twice at the same moment: the other request made it; this is the same.
-            db.ChangeTracker.Clear();
-            return await FindAsync(db, organizationId, orderId, ct) ?? throw new InvalidOperationException("The confirmation vanished.");
-        }
-    }
 }

@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Security.Claims;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
@@ -49,9 +47,9 @@ public sealed record InboundLogView(
     string? CustomerType,
     string Payload);
 
-internal static partial class PluginInstancesApi
+internal static class PluginInstancesApi
 {
-    public const int MaxLogPage = 500;
+    public const int MaxLogPage = PluginInstanceOperations.MaxLogPage;
 
     // Seed 000's field mapping, in its order; organizationId, pluginInstanceId and secret are filled in.
     private static readonly string[] KonnektiveFields =
@@ -93,67 +91,38 @@ internal static partial class PluginInstancesApi
     private static async Task<Results<Created<PluginInstanceView>, ValidationProblem>> Create(
         PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IConfiguration config, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        var errors = await ValidateAsync(db, organizationId, input, ct);
-        if (errors.Any)
+        var (instance, errors) = await PluginInstanceOperations.CreateAsync(db, user.OrganizationId(), input, time.GetUtcNow(), ct);
+        if (instance is null)
         {
             return Problems.Validation(errors);
         }
-        var now = time.GetUtcNow();
-        var instance = new PluginInstance
-        {
-            OrganizationId = organizationId,
-            Name = input.Name!.Trim(),
-            Kind = input.Kind!,
-            Secret = string.IsNullOrEmpty(input.Secret) ? GenerateSecret() : input.Secret,
-            CampaignId = NullIfBlank(input.CampaignId),
-            ImportUnknownSkus = input.ImportUnknownSkus ?? false,
-            Enabled = input.Enabled ?? true,
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        db.PluginInstances.Add(instance);
-        await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/api/v1/plugin-instances/{instance.Id}", View(instance, BaseUrl(http, config)));
     }
 
     private static async Task<Results<Ok<PluginInstanceView>, ValidationProblem, ProblemHttpResult>> Replace(
         long id, PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IConfiguration config, CancellationToken ct)
     {
-        var organizationId = user.OrganizationId();
-        var instance = await db.PluginInstances.FirstOrDefaultAsync(p => p.Id == id && p.OrganizationId == organizationId, ct);
+        var instance = await PluginInstanceOperations.FindAsync(db, user.OrganizationId(), id, ct);
         if (instance is null)
         {
             return NotFound(id);
         }
-        var errors = await ValidateAsync(db, organizationId, input, ct);
+        var errors = await PluginInstanceOperations.ReplaceAsync(db, instance, input, time.GetUtcNow(), ct);
         if (errors.Any)
         {
             return Problems.Validation(errors);
         }
-        instance.Name = input.Name!.Trim();
-        instance.Kind = input.Kind!;
-        if (!string.IsNullOrEmpty(input.Secret))
-        {
-            instance.Secret = input.Secret;
-        }
-        instance.CampaignId = NullIfBlank(input.CampaignId);
-        instance.ImportUnknownSkus = input.ImportUnknownSkus ?? instance.ImportUnknownSkus;
-        instance.Enabled = input.Enabled ?? instance.Enabled;
-        instance.UpdatedAt = time.GetUtcNow();
-        await db.SaveChangesAsync(ct);
         return TypedResults.Ok(View(instance, BaseUrl(http, config)));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
     {
-        var instance = await db.PluginInstances.FirstOrDefaultAsync(p => p.Id == id && p.OrganizationId == user.OrganizationId(), ct);
+        var instance = await PluginInstanceOperations.FindAsync(db, user.OrganizationId(), id, ct);
         if (instance is null)
         {
             return NotFound(id);
         }
-        db.PluginInstances.Remove(instance);
-        await db.SaveChangesAsync(ct);
+        await PluginInstanceOperations.DeleteAsync(db, instance, ct);
         return TypedResults.NoContent();
     }
 
@@ -165,7 +134,8 @@ internal static partial class PluginInstancesApi
         {
             return NotFound(id);
         }
-        return TypedResults.Ok(await LogPageAsync(db.InboundLog.Where(e => e.OrganizationId == organizationId && e.PluginInstanceId == id), limit, before, ct));
+        return TypedResults.Ok(await PluginInstanceOperations.LogPageAsync(
+            db.InboundLog.Where(e => e.OrganizationId == organizationId && e.PluginInstanceId == id), limit, before, ct));
     }
 
     private static async Task<Ok<List<InboundLogView>>> OrganizationLog(
@@ -177,64 +147,8 @@ internal static partial class PluginInstancesApi
         {
             query = query.Where(e => e.Outcome == outcome);
         }
-        return TypedResults.Ok(await LogPageAsync(query, limit, before, ct));
+        return TypedResults.Ok(await PluginInstanceOperations.LogPageAsync(query, limit, before, ct));
     }
-
-    private static async Task<List<InboundLogView>> LogPageAsync(IQueryable<InboundLogEntry> query, int? limit, long? before, CancellationToken ct)
-    {
-        if (before is { } cursor)
-        {
-            query = query.Where(e => e.Id < cursor);
-        }
-        return await query.AsNoTracking()
-            .OrderByDescending(e => e.Id)
-            .Take(Math.Clamp(limit ?? 100, 1, MaxLogPage))
-            .Select(e => new InboundLogView(e.Id, e.PluginInstanceId, e.ReceivedAt, e.Method, e.Outcome, e.StatusCode, e.Reason, e.OrderId, e.EventId, e.CustomerType, e.Payload))
-            .ToListAsync(ct);
-    }
-
-    private static async Task<ValidationErrors> ValidateAsync(PostbackDb db, long organizationId, PluginInstanceInput input, CancellationToken ct)
-    {
-        var errors = new ValidationErrors();
-        if (string.IsNullOrWhiteSpace(input.Name))
-        {
-            errors.Add("name", "is required");
-        }
-        else if (input.Name.Trim().Length > 200)
-        {
-            errors.Add("name", "must be at most 200 characters");
-        }
-        else if (input.Name.Any(char.IsControl))
-        {
-            errors.Add("name", "must not contain control characters");
-        }
-        if (string.IsNullOrEmpty(input.Kind))
-        {
-            errors.Add("kind", $"is required: {string.Join(" or ", PluginKinds.All)}");
-        }
-        else if (!PluginKinds.IsKnown(input.Kind))
-        {
-            errors.Add("kind", $"'{input.Kind}' is not a plugin kind; use {string.Join(" or ", PluginKinds.All)}");
-        }
-        if (!string.IsNullOrEmpty(input.Secret) && !SecretPattern().IsMatch(input.Secret))
-        {
-            // It travels in URLs and in the CRM's field mapping: URL-safe characters only.
-            errors.Add("secret", "must be 16 to 200 letters, digits, '.', '_', '~' or '-' (leave it out to have one generated)");
-        }
-        if (!string.IsNullOrWhiteSpace(input.CampaignId))
-        {
-            var campaignId = input.CampaignId.Trim();
-            if (!await db.Campaigns.AnyAsync(c => c.OrganizationId == organizationId && c.CampaignId == campaignId, ct))
-            {
-                errors.Add("campaignId", $"there is no campaign '{(campaignId.Length > 64 ? campaignId[..64] + "…" : campaignId)}'; create it first (POST /api/v1/campaigns)");
-            }
-        }
-        return errors;
-    }
-
-    public static string GenerateSecret() => "pbs_" + Base64Url(RandomNumberGenerator.GetBytes(32));
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// Postback:PublicBaseUrl when the hub is behind a proxy or a public name; else the address
     /// this request came in on.
@@ -270,10 +184,5 @@ internal static partial class PluginInstancesApi
         return new PluginSetup(webhookUrl, $"{webhookUrl}&secret={Uri.EscapeDataString(i.Secret)}", postbackUrl, mapping, text);
     }
 
-    private static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
-
     private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no plugin instance {id}.");
-
-    [GeneratedRegex("^[A-Za-z0-9._~-]{16,200}$")]
-    private static partial Regex SecretPattern();
 }
