@@ -1,6 +1,6 @@
 namespace Postback.Admin;
 
-/// The top navigation, in order. A feature adds its pages here (Plugins and Settings come next).
+/// The top navigation, in order. A feature adds its pages here.
 public static class AdminNav
 {
     public sealed record Item(string Title, string Path);
@@ -11,6 +11,9 @@ public static class AdminNav
         new("Export Profiles", "/admin/export-profiles"),
         new("Deliveries", "/admin/deliveries"),
         new("Orders", "/admin/orders"),
+        new("Plugins", "/admin/plugins"),
+        new("SKUs", "/admin/skus"),
+        new("Settings", "/admin/settings"),
     ];
 
     public static bool IsCurrent(Item item, string requestPath) =>

@@ -1,16 +1,19 @@
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.Orders;
 using Postback.Storage;
 
 namespace Postback.Admin.Pages.Orders;
 
-/// An order as last received, its events and the exports each fired. Sections for later
-/// features (order confirmation) go after the exports.
-public sealed class DetailModel(PostbackDb db, TimeProvider time) : AdminPageModel
+/// An order as last received, its events, the exports each fired, and its confirmation.
+public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSignal signal) : AdminPageModel
 {
+    public OrderConfirmation? Confirmation { get; private set; }
+    public bool ConfirmationEnabled { get; private set; }
+
     public StoredOrder Order { get; private set; } = null!;
     public JsonObject Data { get; private set; } = [];
     public IReadOnlyList<OrderEventView> Events { get; private set; } = [];
@@ -34,6 +37,39 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time) : AdminPageMod
         Exports = deliveries.Select(d => DeliveryView.From(d, now)).ToList();
         ProfileNames = await db.ExportProfiles.AsNoTracking().Where(p => p.OrganizationId == OrganizationId)
             .ToDictionaryAsync(p => p.Id, p => p.Name, ct);
+        Confirmation = await ConfirmationOperations.FindAsync(db, OrganizationId, orderId, ct);
+        ConfirmationEnabled = await ConfirmationOperations.GetSettingsAsync(db, OrganizationId, ct) is { Enabled: true, Url: not null };
         return Page();
+    }
+
+    /// Seed 002: confirm the order (once); the worker sends it within moments.
+    public async Task<IActionResult> OnPostConfirmAsync(long orderId, CancellationToken ct)
+    {
+        var result = await ConfirmationOperations.ConfirmAsync(db, OrganizationId, orderId, time.GetUtcNow(), signal, ct);
+        return Answer(orderId, result, result.Outcome == ConfirmOutcome.AlreadyConfirmed
+            ? "The order was confirmed before; nothing was sent again. Use Reconfirm to send it again."
+            : "Confirming the order: the confirmation goes out within moments.");
+    }
+
+    /// Sends the confirmation again, once the external system is fixed.
+    public async Task<IActionResult> OnPostReconfirmAsync(long orderId, CancellationToken ct)
+    {
+        var result = await ConfirmationOperations.ReconfirmAsync(db, OrganizationId, orderId, time.GetUtcNow(), signal, ct);
+        return Answer(orderId, result, "Reconfirming the order: the confirmation goes out again within moments.");
+    }
+
+    private IActionResult Answer(long orderId, ConfirmResult result, string done)
+    {
+        if (result.Outcome == ConfirmOutcome.NoOrder)
+        {
+            return NotFoundPage(result.Reason!);
+        }
+        Flash(result.Outcome switch
+        {
+            ConfirmOutcome.NotEnabled => "The order confirmation webhook is not enabled; set it up under Settings first. Nothing was sent.",
+            ConfirmOutcome.InFlight => $"Nothing changed: {result.Reason}.",
+            _ => done,
+        });
+        return Redirect($"/admin/orders/{orderId}#confirmation");
     }
 }
