@@ -53,9 +53,10 @@ public class AdminBrowser : IAsyncLifetime
     }
 
     /// A fresh browser context (its own cookies) with a page, logged in with `secret`.
-    public async Task<IPage> LoginAsync(string secret = HubFactory.ApiKey)
+    /// `permissions` are granted to the context, e.g. clipboard-read and clipboard-write.
+    public async Task<IPage> LoginAsync(string secret = HubFactory.ApiKey, IEnumerable<string>? permissions = null)
     {
-        var page = await NewPageAsync();
+        var page = await NewPageAsync(permissions);
         await page.GotoAsync(BaseUrl + "/admin/login");
         await page.GetByLabel("API key or password").FillAsync(secret);
         await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
@@ -63,9 +64,9 @@ public class AdminBrowser : IAsyncLifetime
         return page;
     }
 
-    public async Task<IPage> NewPageAsync()
+    public async Task<IPage> NewPageAsync(IEnumerable<string>? permissions = null)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Permissions = permissions });
         context.SetDefaultTimeout(15_000);
         return await context.NewPageAsync();
     }
@@ -93,6 +94,31 @@ public class AdminBrowser : IAsyncLifetime
         {
             await Receiver.DisposeAsync();
         }
+    }
+}
+
+/// Waiting for what a background worker does, on server-rendered pages.
+public static class PageWait
+{
+    public static Task WaitForAsync(IPage page, Func<Task<string?>> read, string expected) =>
+        WaitForAsync(page, read, text => text?.Trim() == expected);
+
+    /// Reloads until the server-rendered page shows what the background worker has done.
+    public static async Task WaitForAsync(IPage page, Func<Task<string?>> read, Func<string?, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            last = await read();
+            if (done(last))
+            {
+                return;
+            }
+            await Task.Delay(100);
+            await page.ReloadAsync();
+        }
+        Assert.Fail($"the page never showed what was expected; last seen: {last}");
     }
 }
 

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
+using static Postback.Tests.Admin.PageWait;
 
 namespace Postback.Tests.Admin;
 
@@ -310,26 +311,5 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         await Expect(page.Locator("[data-status=failed]")).ToHaveTextAsync("0");
         await Expect(page.Locator("[data-fact=pending]")).ToHaveTextAsync("3");
         await Expect(page.GetByRole(AriaRole.Table)).ToContainTextAsync("503");
-    }
-
-    private static Task WaitForAsync(IPage page, Func<Task<string?>> read, string expected) =>
-        WaitForAsync(page, read, text => text?.Trim() == expected);
-
-    /// Reloads until the server-rendered page shows what the background worker has done.
-    private static async Task WaitForAsync(IPage page, Func<Task<string?>> read, Func<string?, bool> done)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        string? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            last = await read();
-            if (done(last))
-            {
-                return;
-            }
-            await Task.Delay(100);
-            await page.ReloadAsync();
-        }
-        Assert.Fail($"the page never showed what was expected; last seen: {last}");
     }
 }
