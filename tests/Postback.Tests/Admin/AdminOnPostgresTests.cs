@@ -48,4 +48,53 @@ public sealed class AdminOnPostgresTests(AdminBrowserOnPostgres ui) : IClassFixt
         await page.GotoAsync("/admin/orders/4242");
         await Expect(page.GetByRole(AriaRole.Table, new() { Name = "Exports" })).ToContainTextAsync("PG profile");
     }
+
+    [Fact]
+    public async Task The_plugin_sku_settings_and_confirmation_pages_work_on_postgres()
+    {
+        var api = ui.Api();
+        await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/campaigns", new
+        {
+            campaignId = "pg-259", name = "PG Lander", products = new[] { new { productId = "PG-P1", sku = "PG-KIT", name = "Kit", price = 4.95 } },
+        }), System.Net.HttpStatusCode.Created);
+        var instance = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/plugin-instances", new
+        {
+            name = "PG Konnektive", kind = "konnektive", campaignId = "pg-259", importUnknownSkus = true,
+        }), System.Net.HttpStatusCode.Created);
+        using (var crm = new HttpClient())
+        {
+            var answer = await crm.PostAsync(ui.BaseUrl + "/api/v1/plugins/webhooks/konnektive", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["orderId"] = "5151", ["customerType"] = "NEW_SALE", ["product1_sku"] = "PG-ODD", ["product1_name"] = "Odd thing",
+                ["pluginInstanceId"] = instance["id"]!.ToString(), ["secret"] = instance["secret"]!.GetValue<string>(),
+            }));
+            await Json.ReadOkAsync(answer);
+        }
+        ui.Receiver.Respond = r => r.Path == "/pg-confirm" ? (200, """{"status":1,"message":"Booked"}""") : (200, "stored on pg");
+
+        var page = await ui.LoginAsync(AdminBrowser.Password);
+        await page.GotoAsync($"/admin/plugins/{instance["id"]}");
+        var log = page.GetByRole(AriaRole.Table, new() { Name = "Inbound log" });
+        await Expect(log).ToContainTextAsync("accepted");
+        await Expect(log).ToContainTextAsync("secret=********");
+
+        await page.GotoAsync("/admin/skus");
+        await page.GetByLabel("Product for PG-ODD").SelectOptionAsync("PG-P1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Link PG-ODD" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Linked the SKU PG-ODD to the product PG-P1: 1 order line in 1 order resolved.");
+
+        await page.GotoAsync("/admin/settings");
+        await page.GetByLabel("Enable the order confirmation webhook").CheckAsync();
+        await page.GetByLabel("Webhook URL").FillAsync(ui.Receiver.Url("/pg-confirm"));
+        await page.GetByLabel("Notification e-mails").FillAsync("pg@example.com");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Saved the order confirmation webhook settings.");
+
+        await page.GotoAsync("/admin/orders/5151");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Confirm", Exact = true }).ClickAsync();
+        await PageWait.WaitForAsync(page, () => page.GetByTestId("confirmation-status").TextContentAsync(), "confirmed");
+        await Expect(page.GetByTestId("confirmation-message")).ToHaveTextAsync("Booked");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Requests and responses of the confirmation" }).ClickAsync();
+        await Expect(page.GetByLabel("Send 1 attempt 1 response")).ToContainTextAsync("Booked");
+    }
 }
