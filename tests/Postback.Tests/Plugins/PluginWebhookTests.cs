@@ -305,6 +305,21 @@ public abstract class PluginWebhookTests(PluginHub fixture)
     }
 
     [Fact]
+    public async Task A_refusal_that_quotes_a_value_cut_inside_an_emoji_is_still_in_the_inbound_log()
+    {
+        var (id, secret, _) = await CreateInstanceAsync();
+        var orderId = NextOrderId();
+        // The error quotes the first 40 characters; the 40th is the first half of the emoji.
+        var fields = KonnektiveFields(id, secret, orderId, customerType: new string('x', 39) + "\U0001F600 party");
+        var reason = await AssertProblemAsync(await PostFormAsync(fields), 400, "customerType");
+        Assert.Contains("'" + new string('x', 39) + "…'", reason, StringComparison.Ordinal);
+        Assert.False(await OrderExistsAsync(orderId));
+        var entry = Assert.Single(await InboundAsync(id))!;
+        Assert.Equal("invalid", entry["outcome"]!.GetValue<string>());
+        Assert.StartsWith("customerType: '" + new string('x', 39) + "…'", entry["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Two_hundred_products_are_refused_and_nothing_is_stored()
     {
         var (id, secret, _) = await CreateInstanceAsync(importUnknownSkus: true);
