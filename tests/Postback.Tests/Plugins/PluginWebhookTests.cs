@@ -424,6 +424,35 @@ public abstract class PluginWebhookTests(PluginHub fixture)
     }
 
     [Fact]
+    public async Task Card_data_a_CRM_sends_reaches_neither_the_order_nor_the_inbound_log()
+    {
+        var (id, secret, _) = await CreateInstanceAsync();
+        var orderId = NextOrderId();
+        var fields = KonnektiveFields(id, secret, orderId);
+        fields["cardNumber"] = "4111111111111111";
+        fields["cardSecurityCode"] = "737";
+        var accepted = await ReadOkAsync(await PostFormAsync(fields));
+        Assert.Equal(["cardNumber", "cardSecurityCode"], accepted["strippedFields"]!.AsArray().Select(f => f!.GetValue<string>()).Order());
+        Assert.DoesNotContain("4111111111111111", (await OrderAsync(orderId)).ToJsonString(), StringComparison.Ordinal);
+
+        // Refused postbacks are logged too: the card number is masked there as well.
+        fields["secret"] = "wrong-secret-0123456789";
+        await AssertProblemAsync(await PostFormAsync(fields), 401, "secret");
+        using var crm = Hub.Api(key: null);
+        await AssertProblemAsync(await crm.GetAsync($"/api/v1/plugins/webhooks/konnektive?pluginInstanceId={id}&secret={secret}&orderId=12AB&customerType=sale&cc_number=4111111111111111&cvv=737"), 400, "orderId");
+
+        var log = await InboundAsync(id);
+        Assert.Equal(3, log.Count);
+        foreach (var entry in log)
+        {
+            var payload = entry!["payload"]!.GetValue<string>();
+            Assert.DoesNotContain("4111111111111111", payload, StringComparison.Ordinal);
+            Assert.DoesNotContain("737", payload, StringComparison.Ordinal);
+        }
+        Assert.Contains("cardNumber=********", log[1]!["payload"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_inbound_log_keeps_accepted_postbacks_with_the_secret_masked_and_only_for_their_organization()
     {
         var (id, secret, _) = await CreateInstanceAsync();
