@@ -125,18 +125,29 @@ public static class ConfirmationProtocol
     // Receivers are written by hand: "Status" and "status" mean the same.
     private static JsonElement? Property(JsonElement obj, string name)
     {
-        if (obj.TryGetProperty(name, out var exact))
-        {
-            return exact;
-        }
+        JsonElement? caseless = null;
         foreach (var p in obj.EnumerateObject())
         {
-            if (p.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            string other;
+            try
+            {
+                other = p.Name;
+            }
+            catch (InvalidOperationException)
+            {
+                // A name with a lone surrogate escape is not "status" or "message" in any case.
+                continue;
+            }
+            if (other.Equals(name, StringComparison.Ordinal))
             {
                 return p.Value;
             }
+            if (caseless is null && other.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                caseless = p.Value;
+            }
         }
-        return null;
+        return caseless;
     }
 
     private static string? Text(JsonElement e) => e.ValueKind switch
