@@ -84,7 +84,14 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
             async () =>
             {
                 detail = await ConfirmationAsync(api, orderId);
-                return detail["confirmation"]!["status"]!.GetValue<string>() == status && detail["attempts"]!.AsArray().Count >= attempts;
+                // The confirmation and its attempts are read one after the other: an attempt
+                // recorded in between shows up in the list but not yet on the confirmation, so
+                // only an answer whose two parts agree counts.
+                var confirmation = detail["confirmation"]!;
+                var round = confirmation["round"]!.GetValue<int>();
+                var list = detail["attempts"]!.AsArray();
+                return confirmation["status"]!.GetValue<string>() == status && list.Count >= attempts
+                    && list.Count(a => a!["round"]!.GetValue<int>() == round) == confirmation["attempts"]!.GetValue<int>();
             },
             TimeSpan.FromSeconds(30), () => $"order {orderId} is not {status} after {attempts} attempt(s): {detail?.ToJsonString()}", 25);
         return detail!;
