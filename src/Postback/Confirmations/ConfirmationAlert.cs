@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using Postback.Notifications;
 
@@ -66,6 +67,17 @@ public static class ConfirmationAlert
 
     public static string KeyPrefix(long confirmationId) => string.Create(CultureInfo.InvariantCulture, $"confirmation:{confirmationId}:");
 
-    public static string DedupKey(long confirmationId, int round, string recipient) =>
-        string.Create(CultureInfo.InvariantCulture, $"{KeyPrefix(confirmationId)}{round}:{recipient.ToLowerInvariant()}");
+    /// The outbox's DedupKey column holds 200 characters and an address may have 254: a key that
+    /// would not fit names the recipient by its SHA-256 instead (still one key per address).
+    public static string DedupKey(long confirmationId, int round, string recipient)
+    {
+        var address = recipient.ToLowerInvariant();
+        var key = string.Create(CultureInfo.InvariantCulture, $"{KeyPrefix(confirmationId)}{round}:{address}");
+        return key.Length <= MaxDedupKeyLength
+            ? key
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{KeyPrefix(confirmationId)}{round}:sha256:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(address)))}");
+    }
+
+    public const int MaxDedupKeyLength = 200;
 }

@@ -65,6 +65,19 @@ public static class ConfirmationProtocol
 
     public static Judgement Read(string body)
     {
+        try
+        {
+            return ReadObject(body);
+        }
+        catch (InvalidOperationException)
+        {
+            // A property name with a lone surrogate escape cannot be read as text.
+            return Unreadable("it holds invalid text (a lone UTF-16 surrogate escape)", body);
+        }
+    }
+
+    private static Judgement ReadObject(string body)
+    {
         JsonElement root;
         try
         {
@@ -100,7 +113,7 @@ public static class ConfirmationProtocol
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         JsonValueKind.Number when e.TryGetInt32(out var n) && n is 0 or 1 => n == 1,
-        JsonValueKind.String => e.GetString()!.Trim().ToLowerInvariant() switch
+        JsonValueKind.String => StringOrRaw(e).Trim().ToLowerInvariant() switch
         {
             "1" or "true" => true,
             "0" or "false" => false,
@@ -112,26 +125,51 @@ public static class ConfirmationProtocol
     // Receivers are written by hand: "Status" and "status" mean the same.
     private static JsonElement? Property(JsonElement obj, string name)
     {
-        if (obj.TryGetProperty(name, out var exact))
-        {
-            return exact;
-        }
+        JsonElement? caseless = null;
         foreach (var p in obj.EnumerateObject())
         {
-            if (p.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            string other;
+            try
+            {
+                other = p.Name;
+            }
+            catch (InvalidOperationException)
+            {
+                // A name with a lone surrogate escape is not "status" or "message" in any case.
+                continue;
+            }
+            if (other.Equals(name, StringComparison.Ordinal))
             {
                 return p.Value;
             }
+            if (caseless is null && other.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                caseless = p.Value;
+            }
         }
-        return null;
+        return caseless;
     }
 
     private static string? Text(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.String => Clip(e.GetString()!, MaxMessageLength),
+        JsonValueKind.String => Clip(StringOrRaw(e), MaxMessageLength),
         JsonValueKind.Null or JsonValueKind.Undefined => null,
         _ => Clip(e.GetRawText(), MaxMessageLength),
     };
+
+    // A string holding a lone surrogate escape ("\ud800") cannot be read as text; its JSON
+    // spelling is kept instead, so a hand-written answer never stops the confirmation.
+    private static string StringOrRaw(JsonElement e)
+    {
+        try
+        {
+            return e.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            return e.GetRawText();
+        }
+    }
 
     private static string? TryMessage(string body)
     {
@@ -140,13 +178,28 @@ public static class ConfirmationProtocol
             using var document = JsonDocument.Parse(body);
             return document.RootElement.ValueKind == JsonValueKind.Object && Property(document.RootElement, "message") is { } m ? Text(m) : null;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             return null;
         }
     }
 
-    public static string Clip(string s, int max) => s.Length <= max ? s : s[..max] + "…";
+    /// At most <paramref name="max"/> characters, the ellipsis included, and never half of a
+    /// surrogate pair: what is clipped goes into columns of that length, and PostgreSQL refuses
+    /// both a longer value and invalid UTF-16.
+    public static string Clip(string s, int max)
+    {
+        if (s.Length <= max)
+        {
+            return s;
+        }
+        var cut = Math.Max(max - 1, 0);
+        if (cut > 0 && char.IsHighSurrogate(s[cut - 1]))
+        {
+            cut--;
+        }
+        return s[..cut] + "…";
+    }
 
     /// When to try again after attempt number <paramref name="attempts"/> failed in a way worth
     /// retrying, or null when that was the last one.

@@ -176,7 +176,7 @@ internal static class PluginWebhook
     {
         entry.Outcome = outcome;
         entry.StatusCode = status;
-        entry.Reason = reason is { Length: > 1000 } ? reason[..999] + "…" : reason;
+        entry.Reason = reason is null ? null : PostbackMapper.Shorten(reason, 999);
         log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", entry.PluginInstanceId, outcome, status);
         try
         {
@@ -204,5 +204,5 @@ internal static class PluginWebhook
     private static string? Find(IReadOnlyList<KeyValuePair<string, string>> pairs, string name) =>
         pairs.Where(p => p.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Select(p => p.Value).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
 
-    private static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
+    private static string Short(string s) => PostbackMapper.Shorten(s);
 }

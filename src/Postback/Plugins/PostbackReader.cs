@@ -200,7 +200,8 @@ public static class PostbackReader
         return fields;
     }
 
-    /// The payload as the inbound log keeps it: form-encoded pairs, secrets masked.
+    /// The payload as the inbound log keeps it: form-encoded pairs, secrets and card data masked
+    /// (the order never keeps a card number, and neither does the log of what the CRM sent).
     public static string ForLog(IReadOnlyList<KeyValuePair<string, string>> pairs, string? instanceSecret, int max)
     {
         var text = new StringBuilder();
@@ -211,7 +212,7 @@ public static class PostbackReader
                 text.Append('&');
             }
             text.Append(Uri.EscapeDataString(key)).Append('=')
-                .Append(Deliveries.SecretMasking.IsSecretName(key) ? Deliveries.SecretMasking.Mask : Uri.EscapeDataString(value));
+                .Append(Deliveries.SecretMasking.IsSecretName(key) || Orders.OrderParser.IsCardData(key) ? Deliveries.SecretMasking.Mask : Uri.EscapeDataString(value));
         }
         var payload = text.ToString();
         // The instance's secret mapped into some other field is still the secret.

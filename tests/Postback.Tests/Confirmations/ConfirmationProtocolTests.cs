@@ -55,6 +55,28 @@ public sealed class ConfirmationProtocolTests
         }
     }
 
+    // Hand-written receivers may answer with lone surrogate escapes; reading them must give a
+    // verdict, never throw (a throw left the confirmation to be sent again when its lease ran out).
+    [Theory]
+    [InlineData("""{"status":"1","message":"odd \ud800 text"}""", Verdict.Confirmed, "\"odd \\ud800 text\"")]
+    [InlineData("""{"x\udc00":1,"Status":"1","Message":"ok"}""", Verdict.Confirmed, "ok")]
+    [InlineData("""{"status":"\ud800"}""", Verdict.Failed, null)]
+    public void Lone_surrogate_escapes_in_an_answer_give_a_verdict(string body, Verdict verdict, string? message)
+    {
+        var judgement = ConfirmationProtocol.Judge(Answer(200, body));
+        Assert.Equal(verdict, judgement.Verdict);
+        Assert.Equal(message, judgement.Message);
+        Assert.Equal(verdict == Verdict.Failed, judgement.Error?.StartsWith("the receiver's answer could not be read", StringComparison.Ordinal) ?? false);
+        Assert.Equal(Verdict.Retry, ConfirmationProtocol.Judge(Answer(500, body)).Verdict);
+    }
+
+    [Theory]
+    [InlineData("short", "short")]
+    [InlineData("abcdefghijkl", "abcdefghi…")]
+    [InlineData("aaaaaaaa\U0001F600b", "aaaaaaaa…")]
+    public void Clip_stays_within_its_length_and_never_splits_an_emoji(string text, string clipped) =>
+        Assert.Equal(clipped, ConfirmationProtocol.Clip(text, 10));
+
     [Theory]
     [InlineData("<html>Server Error</html>", "it is not JSON")]
     [InlineData("", "it is not JSON")]

@@ -84,7 +84,14 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
             async () =>
             {
                 detail = await ConfirmationAsync(api, orderId);
-                return detail["confirmation"]!["status"]!.GetValue<string>() == status && detail["attempts"]!.AsArray().Count >= attempts;
+                // The confirmation and its attempts are read one after the other: an attempt
+                // recorded in between shows up in the list but not yet on the confirmation, so
+                // only an answer whose two parts agree counts.
+                var confirmation = detail["confirmation"]!;
+                var round = confirmation["round"]!.GetValue<int>();
+                var list = detail["attempts"]!.AsArray();
+                return confirmation["status"]!.GetValue<string>() == status && list.Count >= attempts
+                    && list.Count(a => a!["round"]!.GetValue<int>() == round) == confirmation["attempts"]!.GetValue<int>();
             },
             TimeSpan.FromSeconds(30), () => $"order {orderId} is not {status} after {attempts} attempt(s): {detail?.ToJsonString()}", 25);
         return detail!;
@@ -208,6 +215,61 @@ public sealed class ConfirmationWebhookTests : IAsyncLifetime
 
         var history = (await Json.ReadOkAsync(await api.GetAsync("/api/v1/customers/CUST-B/history"))).AsArray();
         Assert.Equal(["confirmed", "failed"], history.Select(h => h!["status"]!.GetValue<string>()));
+        Assert.Equal(2, smtp.Received.Count);
+    }
+
+    [Theory]
+    [InlineData(StorageKind.Sqlite)]
+    [InlineData(StorageKind.Postgres)]
+    public async Task Long_or_odd_answers_and_a_long_address_are_recorded_once_and_never_sent_again(StorageKind storage)
+    {
+        // A message longer than its column; a lone surrogate escape;
+        // a non-JSON answer cut inside an emoji; an alert address whose outbox key would be
+        // longer than its column. Each must end in a recorded outcome, not in a write that
+        // fails and a confirmation sent again every time its lease runs out.
+        var longMessage = new string('a', 1500);
+        var longAddress = new string('a', 64) + "@" + new string('b', 60) + "." + new string('c', 60) + ".example.com";
+        var receiver = await Own(await Receiver.StartAsync());
+        var smtp = await Own(await SmtpSink.StartAsync());
+        var (_, api) = await HubAsync(receiver, smtp.Port, storage);
+        await Json.ReadOkAsync(await api.PutJsonAsync("/api/v1/settings/order-confirmation-webhook", new
+        {
+            enabled = true,
+            url = receiver.Url("/confirm"),
+            authenticationToken = Token,
+            notificationEmails = new[] { longAddress },
+        }));
+        var (longOrder, escapedOrder, textOrder, refusedOrder) = (await OrderAsync(api), await OrderAsync(api), await OrderAsync(api), await OrderAsync(api));
+        receiver.Respond = r =>
+            r.BodyText.Contains($":{longOrder}}}", StringComparison.Ordinal) ? (200, $$"""{"status":"1","message":"{{longMessage}}"}""")
+            : r.BodyText.Contains($":{escapedOrder}}}", StringComparison.Ordinal) ? (200, """{"status":"1","message":"odd \ud800 text"}""")
+            : r.BodyText.Contains($":{textOrder}}}", StringComparison.Ordinal) ? (200, new string('x', 199) + "\U0001F600 and more")
+            : (200, """{"status":"0","message":"Customer unknown"}""");
+        foreach (var orderId in new[] { longOrder, escapedOrder, textOrder, refusedOrder })
+        {
+            await Json.ReadOkAsync(await api.PostAsync($"/api/v1/orders/{orderId}/confirm", null), System.Net.HttpStatusCode.Accepted);
+        }
+
+        var confirmed = (await SettledAsync(api, longOrder, "confirmed"))["confirmation"]!;
+        Assert.Equal(new string('a', 999) + "…", confirmed["message"]!.GetValue<string>());
+        var escaped = (await SettledAsync(api, escapedOrder, "confirmed"))["confirmation"]!;
+        Assert.Contains("ud800", escaped["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        var unreadable = (await SettledAsync(api, textOrder, "failed"))["confirmation"]!;
+        Assert.Equal($"the receiver's answer could not be read: it is not JSON; it began: {new string('x', 199)}…", unreadable["error"]!.GetValue<string>());
+        await SettledAsync(api, refusedOrder, "failed");
+
+        // Two failures, two alerts, both to the long address, each once.
+        var mail = await MailAsync(smtp, 2);
+        Assert.All(mail, m => Assert.Equal([longAddress], m.RcptTo));
+        Assert.Single(mail, m => m.Subject.Contains($"Order {textOrder} ", StringComparison.Ordinal));
+        Assert.Single(mail, m => m.Subject.Contains($"Order {refusedOrder} ", StringComparison.Ordinal));
+        var alert = Assert.Single((await ConfirmationAsync(api, refusedOrder))["alerts"]!.AsArray())!;
+        Assert.Equal(longAddress, alert["recipient"]!.GetValue<string>());
+
+        // Every outcome is recorded: no lease left to run out, nothing sent a second time.
+        Time.Advance(TimeSpan.FromMinutes(5));
+        await Task.Delay(300);
+        Assert.Equal(4, receiver.Received.Count);
         Assert.Equal(2, smtp.Received.Count);
     }
 

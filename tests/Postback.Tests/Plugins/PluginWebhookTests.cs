@@ -305,6 +305,21 @@ public abstract class PluginWebhookTests(PluginHub fixture)
     }
 
     [Fact]
+    public async Task A_refusal_that_quotes_a_value_cut_inside_an_emoji_is_still_in_the_inbound_log()
+    {
+        var (id, secret, _) = await CreateInstanceAsync();
+        var orderId = NextOrderId();
+        // The error quotes the first 40 characters; the 40th is the first half of the emoji.
+        var fields = KonnektiveFields(id, secret, orderId, customerType: new string('x', 39) + "\U0001F600 party");
+        var reason = await AssertProblemAsync(await PostFormAsync(fields), 400, "customerType");
+        Assert.Contains("'" + new string('x', 39) + "…'", reason, StringComparison.Ordinal);
+        Assert.False(await OrderExistsAsync(orderId));
+        var entry = Assert.Single(await InboundAsync(id))!;
+        Assert.Equal("invalid", entry["outcome"]!.GetValue<string>());
+        Assert.StartsWith("customerType: '" + new string('x', 39) + "…'", entry["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Two_hundred_products_are_refused_and_nothing_is_stored()
     {
         var (id, secret, _) = await CreateInstanceAsync(importUnknownSkus: true);
@@ -406,6 +421,35 @@ public abstract class PluginWebhookTests(PluginHub fixture)
         await AssertProblemAsync(await Hub.Api().PostJsonAsync("/api/v1/skus/ANY-1/link", new { }), 400, "productId");
         // Another organization's products are not this one's.
         await AssertProblemAsync(await Hub.Api(fixture.OtherKey).PostJsonAsync("/api/v1/skus/ANY-1/link", new { productId = "P-KIT" }), 400, "productId");
+    }
+
+    [Fact]
+    public async Task Card_data_a_CRM_sends_reaches_neither_the_order_nor_the_inbound_log()
+    {
+        var (id, secret, _) = await CreateInstanceAsync();
+        var orderId = NextOrderId();
+        var fields = KonnektiveFields(id, secret, orderId);
+        fields["cardNumber"] = "4111111111111111";
+        fields["cardSecurityCode"] = "737";
+        var accepted = await ReadOkAsync(await PostFormAsync(fields));
+        Assert.Equal(["cardNumber", "cardSecurityCode"], accepted["strippedFields"]!.AsArray().Select(f => f!.GetValue<string>()).Order());
+        Assert.DoesNotContain("4111111111111111", (await OrderAsync(orderId)).ToJsonString(), StringComparison.Ordinal);
+
+        // Refused postbacks are logged too: the card number is masked there as well.
+        fields["secret"] = "wrong-secret-0123456789";
+        await AssertProblemAsync(await PostFormAsync(fields), 401, "secret");
+        using var crm = Hub.Api(key: null);
+        await AssertProblemAsync(await crm.GetAsync($"/api/v1/plugins/webhooks/konnektive?pluginInstanceId={id}&secret={secret}&orderId=12AB&customerType=sale&cc_number=4111111111111111&cvv=737"), 400, "orderId");
+
+        var log = await InboundAsync(id);
+        Assert.Equal(3, log.Count);
+        foreach (var entry in log)
+        {
+            var payload = entry!["payload"]!.GetValue<string>();
+            Assert.DoesNotContain("4111111111111111", payload, StringComparison.Ordinal);
+            Assert.DoesNotContain("737", payload, StringComparison.Ordinal);
+        }
+        Assert.Contains("cardNumber=********", log[1]!["payload"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
     [Fact]
