@@ -34,17 +34,41 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
     {
-        NormalizeTimes();
-        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        // Changes are detected once, here; SaveChanges would otherwise scan every tracked
+        // entity a second time (the hot ingest path tracks thousands).
+        ChangeTracker.DetectChanges();
+        var auto = ChangeTracker.AutoDetectChangesEnabled;
+        ChangeTracker.AutoDetectChangesEnabled = false;
+        try
+        {
+            NormalizeTimes();
+            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        }
+        finally
+        {
+            ChangeTracker.AutoDetectChangesEnabled = auto;
+        }
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
-        NormalizeTimes();
-        return base.SaveChanges(acceptAllChangesOnSuccess);
+        ChangeTracker.DetectChanges();
+        var auto = ChangeTracker.AutoDetectChangesEnabled;
+        ChangeTracker.AutoDetectChangesEnabled = false;
+        try
+        {
+            NormalizeTimes();
+            return base.SaveChanges(acceptAllChangesOnSuccess);
+        }
+        finally
+        {
+            ChangeTracker.AutoDetectChangesEnabled = auto;
+        }
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Microsoft.EntityFrameworkCore.Metadata.IEntityType, Microsoft.EntityFrameworkCore.Metadata.IProperty[]> TimeProperties = new();
 
     // Both databases keep times as UTC to the microsecond. Rounding the entities themselves,
     // not only the stored values, makes what a POST echoes equal to what a later GET reads.
@@ -56,11 +80,14 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             {
                 continue;
             }
-            foreach (var property in entry.Properties)
+            var properties = TimeProperties.GetOrAdd(entry.Metadata, type => type.GetProperties()
+                .Where(p => p.ClrType == typeof(DateTimeOffset) || p.ClrType == typeof(DateTimeOffset?)).ToArray());
+            foreach (var property in properties)
             {
-                if (property.CurrentValue is DateTimeOffset time && (time.Offset != TimeSpan.Zero || time.UtcTicks % 10 != 0))
+                var value = entry.Property(property);
+                if (value.CurrentValue is DateTimeOffset time && (time.Offset != TimeSpan.Zero || time.UtcTicks % 10 != 0))
                 {
-                    property.CurrentValue = new DateTimeOffset(time.UtcTicks - (time.UtcTicks % 10), TimeSpan.Zero);
+                    value.CurrentValue = new DateTimeOffset(time.UtcTicks - (time.UtcTicks % 10), TimeSpan.Zero);
                 }
             }
         }
