@@ -68,23 +68,32 @@ public static class SkuOperations
 
         var now = time.GetUtcNow();
         // A SKU that was kept as unknown (import off) can be linked too: the link is made here.
-        var row = await db.ImportedSkus.FirstOrDefaultAsync(s => s.OrganizationId == organizationId && s.Sku == sku, ct);
-        if (row is null)
+        ImportedSku row;
+        for (var attempt = 1; ; attempt++)
         {
-            row = new ImportedSku { OrganizationId = organizationId, Sku = sku, FirstSeenAt = now };
-            db.ImportedSkus.Add(row);
+            db.ChangeTracker.Clear();
+            var found = await db.ImportedSkus.FirstOrDefaultAsync(s => s.OrganizationId == organizationId && s.Sku == sku, ct);
+            row = found ?? db.ImportedSkus.Add(new ImportedSku { OrganizationId = organizationId, Sku = sku, FirstSeenAt = now }).Entity;
+            row.ProductId = product!.ProductId;
+            row.LinkedAt = now;
+            row.ResolvePending = true;
+            try
+            {
+                using (await gate.EnterAsync(ct))
+                {
+                    await db.SaveChangesAsync(ct);
+                }
+                break;
+            }
+            catch (DbUpdateException) when (attempt < 3)
+            {
+                // A postback imported the same SKU at the same moment: link that row.
+            }
         }
-        row.ProductId = product!.ProductId;
-        row.LinkedAt = now;
-        row.ResolvePending = true;
-        using (await gate.EnterAsync(ct))
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        var (orders, lines, complete) = await ResolveOrderLinesAsync(db, gate, time, organizationId, sku, product, ct);
+        var (orders, lines, complete) = await ResolveOrderLinesAsync(db, gate, time, organizationId, sku, product!, ct);
         if (complete)
         {
-            await ClearPendingAsync(db, gate, row.Id, product.ProductId, ct);
+            await ClearPendingAsync(db, gate, row.Id, product!.ProductId, ct);
             row.ResolvePending = false;
         }
         return new LinkResult(row, orders, lines, complete, errors);
