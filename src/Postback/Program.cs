@@ -54,6 +54,7 @@ builder.Services.AddSingleton<GroupCommit>();
 builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
 builder.Services.AddHostedService<DeliveryWorker>();
+builder.Services.AddHostedService<PluginMaintenance>();
 builder.Services.AddConfirmations(builder.Configuration);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 

@@ -15,4 +15,7 @@ public sealed class ImportedSku
     public long? PluginInstanceId { get; set; }
     public DateTimeOffset FirstSeenAt { get; set; }
     public DateTimeOffset? LinkedAt { get; set; }
+    // Set with the link, cleared once every stored order line carrying the SKU is resolved;
+    // while set, the background pass (PluginMaintenance) keeps resolving.
+    public bool ResolvePending { get; set; }
 }

@@ -27,7 +27,12 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
 /// seen before is not stored again (idempotent ingest).
 public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, WriteGate gate)
 {
-    public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
+    /// beforeSave, when given, adds rows that must be stored in the same transaction as the
+    /// events (it sees the results as they will be; it runs again on a retry, after the change
+    /// tracker was cleared).
+    public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(
+        long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct,
+        Func<IReadOnlyList<IngestedEvent>, CancellationToken, Task>? beforeSave = null)
     {
         // A concurrent writer (another process) may store the same event id, create the same
         // order, or update it between our read and our write; the unique indexes and the
@@ -36,7 +41,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         {
             try
             {
-                var results = await IngestOnceAsync(organizationId, events, ct);
+                var results = await IngestOnceAsync(organizationId, events, beforeSave, ct);
                 if (results.Any(r => r.Deliveries.Count > 0 && !r.Duplicate))
                 {
                     signal.Notify();
@@ -50,7 +55,8 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         }
     }
 
-    private async Task<IReadOnlyList<IngestedEvent>> IngestOnceAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
+    private async Task<IReadOnlyList<IngestedEvent>> IngestOnceAsync(
+        long organizationId, IReadOnlyList<IncomingEvent> events, Func<IReadOnlyList<IngestedEvent>, CancellationToken, Task>? beforeSave, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var givenIds = events.Where(e => e.EventId is not null).Select(e => e.EventId!).Distinct().ToList();
@@ -134,6 +140,10 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             results.Add(new IngestedEvent(orderEvent, Duplicate: false, []));
         }
 
+        if (beforeSave is not null)
+        {
+            await beforeSave(results, ct);
+        }
         using (await gate.EnterAsync(ct))
         {
             await db.SaveChangesAsync(ct);

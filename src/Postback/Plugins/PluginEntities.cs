@@ -66,6 +66,8 @@ internal static class PluginModel
             e.Property(x => x.CustomerType).HasMaxLength(32);
             e.HasIndex(x => new { x.OrganizationId, x.Id });
             e.HasIndex(x => new { x.PluginInstanceId, x.Id });
+            // Retention (PluginMaintenance) deletes by age.
+            e.HasIndex(x => x.ReceivedAt);
             e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.Cascade);
         });
 

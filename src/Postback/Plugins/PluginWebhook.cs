@@ -28,6 +28,9 @@ internal static class PluginWebhook
 {
     public const int MaxBodyBytes = 64 * 1024;
     public const int MaxLoggedPayload = 16 * 1024;
+    // A refused postback needs no stored order to explain, and anyone knowing an instance id can
+    // send one: its logged payload is kept shorter.
+    public const int MaxRefusedPayload = 4 * 1024;
 
     public static IEndpointRouteBuilder MapPluginWebhooks(this IEndpointRouteBuilder app)
     {
@@ -39,7 +42,7 @@ internal static class PluginWebhook
     }
 
     private static async Task<IResult> ReceiveAsync(
-        string kind, HttpContext http, PostbackDb db, GroupCommit ingest, WriteGate gate, TimeProvider time,
+        string kind, HttpContext http, PostbackDb db, EventIngest ingest, WriteGate gate, TimeProvider time,
         ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger("Postback.Plugins.Inbound");
@@ -128,10 +131,30 @@ internal static class PluginWebhook
         var incoming = mapped.Event;
         var resolution = await SkuResolver.ResolveAsync(db, instance.OrganizationId, incoming.Order.CampaignId ?? instance.CampaignId, incoming.Order, ct);
         incoming = incoming with { Order = resolution.Order };
+        var unknownSkus = resolution.Unknown.Select(i => i.Sku!).Distinct(StringComparer.Ordinal).ToList();
+
+        // The order, its event, its deliveries, the imported SKUs and the log entry: one
+        // transaction, so the postback is stored whole or not at all. Not cancelled with the
+        // request: a CRM that gives up and sends again then gets "duplicate".
+        IReadOnlyList<string> imported = [];
+        InboundLogEntry? logged = null;
         IngestedEvent stored;
         try
         {
-            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], ct))[0];
+            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], CancellationToken.None, async (results, token) =>
+            {
+                imported = instance.ImportUnknownSkus && unknownSkus.Count > 0
+                    ? await SkuImport.AddAsync(db, instance, resolution.Unknown, now, token)
+                    : [];
+                var duplicate = results[0].Duplicate;
+                // A fresh row on every try: a failed try's row is gone with the change tracker.
+                logged = Finish(Copy(entry), duplicate ? "duplicate" : "accepted", 200,
+                    duplicate ? "the same postback was received before; nothing new was stored" : null);
+                logged.OrderId = incoming.Order.OrderId;
+                logged.EventId = results[0].Event.EventId;
+                logged.CustomerType = incoming.Type;
+                db.InboundLog.Add(logged);
+            }))[0];
         }
         catch (EventIdConflictException conflict)
         {
@@ -139,20 +162,52 @@ internal static class PluginWebhook
             await RecordAsync(db, gate, log, entry, "invalid", 409, conflict.Message);
             return Problems.Conflict("eventId", conflict.Message);
         }
+        catch (Exception e)
+        {
+            // Nothing of the postback was stored; the log says so, and the CRM may send it again.
+            log.LogError(e, "Storing a postback for plugin instance {InstanceId} failed", instance.Id);
+            entry.OrderId = incoming.Order.OrderId;
+            entry.CustomerType = incoming.Type;
+            await RecordAsync(db, gate, log, entry, "failed", 500, "the hub could not store the postback; nothing was stored, send it again");
+            return TypedResults.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "The postback could not be stored.",
+                detail: "Nothing was stored; send it again.");
+        }
+        log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, logged!.Outcome, 200);
 
-        var unknownSkus = resolution.Unknown.Select(i => i.Sku!).Distinct(StringComparer.Ordinal).ToList();
-        var imported = instance.ImportUnknownSkus && unknownSkus.Count > 0
-            ? await SkuImport.ImportAsync(db, gate, instance, resolution.Unknown, now, ct)
-            : [];
+        // A link that committed between our SKU lookup and our commit did not see this order:
+        // look again now that it is stored (SkuOperations.ResolveLateLinksAsync).
+        if (unknownSkus.Count > 0)
+        {
+            var late = await SkuOperations.ResolveLateLinksAsync(db, gate, time, instance.OrganizationId, incoming.Order.OrderId, unknownSkus, CancellationToken.None);
+            unknownSkus = unknownSkus.Except(late, StringComparer.Ordinal).ToList();
+        }
 
-        entry.OrderId = incoming.Order.OrderId;
-        entry.EventId = stored.Event.EventId;
-        entry.CustomerType = incoming.Type;
-        var outcome = stored.Duplicate ? "duplicate" : "accepted";
-        await RecordAsync(db, gate, log, entry, outcome, 200, stored.Duplicate ? "the same postback was received before; nothing new was stored" : null);
         return TypedResults.Ok(new PostbackAccepted(
-            outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
+            logged.Outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
             unknownSkus, imported, mapped.IgnoredFields, mapped.StrippedFields));
+    }
+
+    private static InboundLogEntry Copy(InboundLogEntry e) => new()
+    {
+        OrganizationId = e.OrganizationId,
+        PluginInstanceId = e.PluginInstanceId,
+        ReceivedAt = e.ReceivedAt,
+        Method = e.Method,
+        Outcome = e.Outcome,
+        Payload = e.Payload,
+        CustomerType = e.CustomerType,
+    };
+
+    private static InboundLogEntry Finish(InboundLogEntry entry, string outcome, int status, string? reason)
+    {
+        entry.Outcome = outcome;
+        entry.StatusCode = status;
+        entry.Reason = reason is null ? null : PostbackMapper.Shorten(reason, 999);
+        if (outcome is not ("accepted" or "duplicate") && entry.Payload.Length > MaxRefusedPayload)
+        {
+            entry.Payload = entry.Payload[..MaxRefusedPayload] + "…";
+        }
+        return entry;
     }
 
     /// Every secret the postback carries (query, header, body) must be the instance's. Compared
@@ -174,9 +229,7 @@ internal static class PluginWebhook
 
     private static async Task RecordAsync(PostbackDb db, WriteGate gate, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
     {
-        entry.Outcome = outcome;
-        entry.StatusCode = status;
-        entry.Reason = reason is null ? null : PostbackMapper.Shorten(reason, 999);
+        Finish(entry, outcome, status, reason);
         log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", entry.PluginInstanceId, outcome, status);
         try
         {

@@ -25,7 +25,7 @@ public sealed class IndexModel(PostbackDb db, WriteGate gate, TimeProvider time)
         var result = await SkuOperations.LinkAsync(db, gate, time, OrganizationId, Sku ?? "", ProductId, ct);
         if (result.Sku is { } linked)
         {
-            Flash($"Linked the SKU {linked.Sku} to the product {linked.ProductId}: {Count(result.ResolvedLines, "order line")} in {Count(result.ResolvedOrders, "order")} resolved.");
+            Flash($"Linked the SKU {linked.Sku} to the product {linked.ProductId}: {Count(result.ResolvedLines, "order line")} in {Count(result.ResolvedOrders, "order")} resolved{(result.Complete ? "" : "; the rest are being resolved in the background")}.");
             return Redirect("/admin/skus");
         }
         AddErrors(result.Errors);
