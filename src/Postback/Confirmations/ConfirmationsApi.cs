@@ -104,6 +104,7 @@ internal static class ConfirmationsApi
     {
         ConfirmOutcome.NoOrder => Problems.NotFound(result.Reason!),
         ConfirmOutcome.NotEnabled => Problems.Conflict("enabled", result.Reason!),
+        ConfirmOutcome.Unavailable => TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Try again.", detail: result.Reason),
         _ => Problems.Conflict("orderId", result.Reason!),
     };
 
