@@ -117,7 +117,7 @@ public sealed partial class ConfirmationWebhookTests
         await hub.WithDbAsync(async db =>
         {
             var organizationId = (await db.Organizations.SingleAsync()).Id;
-            db.EmailOutbox.Add(Email(organizationId, "bad", "<broken@peacock.example", now - TimeSpan.FromSeconds(3)));
+            db.EmailOutbox.Add(Email(organizationId, "bad", "broken@peacock.example@other.example", now - TimeSpan.FromSeconds(3)));
             db.EmailOutbox.Add(Email(organizationId, "good-1", "sales@peacock.example", now - TimeSpan.FromSeconds(2)));
             db.EmailOutbox.Add(Email(organizationId, "good-2", "ops@peacock.example", now - TimeSpan.FromSeconds(1)));
             return await db.SaveChangesAsync();
