@@ -51,24 +51,13 @@ public sealed class OrderConfirmation
 }
 
 /// What one confirmation attempt sent and got back; the authenticationToken is masked.
-public sealed class ConfirmationAttempt
+public sealed class ConfirmationAttempt : Outbound.RecordedExchange
 {
     public long Id { get; set; }
     public long ConfirmationId { get; set; }
     public long OrganizationId { get; set; }
     public int Round { get; set; }
     public int Number { get; set; }
-    public DateTimeOffset StartedAt { get; set; }
-    public double DurationMs { get; set; }
-    public required string RequestMethod { get; set; }
-    public required string RequestUrl { get; set; }
-    public required string RequestHeaders { get; set; }
-    public string? RequestBody { get; set; }
-    public int? ResponseStatus { get; set; }
-    public string? ResponseHeaders { get; set; }
-    public string? ResponseBody { get; set; }
-    public string? Error { get; set; }
-    public bool Succeeded { get; set; }
 }
 
 public static class ConfirmationModel

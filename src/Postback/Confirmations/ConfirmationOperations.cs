@@ -16,6 +16,9 @@ public enum ConfirmOutcome
     NotEnabled,
     // A worker is sending it right now; its answer is about to be recorded.
     InFlight,
+    // The database kept failing in a way worth retrying (busy, deadlock, serialization,
+    // connection lost); nothing was stored, and the caller may try again.
+    Unavailable,
 }
 
 public sealed record ConfirmResult(ConfirmOutcome Outcome, OrderConfirmation? Confirmation, string? Reason);
@@ -51,7 +54,47 @@ public static class ConfirmationOperations
         return (row, errors);
     }
 
-    public static async Task<ConfirmResult> ConfirmAsync(
+    // How many times confirm and reconfirm run when the database fails transiently.
+    public const int MaxTries = 3;
+
+    public static Task<ConfirmResult> ConfirmAsync(
+        PostbackDb db, long organizationId, long orderId, DateTimeOffset now, ConfirmationSignal signal, CancellationToken ct) =>
+        RetryTransientAsync(db, orderId, () => ConfirmOnceAsync(db, organizationId, orderId, now, signal, ct), ct);
+
+    public static Task<ConfirmResult> ReconfirmAsync(
+        PostbackDb db, long organizationId, long orderId, DateTimeOffset now, ConfirmationSignal signal, CancellationToken ct) =>
+        RetryTransientAsync(db, orderId, () => ReconfirmOnceAsync(db, organizationId, orderId, now, signal, ct), ct);
+
+    /// Runs a confirm or reconfirm, again (a bounded number of times) when the database fails in
+    /// a way that may pass. Each run writes in one statement or one SaveChanges, so a failed run
+    /// stored nothing; anything else it threw is thrown on, with nothing stored either.
+    private static async Task<ConfirmResult> RetryTransientAsync(PostbackDb db, long orderId, Func<Task<ConfirmResult>> run, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await run();
+            }
+            catch (Exception e) when (DatabaseErrors.IsTransient(e) && !ct.IsCancellationRequested)
+            {
+                db.ChangeTracker.Clear();
+                if (attempt >= MaxTries)
+                {
+                    return new(ConfirmOutcome.Unavailable, null,
+                        $"the database is busy and order {orderId} could not be confirmed now (nothing was stored); try again shortly");
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(25 * attempt), ct);
+            }
+            catch
+            {
+                db.ChangeTracker.Clear();
+                throw;
+            }
+        }
+    }
+
+    private static async Task<ConfirmResult> ConfirmOnceAsync(
         PostbackDb db, long organizationId, long orderId, DateTimeOffset now, ConfirmationSignal signal, CancellationToken ct)
     {
         if (await PreconditionsAsync(db, organizationId, orderId, ct) is { } refused)
@@ -68,7 +111,7 @@ public static class ConfirmationOperations
         return new(ConfirmOutcome.Created, created, null);
     }
 
-    public static async Task<ConfirmResult> ReconfirmAsync(
+    private static async Task<ConfirmResult> ReconfirmOnceAsync(
         PostbackDb db, long organizationId, long orderId, DateTimeOffset now, ConfirmationSignal signal, CancellationToken ct)
     {
         if (await PreconditionsAsync(db, organizationId, orderId, ct) is { } refused)
@@ -84,7 +127,9 @@ public static class ConfirmationOperations
             return new(ConfirmOutcome.Created, created, null);
         }
         // One conditional statement: a worker sending this confirmation right now holds a lease,
-        // and its answer is about to be recorded; the operator waits for it.
+        // and its answer is about to be recorded; the operator waits for it. A new round starts
+        // clean: pending, with no message, error or status code from the round before (those
+        // stay in that round's attempts and in the customer's history).
         var round = existing.Round;
         var changed = await db.Confirmations
             .Where(c => c.Id == existing.Id && c.Round == round && (c.LeaseUntil == null || c.LeaseUntil < now))
@@ -95,6 +140,10 @@ public static class ConfirmationOperations
                 .SetProperty(c => c.DueAt, now)
                 .SetProperty(c => c.RequestedAt, now)
                 .SetProperty(c => c.CompletedAt, (DateTimeOffset?)null)
+                .SetProperty(c => c.Message, (string?)null)
+                .SetProperty(c => c.Error, (string?)null)
+                .SetProperty(c => c.LastStatusCode, (int?)null)
+                .SetProperty(c => c.LastAttemptAt, (DateTimeOffset?)null)
                 .SetProperty(c => c.LeaseOwner, (string?)null)
                 .SetProperty(c => c.LeaseUntil, (DateTimeOffset?)null), ct);
         if (changed == 0)
@@ -102,7 +151,21 @@ public static class ConfirmationOperations
             return new(ConfirmOutcome.InFlight, existing, $"the confirmation of order {orderId} is being sent right now; wait for its answer");
         }
         signal.Notify();
-        return new(ConfirmOutcome.Reconfirmed, await FindAsync(db, organizationId, orderId, ct), null);
+        // What the statement wrote, without reading it back: a read that failed now would run
+        // the reconfirm again and start yet another round.
+        existing.Round = round + 1;
+        existing.Status = ConfirmationStatus.Pending;
+        existing.Attempts = 0;
+        existing.DueAt = now;
+        existing.RequestedAt = now;
+        existing.CompletedAt = null;
+        existing.Message = null;
+        existing.Error = null;
+        existing.LastStatusCode = null;
+        existing.LastAttemptAt = null;
+        existing.LeaseOwner = null;
+        existing.LeaseUntil = null;
+        return new(ConfirmOutcome.Reconfirmed, existing, null);
     }
 
     public sealed record Detail(OrderConfirmation Confirmation, List<ConfirmationAttempt> Attempts, List<AlertView> Alerts);
@@ -163,7 +226,7 @@ public static class ConfirmationOperations
             await db.SaveChangesAsync(ct);
             return confirmation;
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException e) when (DatabaseErrors.IsUniqueViolation(e))
         {
             // Confirmed twice at the same moment: the other request made it; this is the same.
             db.ChangeTracker.Clear();

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Deliveries;
@@ -23,8 +22,6 @@ public sealed class ConfirmationWorker(
     TimeProvider time,
     ILogger<ConfirmationWorker> log) : BackgroundService
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     private readonly ConfirmationOptions _options = options.Value;
     private readonly string _owner = $"c:{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private readonly SemaphoreSlim _slots = new(options.Value.MaxInFlight, options.Value.MaxInFlight);
@@ -224,24 +221,17 @@ public sealed class ConfirmationWorker(
     private static ConfirmationAttempt Attempt(
         OrderConfirmation confirmation, RenderedRequest request, OutboundResult result, Judgement judgement, DateTimeOffset startedAt)
     {
-        var masked = SecretMasking.MaskRequest(request);
-        return new ConfirmationAttempt
+        var attempt = new ConfirmationAttempt
         {
             ConfirmationId = confirmation.Id,
             OrganizationId = confirmation.OrganizationId,
             Round = confirmation.Round,
             Number = confirmation.Attempts + 1,
-            StartedAt = startedAt,
-            DurationMs = Math.Round(result.DurationMs, 3),
-            RequestMethod = masked.Method,
-            RequestUrl = masked.Url,
-            RequestHeaders = JsonSerializer.Serialize(masked.Headers, Json),
-            RequestBody = masked.Body,
-            ResponseStatus = result.Response?.Status,
-            ResponseHeaders = result.Response is { } r ? JsonSerializer.Serialize(r.Headers, Json) : null,
-            ResponseBody = result.Response?.BodyExcerpt,
-            Error = judgement.Error is { } e ? ConfirmationProtocol.Clip(e, 990) : null,
-            Succeeded = judgement.Verdict == Verdict.Confirmed,
         };
+        attempt.Record(SecretMasking.MaskRequest(request), result, startedAt);
+        // The judgement, not the transport alone, says whether it worked and what went wrong.
+        attempt.Error = judgement.Error is { } e ? ConfirmationProtocol.Clip(e, 990) : null;
+        attempt.Succeeded = judgement.Verdict == Verdict.Confirmed;
+        return attempt;
     }
 }

@@ -104,6 +104,7 @@ internal static class ConfirmationsApi
     {
         ConfirmOutcome.NoOrder => Problems.NotFound(result.Reason!),
         ConfirmOutcome.NotEnabled => Problems.Conflict("enabled", result.Reason!),
+        ConfirmOutcome.Unavailable => TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Try again.", detail: result.Reason),
         _ => Problems.Conflict("orderId", result.Reason!),
     };
 
@@ -121,20 +122,6 @@ internal static class ConfirmationsApi
     public static async Task<ConfirmationView?> ViewForOrderAsync(PostbackDb db, long organizationId, long orderId, CancellationToken ct) =>
         await ConfirmationOperations.FindAsync(db, organizationId, orderId, ct) is { } c ? ConfirmationView.From(c) : null;
 
-    private static ConfirmationAttemptView ToView(ConfirmationAttempt a) => new(
-        a.Round, a.Number, a.StartedAt, a.DurationMs, a.Succeeded,
-        new JsonObject
-        {
-            ["method"] = a.RequestMethod,
-            ["url"] = a.RequestUrl,
-            ["headers"] = JsonNode.Parse(a.RequestHeaders),
-            ["body"] = a.RequestBody,
-        },
-        a.ResponseStatus is null ? null : new JsonObject
-        {
-            ["status"] = a.ResponseStatus,
-            ["headers"] = a.ResponseHeaders is null ? null : JsonNode.Parse(a.ResponseHeaders),
-            ["bodyExcerpt"] = a.ResponseBody,
-        },
-        a.Error);
+    private static ConfirmationAttemptView ToView(ConfirmationAttempt a) =>
+        new(a.Round, a.Number, a.StartedAt, a.DurationMs, a.Succeeded, a.RequestJson(), a.ResponseJson(), a.Error);
 }

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -80,22 +79,8 @@ internal static class DeliveriesApi
         return TypedResults.Ok(new DeliveryDetail(DeliveryView.From(delivery, time.GetUtcNow()), attempts.Select(ToView).ToList()));
     }
 
-    private static AttemptView ToView(DeliveryAttempt a) => new(
-        a.Number, a.StartedAt, a.DurationMs, a.Succeeded,
-        new JsonObject
-        {
-            ["method"] = a.RequestMethod,
-            ["url"] = a.RequestUrl,
-            ["headers"] = JsonNode.Parse(a.RequestHeaders),
-            ["body"] = a.RequestBody,
-        },
-        a.ResponseStatus is null ? null : new JsonObject
-        {
-            ["status"] = a.ResponseStatus,
-            ["headers"] = a.ResponseHeaders is null ? null : JsonNode.Parse(a.ResponseHeaders),
-            ["bodyExcerpt"] = a.ResponseBody,
-        },
-        a.Error);
+    private static AttemptView ToView(DeliveryAttempt a) =>
+        new(a.Number, a.StartedAt, a.DurationMs, a.Succeeded, a.RequestJson(), a.ResponseJson(), a.Error);
 
     private static async Task<Results<Ok<DeliveryView>, ProblemHttpResult>> Retry(
         long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, DeliverySignal signal, CancellationToken ct)

@@ -42,23 +42,12 @@ public sealed class Delivery
 }
 
 /// What one attempt sent and got back. Secrets in the request are masked before it is stored.
-public sealed class DeliveryAttempt
+public sealed class DeliveryAttempt : Outbound.RecordedExchange
 {
     public long Id { get; set; }
     public long DeliveryId { get; set; }
     public long OrganizationId { get; set; }
     public int Number { get; set; }
-    public DateTimeOffset StartedAt { get; set; }
-    public double DurationMs { get; set; }
-    public required string RequestMethod { get; set; }
-    public required string RequestUrl { get; set; }
-    public required string RequestHeaders { get; set; }
-    public string? RequestBody { get; set; }
-    public int? ResponseStatus { get; set; }
-    public string? ResponseHeaders { get; set; }
-    public string? ResponseBody { get; set; }
-    public string? Error { get; set; }
-    public bool Succeeded { get; set; }
 }
 
 /// The customer's log (seed 001, "Viewing Fired Webhooks"): one entry per fired export,

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -26,8 +25,6 @@ public sealed class DeliveryWorker(
 {
     public const string IdHeader = "X-Postback-Delivery-Id";
     public const string WebhookIdHeader = "webhook-id";
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly DeliveryOptions _options = options.Value.Delivery;
     // Who holds a lease: this process, uniquely (at most 64 characters).
@@ -277,24 +274,13 @@ public sealed class DeliveryWorker(
         ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, OutboundResult result,
         DateTimeOffset startedAt, DateTimeOffset now, TimeSpan firstRetry, double random)
     {
-        var masked = SecretMasking.MaskRequest(request);
         var attempt = new DeliveryAttempt
         {
             DeliveryId = delivery.Id,
             OrganizationId = delivery.OrganizationId,
             Number = delivery.Attempts + 1,
-            StartedAt = startedAt,
-            DurationMs = Math.Round(result.DurationMs, 3),
-            RequestMethod = masked.Method,
-            RequestUrl = masked.Url,
-            RequestHeaders = JsonSerializer.Serialize(masked.Headers, Json),
-            RequestBody = masked.Body,
-            ResponseStatus = result.Response?.Status,
-            ResponseHeaders = result.Response is { } r ? JsonSerializer.Serialize(r.Headers, Json) : null,
-            ResponseBody = result.Response?.BodyExcerpt,
-            Error = result.Error is { Length: > 1000 } tooLong ? tooLong[..1000] : result.Error,
-            Succeeded = result.Succeeded,
         };
+        attempt.Record(SecretMasking.MaskRequest(request), result, startedAt);
         if (result.Succeeded)
         {
             return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);

@@ -34,6 +34,7 @@ public sealed class EmailSender(
     TimeProvider time,
     ILogger<EmailSender> log) : BackgroundService
 {
+    private const int MaxError = 990;
     private readonly SmtpOptions _options = options.Value;
     private readonly string _owner = $"m:{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
 
@@ -115,9 +116,32 @@ public sealed class EmailSender(
             }
             while (pending.TryPeek(out var email))
             {
+                // A slow server over a long batch can outlast the lease, and another process may
+                // then have claimed this message: it is sent only while the lease is still ours,
+                // and each send starts with a fresh one.
+                if (!await RenewLeaseAsync(db, email.Id, _owner, time.GetUtcNow(), TimeSpan.FromSeconds(_options.LeaseSeconds)))
+                {
+                    log.LogWarning("Alert e-mail {EmailId} was taken over by another sender while this batch was being sent; it is left to that one", email.Id);
+                    pending.Dequeue();
+                    continue;
+                }
+                MailboxAddress to;
                 try
                 {
-                    await client.SendAsync(ToMessage(email), ct);
+                    to = MailboxAddress.Parse(email.Recipient);
+                }
+                catch (ParseException e)
+                {
+                    // An address MailKit cannot read will never be sent: this one is rejected,
+                    // the rest of the batch goes on.
+                    log.LogWarning("Alert e-mail {EmailId} has a recipient that cannot be parsed; it is not sent", email.Id);
+                    await MarkAsync(db, email, EmailStatus.Rejected, $"the recipient address cannot be used: {e.Message}");
+                    pending.Dequeue();
+                    continue;
+                }
+                try
+                {
+                    await client.SendAsync(ToMessage(email, to), ct);
                     await MarkAsync(db, email, EmailStatus.Sent, null);
                     pending.Dequeue();
                 }
@@ -157,12 +181,23 @@ public sealed class EmailSender(
         false => SecureSocketOptions.None,
     };
 
-    private MimeMessage ToMessage(OutboxEmail email)
+    /// Extends the lease on one claimed message, in one conditional statement, only while it is
+    /// still this owner's and has not run out; false means the message is no longer ours.
+    public static async Task<bool> RenewLeaseAsync(PostbackDb db, long id, string owner, DateTimeOffset now, TimeSpan lease)
+    {
+        var until = now + lease;
+        var renewed = await db.EmailOutbox
+            .Where(m => m.Id == id && m.Status == EmailStatus.Pending && m.LeaseOwner == owner && m.LeaseUntil > now)
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.LeaseUntil, until), CancellationToken.None);
+        return renewed == 1;
+    }
+
+    private MimeMessage ToMessage(OutboxEmail email, MailboxAddress to)
     {
         var from = MailboxAddress.Parse(_options.From!);
         var message = new MimeMessage();
         message.From.Add(from);
-        message.To.Add(MailboxAddress.Parse(email.Recipient));
+        message.To.Add(to);
         message.Subject = email.Subject;
         message.Date = email.CreatedAt;
         // Stable across re-sends: the same outbox row is the same message.
@@ -174,6 +209,8 @@ public sealed class EmailSender(
     private async Task MarkAsync(PostbackDb db, OutboxEmail email, string status, string? error)
     {
         var now = time.GetUtcNow();
+        // The server's reply can be any length: the column holds 1000 characters.
+        error = error is null ? null : Confirmations.ConfirmationProtocol.Clip(error, MaxError);
         await db.EmailOutbox
             .Where(m => m.Id == email.Id && m.LeaseOwner == _owner)
             .ExecuteUpdateAsync(s => s
@@ -190,7 +227,7 @@ public sealed class EmailSender(
         var now = time.GetUtcNow();
         var policy = new RetryPolicy(TimeSpan.FromSeconds(_options.FirstRetrySeconds), TimeSpan.FromSeconds(_options.RetryCapSeconds), null);
         var next = now + RetrySchedule.Backoff(policy, email.Attempts + 1, Random.Shared.NextDouble());
-        error = error.Length > 990 ? error[..990] : error;
+        error = Confirmations.ConfirmationProtocol.Clip(error, MaxError);
         await db.EmailOutbox
             .Where(m => m.Id == email.Id && m.LeaseOwner == _owner)
             .ExecuteUpdateAsync(s => s

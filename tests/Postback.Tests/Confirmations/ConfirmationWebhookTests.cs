@@ -7,7 +7,7 @@ namespace Postback.Tests.Confirmations;
 
 /// The order confirmation webhook end to end: the real hub (fake clock) confirming orders at a
 /// real receiver on 127.0.0.1, and e-mailing its alerts to a real SMTP server on 127.0.0.1.
-public sealed class ConfirmationWebhookTests : IAsyncLifetime
+public sealed partial class ConfirmationWebhookTests : IAsyncLifetime
 {
     public const long CompanyId = 6316;
     public const string OrganizationName = "Peacock Farms";

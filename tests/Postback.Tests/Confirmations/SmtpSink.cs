@@ -25,14 +25,29 @@ public sealed record ReceivedEmail(string MailFrom, IReadOnlyList<string> RcptTo
 public sealed class SmtpSink : IAsyncDisposable
 {
     private const string Script = """
-        import json, os, sys, threading
+        import json, os, sys, threading, time
         try:
             import asyncore, smtpd
         except ImportError as e:
             print("NO-SMTPD Python %d.%d: %s" % (sys.version_info[0], sys.version_info[1], e), flush=True)
             sys.exit(3)
+        gate = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+        class Channel(smtpd.SMTPChannel):
+            # A recipient whose address starts with "refused" is refused for good, with a reply
+            # far longer than any column it could be stored in.
+            def smtp_RCPT(self, arg):
+                if arg and arg.lower().replace("to:", "", 1).strip().lstrip("<").startswith("refused"):
+                    self.push("550 5.1.1 " + "no such mailbox here, " * 120 + "end")
+                    return
+                smtpd.SMTPChannel.smtp_RCPT(self, arg)
         class Sink(smtpd.SMTPServer):
+            channel_class = Channel
             def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
+                if gate:
+                    # Holding: the message is not answered until the gate file exists.
+                    print("HOLD", flush=True)
+                    while not os.path.exists(gate):
+                        time.sleep(0.02)
                 if isinstance(data, bytes):
                     data = data.decode("utf-8", "replace")
                 sys.stdout.write(json.dumps({"from": mailfrom, "to": rcpttos, "data": data}) + "\n")
@@ -58,8 +73,15 @@ public sealed class SmtpSink : IAsyncDisposable
 
     public IReadOnlyList<ReceivedEmail> Received => [.. _received];
 
+    /// Completes when a held message has arrived and is waiting for the gate.
+    public Task HeldAsync => _held.Task;
+
+    private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// Starts the server on this port, or on a free one when port is 0.
-    public static async Task<SmtpSink> StartAsync(int port = 0)
+    /// With a gate file, every message is held unanswered (the sink says so, see HeldAsync)
+    /// until that file exists: an SMTP server that is slow for as long as the test wants.
+    public static async Task<SmtpSink> StartAsync(int port = 0, string? holdUntilFileExists = null)
     {
         var start = new ProcessStartInfo("python3")
         {
@@ -69,7 +91,7 @@ public sealed class SmtpSink : IAsyncDisposable
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
         };
-        foreach (var arg in new[] { "-W", "ignore", "-u", "-c", Script, port.ToString(CultureInfo.InvariantCulture) })
+        foreach (var arg in new[] { "-W", "ignore", "-u", "-c", Script, port.ToString(CultureInfo.InvariantCulture), holdUntilFileExists ?? "" })
         {
             start.ArgumentList.Add(arg);
         }
@@ -104,6 +126,11 @@ public sealed class SmtpSink : IAsyncDisposable
     {
         while (await _process.StandardOutput.ReadLineAsync() is { } line)
         {
+            if (line == "HOLD")
+            {
+                _held.TrySetResult();
+                continue;
+            }
             using var json = JsonDocument.Parse(line);
             var root = json.RootElement;
             var data = root.GetProperty("data").GetString()!;

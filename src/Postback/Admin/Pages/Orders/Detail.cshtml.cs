@@ -67,7 +67,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSi
         Flash(result.Outcome switch
         {
             ConfirmOutcome.NotEnabled => "The order confirmation webhook is not enabled; set it up under Settings first. Nothing was sent.",
-            ConfirmOutcome.InFlight => $"Nothing changed: {result.Reason}.",
+            ConfirmOutcome.InFlight or ConfirmOutcome.Unavailable => $"Nothing changed: {result.Reason}.",
             _ => done,
         });
         return Redirect($"/admin/orders/{orderId}#confirmation");
