@@ -75,6 +75,9 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
 
         var results = new List<IngestedEvent>(events.Count);
         var newDeliveries = new List<(int Result, Delivery Delivery, ExportProfile Profile)>();
+        var touched = new List<StoredOrder>();
+        var touchedSet = new HashSet<StoredOrder>(ReferenceEqualityComparer.Instance);
+        var newEvents = new List<OrderEvent>();
         for (var index = 0; index < events.Count; index++)
         {
             var incoming = events[index];
@@ -97,6 +100,10 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 orders[orderId] = row;
                 db.Orders.Add(row);
             }
+            if (touchedSet.Add(row))
+            {
+                touched.Add(row);
+            }
             row.Data = OrderJson.Serialize(data);
             row.Version++;
             row.CustomerId = data.CustomerId;
@@ -115,6 +122,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 ReceivedAt = now,
             };
             db.OrderEvents.Add(orderEvent);
+            newEvents.Add(orderEvent);
             seen[orderEvent.EventId] = orderEvent;
 
             foreach (var (profile, customerType) in routing.Match(incoming.Type, data))
@@ -146,7 +154,17 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         }
         using (await gate.EnterAsync(ct))
         {
-            await db.SaveChangesAsync(ct);
+            if (db is SqlitePostbackDb)
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(ct);
+                await SqliteIngestWriter.WriteAsync(db, touched, newEvents, newDeliveries.Select(d => d.Delivery).ToList(), ct);
+                await db.SaveChangesAsync(ct);
+                await transaction.CommitAsync(ct);
+            }
+            else
+            {
+                await db.SaveChangesAsync(ct);
+            }
         }
 
         // Ids exist only after the save.
