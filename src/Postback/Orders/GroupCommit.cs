@@ -36,23 +36,48 @@ public sealed class GroupCommit : IAsyncDisposable
         return done.Task.WaitAsync(ct);
     }
 
+    // Two groups may be in progress at once: while one writes (SQLite's single writer, or a
+    // PostgreSQL commit), the next reads its orders and builds its rows. A group that shares an
+    // order or an event id with the one before it waits for that one to finish first, so it
+    // reads what it wrote; anything another writer changes meanwhile is caught by the order's
+    // version and the unique indexes, and the ingest retries.
     private async Task LoopAsync()
     {
         var reader = _requests.Reader;
-        var group = new List<Request>();
+        Task previous = Task.CompletedTask;
+        HashSet<(long, long)> previousOrders = [];
+        HashSet<(long, string)> previousEvents = [];
         while (await reader.WaitToReadAsync())
         {
+            var group = new List<Request>();
             var count = 0;
             while (count < MaxEventsPerCommit && reader.TryRead(out var request))
             {
                 group.Add(request);
                 count += request.Events.Count;
             }
-            foreach (var organization in group.GroupBy(r => r.OrganizationId))
+            var orders = group.SelectMany(r => r.Events.Select(e => (r.OrganizationId, e.Order.OrderId))).ToHashSet();
+            var events = group.SelectMany(r => r.Events.Where(e => e.EventId is not null).Select(e => (r.OrganizationId, e.EventId!))).ToHashSet();
+            if (orders.Overlaps(previousOrders) || events.Overlaps(previousEvents))
             {
-                await CommitAsync(organization.Key, organization.ToList());
+                await previous;
             }
-            group.Clear();
+            var current = CommitGroupAsync(group);
+            await previous;
+            previous = current;
+            previousOrders = orders;
+            previousEvents = events;
+        }
+        await previous;
+    }
+
+    private async Task CommitGroupAsync(List<Request> group)
+    {
+        // Off the loop's own turn: the loop goes on to read the next group at once.
+        await Task.Yield();
+        foreach (var organization in group.GroupBy(r => r.OrganizationId))
+        {
+            await CommitAsync(organization.Key, organization.ToList());
         }
     }
 

@@ -49,4 +49,37 @@ public sealed class GroupCommitTests(TwoTenantHub fixture) : IClassFixture<TwoTe
         Assert.Equal([81, 10], stored.OrderDescending());
         Assert.Equal(1, await fixture.Hub.WithDbAsync(db => db.Orders.CountAsync(o => o.OrderId == 882_001 || o.OrderId == 882_002)));
     }
+
+    [Fact]
+    public async Task Concurrent_events_for_one_order_all_merge_and_a_repeated_event_is_stored_once()
+    {
+        using var api = fixture.Hub.Api();
+        // Two groups can be in progress at once; events that touch the same order (or repeat an
+        // event id) must still see each other's writes.
+        var merges = Enumerable.Range(0, 40).Select(i => api.PostJsonAsync("/api/v1/events", new Dictionary<string, object>
+        {
+            ["eventId"] = $"pipe-merge-{i}",
+            ["type"] = "upsell",
+            ["order"] = new Dictionary<string, object> { ["orderId"] = 883_000, [$"note{i}"] = $"value {i}" },
+        }));
+        var repeats = Enumerable.Range(0, 20).Select(_ =>
+            api.PostJsonAsync("/api/v1/events", new { eventId = "pipe-repeat", type = "new_sale", order = new { orderId = 884_000 } }));
+
+        var mergeAnswers = await Task.WhenAll(merges);
+        var repeatAnswers = await Task.WhenAll(repeats);
+
+        Assert.All(mergeAnswers, r => Assert.Equal(202, (int)r.StatusCode));
+        // The first is stored (202); the others find it and answer "duplicate" (200).
+        Assert.Equal([200, 202], repeatAnswers.Select(r => (int)r.StatusCode).Distinct().Order());
+        Assert.Single(repeatAnswers, r => (int)r.StatusCode == 202);
+        var order = await Json.ReadOkAsync(await api.GetAsync("/api/v1/orders/883000"));
+        var data = order["order"]?.AsObject() ?? order;
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.Equal($"value {i}", data[$"note{i}"]?.GetValue<string>());
+        }
+        Assert.Equal(40, await fixture.Hub.WithDbAsync(db => db.OrderEvents.CountAsync(e => e.OrderId == 883_000)));
+        Assert.Equal(1, await fixture.Hub.WithDbAsync(db => db.OrderEvents.CountAsync(e => e.EventId == "pipe-repeat")));
+        Assert.Equal(1, await fixture.Hub.WithDbAsync(db => db.Orders.CountAsync(o => o.OrderId == 884_000)));
+    }
 }
