@@ -327,6 +327,8 @@ namespace Postback.Storage.Migrations.Postgres
                     b.HasIndex("OrganizationId", "ProfileId", "Id");
 
                     b.ToTable("deliveries", (string)null);
+
+                    b.HasAnnotation("Npgsql:StorageParameter:fillfactor", 70);
                 });
 
             modelBuilder.Entity("Postback.Deliveries.DeliveryAttempt", b =>
