@@ -23,6 +23,9 @@ public abstract class DeliveryQueue
 
     protected abstract string ClaimSql(IReadOnlyList<string> blockedEndpoints);
 
+    /// Statements run before the claim, in its transaction (none: no transaction of its own).
+    protected virtual string? ClaimSettings => null;
+
     protected abstract object Time(DateTimeOffset value);
 
     protected abstract DateTimeOffset ReadTime(DbDataReader reader, int ordinal);
@@ -46,8 +49,10 @@ public abstract class DeliveryQueue
         await db.Database.OpenConnectionAsync(ct);
         try
         {
+            await using var transaction = ClaimSettings is null ? null : await connection.BeginTransactionAsync(ct);
             await using var command = connection.CreateCommand();
-            command.CommandText = ClaimSql(blockedEndpoints);
+            command.Transaction = transaction;
+            command.CommandText = ClaimSettings + ClaimSql(blockedEndpoints);
             Add(command, "owner", owner);
             Add(command, "now", Time(now));
             Add(command, "until", Time(now + lease));
@@ -64,6 +69,11 @@ public abstract class DeliveryQueue
                     reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
                     reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetInt32(8),
                     ReadTime(reader, 9)));
+            }
+            await reader.DisposeAsync();
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(ct);
             }
             return claimed;
         }
@@ -268,6 +278,12 @@ public abstract class DeliveryQueue
 
     private sealed class PostgresQueue : DeliveryQueue
     {
+        // The claim always wants the partial index on pending due times: it yields the oldest
+        // first and stops at the limit. On a young database the planner's statistics still say
+        // "a few rows" and a cached or custom plan may scan and sort the table instead, which
+        // cost 6 ms a claim instead of 0.3 ms in the benchmark.
+        protected override string? ClaimSettings => "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; ";
+
         // One statement for the whole batch: the outcomes go as arrays and are joined in.
         protected override async Task<HashSet<long>> UpdateAsync(
             DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
