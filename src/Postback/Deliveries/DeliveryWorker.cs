@@ -190,6 +190,10 @@ public sealed class DeliveryWorker(
             }
             var id = delivery.Id.ToString(CultureInfo.InvariantCulture);
             request = request with { Headers = [.. request.Headers, new(WebhookIdHeader, "dlv_" + id), new(IdHeader, id)] };
+            if (profile.SigningSecret is { } secret)
+            {
+                request = WebhookSignature.Add(request, secret, "dlv_" + id, time.GetUtcNow());
+            }
 
             var admitted = _health.Admit(delivery.Endpoint, now);
             if (admitted == EndpointHealth.Decision.Wait)

@@ -20,7 +20,7 @@ public static class ExportProfileOperations
     public static string NotFoundMessage(long id) => $"There is no export profile {id}.";
 
     public static ExportProfileInput ToInput(ExportProfile p) =>
-        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours);
+        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret);
 
     public static async Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
         ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct)
@@ -34,6 +34,15 @@ public static class ExportProfileOperations
         return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks);
     }
 
+    /// A test-send goes out as a delivery would: with a webhook-id (test_…, never a delivery's)
+    /// and, when the profile signs, a Standard Webhooks signature a receiver can check.
+    public static RenderedRequest ForTestSend(RenderedRequest request, ExportProfile profile, DateTimeOffset now)
+    {
+        var id = "test_" + Guid.CreateVersion7().ToString("N");
+        request = request with { Headers = [.. request.Headers, new(Deliveries.DeliveryWorker.WebhookIdHeader, id)] };
+        return profile.SigningSecret is { } secret ? Deliveries.WebhookSignature.Add(request, secret, id, now) : request;
+    }
+
     public static void Apply(ExportProfile profile, ValidProfile valid, DateTimeOffset now)
     {
         profile.Name = valid.Name;
@@ -45,6 +54,7 @@ public static class ExportProfileOperations
         profile.Routes = valid.Routes;
         profile.RetryCapMinutes = valid.RetryCapMinutes;
         profile.GiveUpAfterHours = valid.GiveUpAfterHours;
+        profile.SigningSecret = valid.SigningSecret;
         profile.UpdatedAt = now;
     }
 

@@ -16,10 +16,10 @@ namespace Postback.ExportProfiles;
 public sealed record ExportProfileView(
     long Id, string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled,
     IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, int RetryCapMinutes, int? GiveUpAfterHours,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    string? SigningSecret, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static ExportProfileView From(ExportProfile p) =>
-        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.CreatedAt, p.UpdatedAt);
+        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret, p.CreatedAt, p.UpdatedAt);
 }
 
 /// Which order to render: a stored one by id, or one given inline; and as which event type.
@@ -122,7 +122,7 @@ internal static class ExportProfilesApi
     }
 
     private static async Task<Results<Ok<TestSendView>, ValidationProblem, ProblemHttpResult>> TestSend(
-        long id, RenderInput input, ClaimsPrincipal user, PostbackDb db, OutboundSender sender, CancellationToken ct)
+        long id, RenderInput input, ClaimsPrincipal user, PostbackDb db, OutboundSender sender, TimeProvider time, CancellationToken ct)
     {
         var rendered = await RenderAsync(id, input, user.OrganizationId(), db, ct);
         if (rendered.Problem is not null)
@@ -133,8 +133,14 @@ internal static class ExportProfilesApi
         {
             return Problems.Validation(rendered.Errors);
         }
-        var result = await sender.SendAsync(rendered.Request!, ct);
-        return TypedResults.Ok(new TestSendView(RequestView.From(rendered.Request!), result.Succeeded, result.Response, Math.Round(result.DurationMs, 2), result.Error));
+        var profile = await ExportProfileOperations.FindAsync(db, user.OrganizationId(), id, ct);
+        if (profile is null)
+        {
+            return NotFound(id);
+        }
+        var request = ExportProfileOperations.ForTestSend(rendered.Request!, profile, time.GetUtcNow());
+        var result = await sender.SendAsync(request, ct);
+        return TypedResults.Ok(new TestSendView(RequestView.From(request), result.Succeeded, result.Response, Math.Round(result.DurationMs, 2), result.Error));
     }
 
     private static async Task<Results<Ok<ImportMappingView>, ValidationProblem, ProblemHttpResult>> ImportMapping(
@@ -161,7 +167,7 @@ internal static class ExportProfilesApi
         }
         var input = new ExportProfileInput(
             profile.Name, profile.Type, profile.PostbackUrl, profile.ExportDelayMinutes, profile.Enabled, mappings, profile.Routes,
-            profile.RetryCapMinutes, profile.GiveUpAfterHours);
+            profile.RetryCapMinutes, profile.GiveUpAfterHours, profile.SigningSecret);
         var (valid, validationErrors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
         if (valid is null)
         {

@@ -15,13 +15,14 @@ public sealed record ExportProfileInput(
     IReadOnlyList<ExportMapping>? Mappings,
     IReadOnlyList<ExportRoute>? Routes,
     int? RetryCapMinutes = null,
-    int? GiveUpAfterHours = null);
+    int? GiveUpAfterHours = null,
+    string? SigningSecret = null);
 
 /// A profile that passed validation, normalized (trimmed names, merge tags without brackets,
 /// method values upper-case).
 public sealed record ValidProfile(
     string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes,
-    int RetryCapMinutes, int? GiveUpAfterHours);
+    int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null);
 
 public static class ProfileValidation
 {
@@ -83,12 +84,18 @@ public static class ProfileValidation
             errors.Add("giveUpAfterHours", $"must be from 1 to {MaxGiveUpHours} hours, or null to retry until the delivery succeeds");
         }
 
+        var signingSecret = string.IsNullOrWhiteSpace(input.SigningSecret) ? null : input.SigningSecret.Trim();
+        if (signingSecret is not null && Deliveries.WebhookSignature.Check(signingSecret) is { } badSecret)
+        {
+            errors.Add("signingSecret", badSecret);
+        }
+
         var mappings = ValidateMappings(input.Mappings ?? [], errors);
         var routes = ValidateRoutes(input.Routes ?? [], errors, campaignExists, productExists);
 
         return errors.Any
             ? (null, errors)
-            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours), errors);
+            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours, signingSecret), errors);
     }
 
     public static string? CheckUrl(string? url, bool allowPrivateNetworks)

@@ -96,6 +96,8 @@ public sealed class ExportProfile
     public int RetryCapMinutes { get; set; } = 60;
     // When set, a delivery still failing this long after it was first due is marked failed.
     public int? GiveUpAfterHours { get; set; }
+    // Standard Webhooks signing secret (whsec_…): when set, every request is signed.
+    public string? SigningSecret { get; set; }
     // Mappings and routes are always read and written with their profile, so they live in it
     // as JSON rather than in tables of their own.
     public List<ExportMapping> Mappings { get; set; } = [];

@@ -161,6 +161,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Name).HasMaxLength(200);
             e.Property(x => x.Type).HasMaxLength(32);
             e.Property(x => x.PostbackUrl).HasMaxLength(2048);
+            e.Property(x => x.SigningSecret).HasMaxLength(100);
             e.Property(x => x.Mappings).HasConversion(JsonConverter<List<ExportMapping>>(), JsonComparer<List<ExportMapping>>());
             e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
             e.HasIndex(x => x.OrganizationId);

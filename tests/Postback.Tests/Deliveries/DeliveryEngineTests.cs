@@ -211,6 +211,44 @@ public sealed class DeliveryEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_profile_with_a_signing_secret_sends_Standard_Webhooks_signatures_a_receiver_can_verify()
+    {
+        var receiver = await ReceiverAsync();
+        var secretKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var secret = "whsec_" + Convert.ToBase64String(secretKey);
+        var response = await _api.PostJsonAsync("/api/v1/export-profiles", new
+        {
+            name = "signed",
+            postbackUrl = receiver.Url("/signed"),
+            signingSecret = secret,
+            mappings = new object[]
+            {
+                new { exportName = "header:Content-Type", @static = "application/json" },
+                new { exportName = "order_id", field = "orderId" },
+            },
+            routes = new[] { new { customerTypes = new[] { "upsell" } } },
+        });
+        Assert.Equal(201, (int)response.StatusCode);
+        Assert.Equal(secret, (await Json.ReadAsync(response))["signingSecret"]!.GetValue<string>());
+
+        var (orderId, deliveries) = await EventAsync("upsell");
+        var id = deliveries[0]!["id"]!.GetValue<long>();
+        await SettledAsync(id, "succeeded");
+
+        // Verified here independently of the hub's code, as the specification says a receiver does.
+        var arrived = Assert.Single(receiver.Received);
+        var webhookId = arrived.Header("webhook-id");
+        var timestamp = arrived.Header("webhook-timestamp");
+        Assert.Equal($"dlv_{id}", webhookId);
+        Assert.InRange(long.Parse(timestamp!, System.Globalization.CultureInfo.InvariantCulture),
+            DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        Assert.Equal($"{{\"order_id\":\"{orderId}\"}}", arrived.BodyText);
+        var expected = "v1," + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(
+            secretKey, System.Text.Encoding.UTF8.GetBytes($"{webhookId}.{timestamp}.{arrived.BodyText}")));
+        Assert.Equal(expected, arrived.Header("webhook-signature"));
+    }
+
+    [Fact]
     public async Task Secrets_are_masked_in_the_attempt_log_but_sent_for_real()
     {
         var receiver = await ReceiverAsync();

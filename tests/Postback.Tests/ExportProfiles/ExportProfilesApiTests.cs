@@ -258,6 +258,10 @@ public sealed class ExportProfilesApiTests(TwoTenantHub fixture) : IClassFixture
                 { """{"mappings": [{"exportName": "header:httpMethod", "field": "orderStatus"}]}""", "mappings[0].field", "header: mappings take a static value, not a field" },
                 { """{"mappings": [{"exportName": "header:httpMethodType", "static": "PUT"}]}""", "mappings[0].static", "header:httpMethodType must be GET (parameters in the URL) or POST (parameters in the body)" },
                 { """{"mappings": [{"exportName": "header:httpMethodType", "static": ""}]}""", "mappings[0].static", "header:httpMethodType must be GET" },
+                // Standard Webhooks signing secret
+                { """{"signingSecret": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}""", "signingSecret", "must start with whsec_" },
+                { """{"signingSecret": "whsec_not base64!"}""", "signingSecret", "base64 of 24 to 64 random bytes" },
+                { """{"signingSecret": "whsec_c2hvcnQ="}""", "signingSecret", "base64 of 24 to 64 random bytes" },
                 // routes
                 { """{"routes": [null]}""", "routes[0]", "must be an object" },
                 { """{"routes": [{"customerTypes": []}]}""", "routes[0].customerTypes", "needs at least one customer type" },

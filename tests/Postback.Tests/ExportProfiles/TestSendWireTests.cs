@@ -61,6 +61,32 @@ public sealed class TestSendWireTests : IAsyncLifetime
     private static object Static(string exportName, string value) => new { exportName, @static = value };
 
     [Fact]
+    public async Task A_test_send_carries_a_test_webhook_id_and_the_profile_signature()
+    {
+        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(24);
+        var created = await _api.PostJsonAsync("/api/v1/export-profiles", new
+        {
+            name = "signed wire",
+            postbackUrl = _receiver.Url("/signed"),
+            signingSecret = "whsec_" + Convert.ToBase64String(key),
+            mappings = new object[] { new { exportName = "header:Content-Type", @static = "application/json" }, Field("first_name", "firstName") },
+            routes = new[] { new { customerTypes = new[] { "new_sale" } } },
+        });
+        Assert.Equal(201, (int)created.StatusCode);
+        var id = (await Json.ReadAsync(created))["id"]!.GetValue<long>();
+
+        var response = await _api.PostJsonAsync($"/api/v1/export-profiles/{id}/test", new { order = Order, customerType = "new_sale" });
+        Assert.Equal(200, (int)response.StatusCode);
+        var arrived = _receiver.Received[^1];
+        var webhookId = arrived.Header("webhook-id");
+        Assert.StartsWith("test_", webhookId);
+        var signed = $"{webhookId}.{arrived.Header("webhook-timestamp")}.{arrived.BodyText}";
+        Assert.Equal("v1," + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(key, System.Text.Encoding.UTF8.GetBytes(signed))),
+            arrived.Header("webhook-signature"));
+        Assert.Equal("""{"first_name":"Jane"}""", arrived.BodyText);
+    }
+
+    [Fact]
     public async Task Default_profile_is_a_GET_with_the_mappings_as_query_parameters_in_order()
     {
         var (arrived, result) = await SendAsync(

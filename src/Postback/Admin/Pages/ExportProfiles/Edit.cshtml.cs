@@ -26,6 +26,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     [BindProperty] public bool Enabled { get; set; }
     [BindProperty] public string? RetryCapMinutes { get; set; }
     [BindProperty] public string? GiveUpAfterHours { get; set; }
+    [BindProperty] public string? SigningSecret { get; set; }
 
     // New field mapping
     [BindProperty] public string? NewExportName { get; set; }
@@ -87,7 +88,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         var input = ExportProfileOperations.ToInput(Profile) with
         {
             Name = Name, PostbackUrl = PostbackUrl, ExportDelayMinutes = delay ?? 0, Enabled = Enabled,
-            RetryCapMinutes = cap, GiveUpAfterHours = giveUp,
+            RetryCapMinutes = cap, GiveUpAfterHours = giveUp, SigningSecret = SigningSecret,
         };
         return await SaveAsync(input, "Saved the general settings.", "general", null, ct);
     }
@@ -222,8 +223,9 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         }
         FillGeneral();
         var outcome = await RenderPreviewAsync(ct);
-        if (outcome?.Request is { } request)
+        if (outcome?.Request is { } rendered)
         {
+            var request = ExportProfileOperations.ForTestSend(rendered, Profile, time.GetUtcNow());
             TestRequest = request;
             TestResult = await sender.SendAsync(request, ct);
         }
@@ -303,6 +305,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         Enabled = Profile.Enabled;
         RetryCapMinutes = Profile.RetryCapMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture);
         GiveUpAfterHours = Profile.GiveUpAfterHours?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        SigningSecret = Profile.SigningSecret;
     }
 
     private async Task<RenderOutcome?> RenderPreviewAsync(CancellationToken ct)
