@@ -67,7 +67,10 @@ public class AdminBrowser : IAsyncLifetime
     public async Task<IPage> NewPageAsync(IEnumerable<string>? permissions = null)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Permissions = permissions });
-        context.SetDefaultTimeout(15_000);
+        // Bounds on waiting, not speed targets: on a loaded 2-core CI machine a page can take
+        // several seconds, and a wait that gives up early only makes the suite flaky.
+        context.SetDefaultTimeout(45_000);
+        Assertions.SetDefaultExpectTimeout(20_000);
         return await context.NewPageAsync();
     }
 

@@ -6,6 +6,8 @@ using static Microsoft.Playwright.Assertions;
 namespace Postback.Tests.Admin;
 
 /// Every page that reads deliveries, orders and history, over PostgreSQL.
+// One Chromium at a time: the admin classes run one after the other.
+[Collection("Admin UI")]
 public sealed class AdminOnPostgresTests(AdminBrowserOnPostgres ui) : IClassFixture<AdminBrowserOnPostgres>
 {
     [Fact]

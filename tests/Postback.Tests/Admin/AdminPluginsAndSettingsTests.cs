@@ -12,6 +12,8 @@ namespace Postback.Tests.Admin;
 
 /// Seed 000 (plugins, SKUs) and seed 002 (confirmation settings, confirm and reconfirm), clicked
 /// through in a real Chromium against the real hub; the CRM and the receiver are real HTTP.
+// One Chromium at a time: the admin classes run one after the other.
+[Collection("Admin UI")]
 public sealed class AdminPluginsAndSettingsTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
 {
     private static readonly string[] Clipboard = ["clipboard-read", "clipboard-write"];

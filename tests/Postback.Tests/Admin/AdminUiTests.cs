@@ -8,6 +8,8 @@ using static Postback.Tests.Admin.PageWait;
 namespace Postback.Tests.Admin;
 
 /// The seeds' walkthroughs, clicked through in a real Chromium against the real hub.
+// One Chromium at a time: the admin classes run one after the other.
+[Collection("Admin UI")]
 public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
 {
     [Fact]
