@@ -1,3 +1,4 @@
+using Postback.Infrastructure;
 using Postback.Notifications;
 
 namespace Postback.Confirmations;

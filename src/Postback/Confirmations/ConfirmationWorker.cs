@@ -35,30 +35,13 @@ public sealed class ConfirmationWorker(
             return;
         }
         await Task.Yield();
-        var poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds);
-        try
+        await signal.RunAsync(TimeSpan.FromMilliseconds(_options.PollMilliseconds), async ct =>
         {
-            while (!stopping.IsCancellationRequested)
-            {
-                try
-                {
-                    await _slots.WaitAsync(stopping);
-                    _slots.Release();
-                    if (await ClaimAndSendAsync(stopping) == 0)
-                    {
-                        await signal.WaitAsync(poll, stopping);
-                    }
-                }
-                catch (Exception e) when (!stopping.IsCancellationRequested)
-                {
-                    log.LogError(e, "Claiming due order confirmations failed; trying again shortly");
-                    await Task.Delay(TimeSpan.FromSeconds(1), stopping);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
+            // Claim only when a slot is free.
+            await _slots.WaitAsync(ct);
+            _slots.Release();
+            return await ClaimAndSendAsync(ct);
+        }, log, "Claiming due order confirmations", stopping);
         // Sends in flight get a moment to be recorded; any left keep their lease and come back.
         for (var i = 0; i < 100 && _slots.CurrentCount < _options.MaxInFlight; i++)
         {

@@ -53,31 +53,13 @@ public sealed class DeliveryWorker(
         // Started off the host's start-up path: the first claim must not hold up the server.
         await Task.Yield();
         var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
-        var poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds);
-        try
+        await signal.RunAsync(TimeSpan.FromMilliseconds(_options.PollMilliseconds), async ct =>
         {
-            while (!stopping.IsCancellationRequested)
-            {
-                try
-                {
-                    await _slots.WaitAsync(stopping);
-                    _slots.Release();
-                    var dispatched = await ClaimAndDispatchAsync(stopping);
-                    if (dispatched == 0)
-                    {
-                        await signal.WaitAsync(poll, stopping);
-                    }
-                }
-                catch (Exception e) when (!stopping.IsCancellationRequested)
-                {
-                    log.LogError(e, "Claiming due deliveries failed; trying again shortly");
-                    await Task.Delay(TimeSpan.FromSeconds(1), stopping);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
+            // Claim only when a slot is free.
+            await _slots.WaitAsync(ct);
+            _slots.Release();
+            return await ClaimAndDispatchAsync(ct);
+        }, log, "Claiming due deliveries", stopping);
         await DrainAsync();
         _outcomes.Writer.Complete();
         await writer;

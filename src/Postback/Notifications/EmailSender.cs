@@ -50,28 +50,7 @@ public sealed class EmailSender(
             return;
         }
         await Task.Yield();
-        var poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds);
-        try
-        {
-            while (!stopping.IsCancellationRequested)
-            {
-                try
-                {
-                    if (await SendDueAsync(stopping) == 0)
-                    {
-                        await signal.WaitAsync(poll, stopping);
-                    }
-                }
-                catch (Exception e) when (!stopping.IsCancellationRequested)
-                {
-                    log.LogError(e, "Sending the e-mail outbox failed; trying again shortly");
-                    await Task.Delay(TimeSpan.FromSeconds(1), stopping);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
+        await signal.RunAsync(TimeSpan.FromMilliseconds(_options.PollMilliseconds), SendDueAsync, log, "Sending the e-mail outbox", stopping);
     }
 
     /// Claims and sends what is due; returns how many messages were taken from the outbox.

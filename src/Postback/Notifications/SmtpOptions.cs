@@ -1,3 +1,5 @@
+using Postback.Infrastructure;
+
 namespace Postback.Notifications;
 
 /// "Postback:Smtp": where alert e-mails go out. The password is only ever handed to the SMTP
@@ -26,30 +28,6 @@ public sealed class SmtpOptions
     public int ClaimBatch { get; set; } = 50;
 
     public override string ToString() => $"{Host}:{Port} from {From}";
-}
-
-/// Wakes a background sender in this process as soon as there is work for it, so it need not
-/// wait for its next poll.
-public class WakeSignal
-{
-    private readonly SemaphoreSlim _wake = new(0, 1);
-
-    public void Notify()
-    {
-        if (_wake.CurrentCount == 0)
-        {
-            try
-            {
-                _wake.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Another notifier got there first: one wake-up is enough.
-            }
-        }
-    }
-
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _wake.WaitAsync(timeout, ct);
 }
 
 public sealed class EmailSignal : WakeSignal;
