@@ -4,165 +4,143 @@ using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Notifications;
 using Postback.Outbound;
+using Postback.Infrastructure;
 using Postback.Storage;
 
 namespace Postback.Confirmations;
 
-/// Sends due confirmations. A confirmation is claimed under a lease (one conditional UPDATE per
-/// row, so two hub processes never send the same one at once), sent through the OutboundSender
-/// (SSRF guard, timeout), and its outcome is written in one transaction with its attempt, its
-/// history entry and, when it failed for good, its alert e-mails. A worker that dies mid-send
-/// leaves the lease to expire, and the confirmation is sent again: at least once.
-public sealed class ConfirmationWorker(
-    IServiceScopeFactory scopes,
-    OutboundSender sender,
-    ConfirmationSignal signal,
-    EmailSignal emailSignal,
-    IOptions<ConfirmationOptions> options,
-    TimeProvider time,
-    ILogger<ConfirmationWorker> log) : BackgroundService
+/// Sends due confirmations on the lease-queue engine (Infrastructure/LeaseQueue.cs). A
+/// confirmation is claimed under a lease, so two hub processes never send the same one at once,
+/// sent through the OutboundSender (SSRF guard, timeout), and its outcome is written at once in
+/// one transaction with its attempt, its history entry and, when it failed for good, its alert
+/// e-mails. A worker that dies mid-send leaves the lease to expire, and the confirmation is sent
+/// again: at least once.
+public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedConfirmation, ConfirmationOutcome>
 {
-    private readonly ConfirmationOptions _options = options.Value;
-    private readonly string _owner = $"c:{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
-    private readonly SemaphoreSlim _slots = new(options.Value.MaxInFlight, options.Value.MaxInFlight);
+    private readonly IServiceScopeFactory _scopes;
+    private readonly OutboundSender _sender;
+    private readonly IConfirmationStore _store;
+    private readonly ConfirmationSignal _signal;
+    private readonly EmailSignal _emailSignal;
+    private readonly ConfirmationOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ConfirmationWorker> _log;
+    private readonly LeaseQueue<ClaimedConfirmation, ConfirmationOutcome> _queue;
 
-    private sealed record Claimed(long Id, int Round, int Attempts);
-
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    public ConfirmationWorker(
+        IServiceScopeFactory scopes, OutboundSender sender, IConfirmationStore store, ConfirmationSignal signal, EmailSignal emailSignal,
+        IOptions<ConfirmationOptions> options, TimeProvider time, ILogger<ConfirmationWorker> log)
     {
-        if (!_options.Enabled)
+        (_scopes, _sender, _store, _signal, _emailSignal, _options, _time, _log) = (scopes, sender, store, signal, emailSignal, options.Value, time, log);
+        _queue = new(new LeaseQueueSettings
         {
-            return;
-        }
-        await Task.Yield();
-        await signal.RunAsync(TimeSpan.FromMilliseconds(_options.PollMilliseconds), async ct =>
-        {
-            // Claim only when a slot is free.
-            await _slots.WaitAsync(ct);
-            _slots.Release();
-            return await ClaimAndSendAsync(ct);
-        }, log, "Claiming due order confirmations", stopping);
-        // Sends in flight get a moment to be recorded; any left keep their lease and come back.
-        for (var i = 0; i < 100 && _slots.CurrentCount < _options.MaxInFlight; i++)
-        {
-            await Task.Delay(50, CancellationToken.None);
-        }
+            Work = "Claiming due order confirmations",
+            OwnerPrefix = "c:",
+            MaxInFlight = _options.MaxInFlight,
+            ClaimBatch = _options.MaxInFlight,
+            Lease = TimeSpan.FromSeconds(_options.LeaseSeconds),
+            Poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds),
+            // Sends in flight get a moment to be recorded; any left keep their lease and come back.
+            Drain = TimeSpan.FromSeconds(5),
+        }, store, this, signal, time, log);
     }
 
-    private async Task<int> ClaimAndSendAsync(CancellationToken stopping)
+    protected override Task ExecuteAsync(CancellationToken stopping) =>
+        _options.Enabled ? _queue.RunAsync(stopping) : Task.CompletedTask;
+
+    public async Task DispatchAsync(IReadOnlyList<ClaimedConfirmation> claimed, LeaseDispatch<ConfirmationOutcome> dispatch, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        var until = now + TimeSpan.FromSeconds(_options.LeaseSeconds);
-        var claimed = new List<Claimed>();
-        await using (var scope = scopes.CreateAsyncScope())
-        {
-            var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-            var due = await db.Confirmations.AsNoTracking()
-                .Where(c => c.Status == ConfirmationStatus.Pending && c.DueAt <= now && (c.LeaseUntil == null || c.LeaseUntil < now))
-                .OrderBy(c => c.DueAt)
-                .Select(c => new Claimed(c.Id, c.Round, c.Attempts))
-                .Take(_slots.CurrentCount)
-                .ToListAsync(stopping);
-            foreach (var c in due)
-            {
-                // Whoever changes the row first owns it; the others see 0 rows changed.
-                var won = await db.Confirmations
-                    .Where(x => x.Id == c.Id && x.Round == c.Round && x.Status == ConfirmationStatus.Pending && x.DueAt <= now
-                        && (x.LeaseUntil == null || x.LeaseUntil < now))
-                    .ExecuteUpdateAsync(s => s.SetProperty(x => x.LeaseOwner, _owner).SetProperty(x => x.LeaseUntil, until), CancellationToken.None);
-                if (won == 1)
-                {
-                    claimed.Add(c);
-                }
-            }
-        }
         foreach (var c in claimed)
         {
-            await _slots.WaitAsync(CancellationToken.None);
-            _ = Task.Run(() => SendAsync(c));
+            // The send ignores the stop: what it started is recorded, or its lease runs out.
+            await dispatch.StartAsync(c.Id, _ => Task.Run(() => SendAsync(c, dispatch.Owner)));
         }
-        return claimed.Count;
     }
 
-    private async Task SendAsync(Claimed claimed)
+    private async Task<ConfirmationOutcome?> SendAsync(ClaimedConfirmation claimed, string owner)
     {
-        try
+        OrderConfirmation confirmation;
+        ConfirmationSettings? settings;
+        Storage.Organization organization;
+        await using (var scope = _scopes.CreateAsyncScope())
         {
-            await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-            var confirmation = await db.Confirmations.FirstOrDefaultAsync(c => c.Id == claimed.Id);
-            if (confirmation is null || confirmation.LeaseOwner != _owner || confirmation.Round != claimed.Round)
+            var found = await db.Confirmations.AsNoTracking().FirstOrDefaultAsync(c => c.Id == claimed.Id);
+            if (found is null || found.LeaseOwner != owner || found.Round != claimed.Round)
             {
-                return;
+                return null;
             }
-            var settings = await db.ConfirmationSettings.AsNoTracking().FirstOrDefaultAsync(s => s.OrganizationId == confirmation.OrganizationId);
-            var organization = await db.Organizations.AsNoTracking().FirstAsync(o => o.Id == confirmation.OrganizationId);
-            var startedAt = time.GetUtcNow();
-
-            if (settings is not { Enabled: true, Url: { } url })
-            {
-                // Turned off after the order was confirmed: nothing is sent, and no one is
-                // alerted about a webhook they switched off.
-                Finish(db, confirmation, ConfirmationStatus.Failed, null, "the order confirmation webhook is disabled", null, startedAt);
-                await SaveAsync(db, confirmation);
-                return;
-            }
-
-            var request = ConfirmationProtocol.BuildRequest(url, settings.AuthenticationToken, organization.CompanyId, confirmation.OrderId);
-            var result = await sender.SendAsync(request, CancellationToken.None);
-            var now = time.GetUtcNow();
-            var judgement = ConfirmationProtocol.Judge(result);
-            var attempt = Attempt(confirmation, request, result, judgement, startedAt);
-            db.ConfirmationAttempts.Add(attempt);
-            confirmation.Attempts = attempt.Number;
-            confirmation.LastAttemptAt = startedAt;
-            confirmation.LastStatusCode = result.Response?.Status;
-
-            switch (judgement.Verdict)
-            {
-                case Verdict.Confirmed:
-                    Finish(db, confirmation, ConfirmationStatus.Confirmed, judgement.Message, null, attempt, now);
-                    break;
-                case Verdict.Retry when ConfirmationProtocol.NextAttempt(_options, attempt.Number, now, result.Response?.RetryAfter, Random.Shared.NextDouble()) is { } next:
-                    confirmation.Message = judgement.Message ?? confirmation.Message;
-                    confirmation.Error = judgement.Error;
-                    confirmation.DueAt = next;
-                    confirmation.LeaseOwner = null;
-                    confirmation.LeaseUntil = null;
-                    break;
-                default:
-                    var error = judgement.Verdict == Verdict.Retry
-                        ? $"{judgement.Error}; gave up after {attempt.Number} attempts"
-                        : judgement.Error;
-                    Finish(db, confirmation, ConfirmationStatus.Failed, judgement.Message, error, attempt, now);
-                    foreach (var email in ConfirmationAlert.Emails(confirmation, settings.NotificationEmails, organization.Name, organization.CompanyId, url, now))
-                    {
-                        db.EmailOutbox.Add(email);
-                    }
-                    break;
-            }
-            if (await SaveAsync(db, confirmation) && confirmation.Status == ConfirmationStatus.Failed)
-            {
-                emailSignal.Notify();
-            }
-            if (confirmation.Status == ConfirmationStatus.Pending)
-            {
-                signal.Notify();
-            }
+            confirmation = found;
+            settings = await db.ConfirmationSettings.AsNoTracking().FirstOrDefaultAsync(s => s.OrganizationId == confirmation.OrganizationId);
+            organization = await db.Organizations.AsNoTracking().FirstAsync(o => o.Id == confirmation.OrganizationId);
         }
-        catch (Exception e)
+        var startedAt = _time.GetUtcNow();
+
+        if (settings is not { Enabled: true, Url: { } url })
         {
-            // The lease runs out and the confirmation is tried again.
-            log.LogError(e, "Sending order confirmation {ConfirmationId} failed unexpectedly", claimed.Id);
+            // Turned off after the order was confirmed: nothing is sent, and no one is
+            // alerted about a webhook they switched off.
+            var history = Finish(confirmation, ConfirmationStatus.Failed, null, "the order confirmation webhook is disabled", null, startedAt);
+            await RecordAsync(new ConfirmationOutcome(claimed, confirmation, null, history, []), owner);
+            return null;
         }
-        finally
+
+        var request = ConfirmationProtocol.BuildRequest(url, settings.AuthenticationToken, organization.CompanyId, confirmation.OrderId);
+        var result = await _sender.SendAsync(request, CancellationToken.None);
+        var now = _time.GetUtcNow();
+        var judgement = ConfirmationProtocol.Judge(result);
+        var attempt = Attempt(confirmation, request, result, judgement, startedAt);
+        confirmation.Attempts = attempt.Number;
+        confirmation.LastAttemptAt = startedAt;
+        confirmation.LastStatusCode = result.Response?.Status;
+
+        HistoryEntry? entry = null;
+        List<OutboxEmail> alerts = [];
+        switch (judgement.Verdict)
         {
-            _slots.Release();
+            case Verdict.Confirmed:
+                entry = Finish(confirmation, ConfirmationStatus.Confirmed, judgement.Message, null, attempt, now);
+                break;
+            case Verdict.Retry when ConfirmationProtocol.NextAttempt(_options, attempt.Number, now, result.Response?.RetryAfter, Random.Shared.NextDouble()) is { } next:
+                confirmation.Message = judgement.Message ?? confirmation.Message;
+                confirmation.Error = judgement.Error;
+                confirmation.DueAt = next;
+                confirmation.LeaseOwner = null;
+                confirmation.LeaseUntil = null;
+                break;
+            default:
+                var error = judgement.Verdict == Verdict.Retry
+                    ? $"{judgement.Error}; gave up after {attempt.Number} attempts"
+                    : judgement.Error;
+                entry = Finish(confirmation, ConfirmationStatus.Failed, judgement.Message, error, attempt, now);
+                alerts.AddRange(ConfirmationAlert.Emails(confirmation, settings.NotificationEmails, organization.Name, organization.CompanyId, url, now));
+                break;
         }
+        if (await RecordAsync(new ConfirmationOutcome(claimed, confirmation, attempt, entry, alerts), owner) && alerts.Count > 0)
+        {
+            _emailSignal.Notify();
+        }
+        if (confirmation.Status == ConfirmationStatus.Pending)
+        {
+            _signal.Notify();
+        }
+        return null;
     }
 
-    private static void Finish(
-        PostbackDb db, OrderConfirmation confirmation, string status, string? message, string? error, ConfirmationAttempt? attempt, DateTimeOffset now)
+    private async Task<bool> RecordAsync(ConfirmationOutcome outcome, string owner)
+    {
+        if ((await _store.CompleteAsync(owner, [outcome], _time.GetUtcNow(), CancellationToken.None)).Count == 1)
+        {
+            return true;
+        }
+        // The lease was lost (it ran out and an operator reconfirmed, or another worker took
+        // it): that worker's outcome is the one that counts. Nothing of ours was written.
+        _log.LogWarning("Order confirmation {ConfirmationId} was taken over while it was being sent; its outcome is dropped", outcome.Id);
+        return false;
+    }
+
+    private static HistoryEntry Finish(
+        OrderConfirmation confirmation, string status, string? message, string? error, ConfirmationAttempt? attempt, DateTimeOffset now)
     {
         confirmation.Status = status;
         confirmation.Message = message;
@@ -172,7 +150,7 @@ public sealed class ConfirmationWorker(
         confirmation.LeaseUntil = null;
         var what = status == ConfirmationStatus.Confirmed ? "Order confirmed" : "Order confirmation failed";
         var why = message ?? error;
-        db.History.Add(new HistoryEntry
+        return new HistoryEntry
         {
             OrganizationId = confirmation.OrganizationId,
             CustomerId = confirmation.CustomerId,
@@ -182,23 +160,7 @@ public sealed class ConfirmationWorker(
             Message = ConfirmationProtocol.Clip(
                 attempt is null ? $"{what}: {why}" : $"{what} ({attempt.RequestMethod} {attempt.RequestUrl}){(why is null ? "" : ": " + why)}", 990),
             CreatedAt = now,
-        });
-    }
-
-    private async Task<bool> SaveAsync(PostbackDb db, OrderConfirmation confirmation)
-    {
-        try
-        {
-            await db.SaveChangesAsync();
-            return true;
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            // The lease was lost (it ran out and an operator reconfirmed, or another worker took
-            // it): that worker's outcome is the one that counts. Nothing of ours was written.
-            log.LogWarning("Order confirmation {ConfirmationId} was taken over while it was being sent; its outcome is dropped", confirmation.Id);
-            return false;
-        }
+        };
     }
 
     private static ConfirmationAttempt Attempt(

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.ExportProfiles;
@@ -10,125 +9,67 @@ using Postback.Storage;
 
 namespace Postback.Deliveries;
 
-/// Sends due deliveries. One loop claims batches of due deliveries under a lease and starts a
-/// send for each without waiting for the previous one; finished sends are written back in
-/// batches by a second loop (one transaction per batch), so the database sees a few statements
-/// per hundred deliveries rather than several per delivery.
-public sealed class DeliveryWorker(
-    IServiceScopeFactory scopes,
-    OutboundSender sender,
-    WriteGate gate,
-    DeliverySignal signal,
-    IOptions<PostbackOptions> options,
-    TimeProvider time,
-    ILogger<DeliveryWorker> log) : BackgroundService
+/// Sends due deliveries on the lease-queue engine (Infrastructure/LeaseQueue.cs): it claims
+/// batches of due deliveries (skipping endpoints on hold), this class renders each and starts its
+/// send, and finished sends are written back in batches.
+public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelivery, DeliveryOutcome>
 {
     public const string IdHeader = "X-Postback-Delivery-Id";
     public const string WebhookIdHeader = "webhook-id";
 
-    private readonly DeliveryOptions _options = options.Value.Delivery;
-    // Who holds a lease: this process, uniquely (at most 64 characters).
-    private readonly string _owner = $"{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
-    private readonly EndpointHealth _health = new(options.Value.Delivery.FailureThreshold, options.Value.Delivery.MaxInFlightPerEndpoint);
-    private readonly SemaphoreSlim _slots = new(options.Value.Delivery.MaxInFlight, options.Value.Delivery.MaxInFlight);
-    private readonly CancellationTokenSource _abort = new();
-    private readonly Channel<DeliveryOutcome> _outcomes = Channel.CreateBounded<DeliveryOutcome>(
-        new BoundedChannelOptions(options.Value.Delivery.MaxInFlight * 4) { SingleReader = true });
+    private readonly IServiceScopeFactory _scopes;
+    private readonly OutboundSender _sender;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DeliveryWorker> _log;
+    private readonly DeliveryOptions _options;
+    private readonly EndpointHealth _health;
+    private readonly LeaseQueue<ClaimedDelivery, DeliveryOutcome> _queue;
+    private readonly TimeSpan _firstRetry;
 
-    // Deliveries this worker has claimed and not yet written back. A lease that runs out while
-    // an answer or its write is slow lets the claim pick the delivery up again; this worker
-    // then leaves it to the send already under way rather than sending it a second time.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, byte> _unfinished = new();
-
-    private readonly TimeSpan _firstRetry = TimeSpan.FromSeconds(options.Value.Delivery.FirstRetrySeconds);
+    public DeliveryWorker(
+        IServiceScopeFactory scopes, OutboundSender sender, IDeliveryStore store, DeliverySignal signal,
+        IOptions<PostbackOptions> options, TimeProvider time, ILogger<DeliveryWorker> log)
+    {
+        _scopes = scopes;
+        _sender = sender;
+        _time = time;
+        _log = log;
+        _options = options.Value.Delivery;
+        _health = new(_options.FailureThreshold, _options.MaxInFlightPerEndpoint);
+        _firstRetry = TimeSpan.FromSeconds(_options.FirstRetrySeconds);
+        _queue = new(new LeaseQueueSettings
+        {
+            Work = "Claiming due deliveries",
+            MaxInFlight = _options.MaxInFlight,
+            ClaimBatch = _options.ClaimBatch,
+            Lease = TimeSpan.FromSeconds(_options.LeaseSeconds),
+            Poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds),
+            Drain = TimeSpan.FromSeconds(_options.ShutdownSeconds),
+        }, new HealthAwareClaims(store, _health), this, signal, time, log);
+    }
 
     public EndpointHealth Health => _health;
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    protected override Task ExecuteAsync(CancellationToken stopping) =>
+        _options.Enabled ? _queue.RunAsync(stopping) : Task.CompletedTask;
+
+    /// The store as the engine sees it: a claim leaves out endpoints on hold right now.
+    private sealed class HealthAwareClaims(IDeliveryStore store, EndpointHealth health) : ILeaseStore<ClaimedDelivery, DeliveryOutcome>
     {
-        if (!_options.Enabled)
-        {
-            return;
-        }
-        // Started off the host's start-up path: the first claim must not hold up the server.
-        await Task.Yield();
-        var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
-        await signal.RunAsync(TimeSpan.FromMilliseconds(_options.PollMilliseconds), async ct =>
-        {
-            // Claim only when a slot is free.
-            await _slots.WaitAsync(ct);
-            _slots.Release();
-            return await ClaimAndDispatchAsync(ct);
-        }, log, "Claiming due deliveries", stopping);
-        await DrainAsync();
-        _outcomes.Writer.Complete();
-        await writer;
+        public Task<IReadOnlyList<ClaimedDelivery>> ClaimAsync(Lease lease, int limit, CancellationToken ct) =>
+            store.ClaimAsync(lease, limit, health.Blocked(lease.Now), ct);
+
+        public Task<IReadOnlySet<long>> CompleteAsync(string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct) =>
+            store.CompleteAsync(owner, outcomes, now, ct);
+
+        public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => store.ReleaseAsync(owner, ids, ct);
     }
 
-    /// Graceful shutdown: sends in flight get a few seconds to finish and be recorded; the rest
-    /// are cancelled and their deliveries released, due again for whichever worker comes next.
-    private async Task DrainAsync()
+    public async Task DispatchAsync(IReadOnlyList<ClaimedDelivery> claimed, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
     {
-        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(_options.ShutdownSeconds);
-        while (_slots.CurrentCount < _options.MaxInFlight && time.GetUtcNow() < deadline)
-        {
-            await Task.Delay(50);
-        }
-        await _abort.CancelAsync();
-        var cancelledBy = time.GetUtcNow() + TimeSpan.FromSeconds(5);
-        while (_slots.CurrentCount < _options.MaxInFlight && time.GetUtcNow() < cancelledBy)
-        {
-            await Task.Delay(20);
-        }
-    }
-
-    // Once the claim has run the deliveries are ours until the lease ends, so nothing after it
-    // is cancelled by a stop: they are sent (and recorded) or released, never left leased.
-    private async Task<int> ClaimAndDispatchAsync(CancellationToken stopping)
-    {
-        stopping.ThrowIfCancellationRequested();
-        var ct = CancellationToken.None;
-        var now = time.GetUtcNow();
-        var limit = Math.Min(_options.ClaimBatch, _slots.CurrentCount);
-        await using var scope = scopes.CreateAsyncScope();
+        var now = _time.GetUtcNow();
+        await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        var queue = DeliveryQueue.For(db);
-        IReadOnlyList<ClaimedDelivery> claimed;
-        using (await gate.EnterAsync(ct))
-        {
-            claimed = await queue.ClaimAsync(db, _owner, now, TimeSpan.FromSeconds(_options.LeaseSeconds), limit, _health.Blocked(now), ct);
-        }
-        if (claimed.Count == 0)
-        {
-            return 0;
-        }
-        var handed = new HashSet<long>();
-        try
-        {
-            return await DispatchAsync(db, queue, claimed, now, handed, ct);
-        }
-        catch (Exception) when (handed.Count < claimed.Count)
-        {
-            // Reading the orders or profiles failed after the claim: give back what was not
-            // handed on, so it is due again now rather than when the lease runs out.
-            try
-            {
-                using (await gate.EnterAsync(ct))
-                {
-                    await queue.ReleaseAsync(db, _owner, claimed.Select(c => c.Id).Where(id => !handed.Contains(id)).ToList(), ct);
-                }
-            }
-            catch (Exception e)
-            {
-                log.LogWarning(e, "Releasing {Count} claimed deliveries failed; their lease will run out", claimed.Count - handed.Count);
-            }
-            throw;
-        }
-    }
-
-    private async Task<int> DispatchAsync(
-        PostbackDb db, DeliveryQueue queue, IReadOnlyList<ClaimedDelivery> claimed, DateTimeOffset now, HashSet<long> handed, CancellationToken ct)
-    {
         var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
         var orders = await db.Orders.AsNoTracking().Where(o => orderKeys.Contains(o.Id))
             .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), ct);
@@ -136,26 +77,18 @@ public sealed class DeliveryWorker(
         var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
         var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
 
-        var released = new List<long>();
         foreach (var delivery in claimed)
         {
             // From here on each delivery is either written as an outcome, sent, or released.
-            handed.Add(delivery.Id);
-            if (_unfinished.ContainsKey(delivery.Id))
-            {
-                continue;
-            }
             if (!profiles.TryGetValue(delivery.ProfileId, out var profile) || !profile.Enabled)
             {
-                _unfinished[delivery.Id] = 0;
-                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled,
-                    profile is null ? "the export profile was deleted" : "the export profile is disabled"), CancellationToken.None);
+                await dispatch.FinishAsync(Finish(delivery, DeliveryStatus.Cancelled,
+                    profile is null ? "the export profile was deleted" : "the export profile is disabled"));
                 continue;
             }
             if (!orders.TryGetValue(delivery.OrderKey, out var order))
             {
-                _unfinished[delivery.Id] = 0;
-                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled, "the order no longer exists"), CancellationToken.None);
+                await dispatch.FinishAsync(Finish(delivery, DeliveryStatus.Cancelled, "the order no longer exists"));
                 continue;
             }
             RenderedRequest request;
@@ -166,36 +99,24 @@ public sealed class DeliveryWorker(
             }
             catch (ArgumentException e)
             {
-                _unfinished[delivery.Id] = 0;
-                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Failed, "the profile cannot be rendered: " + e.Message), CancellationToken.None);
+                await dispatch.FinishAsync(Finish(delivery, DeliveryStatus.Failed, "the profile cannot be rendered: " + e.Message));
                 continue;
             }
             var id = delivery.Id.ToString(CultureInfo.InvariantCulture);
             request = request with { Headers = [.. request.Headers, new(WebhookIdHeader, "dlv_" + id), new(IdHeader, id)] };
             if (profile.SigningSecret is { } secret)
             {
-                request = WebhookSignature.Add(request, secret, "dlv_" + id, time.GetUtcNow());
+                request = WebhookSignature.Add(request, secret, "dlv_" + id, _time.GetUtcNow());
             }
 
             var admitted = _health.Admit(delivery.Endpoint, now);
             if (admitted == EndpointHealth.Decision.Wait)
             {
-                released.Add(delivery.Id);
-                handed.Remove(delivery.Id);
+                dispatch.Release(delivery.Id);
                 continue;
             }
-            await _slots.WaitAsync(CancellationToken.None);
-            _unfinished[delivery.Id] = 0;
-            _ = SendAsync(delivery, profile, request, admitted);
+            await dispatch.StartAsync(delivery.Id, abort => SendAsync(delivery, profile, request, admitted, abort));
         }
-        if (released.Count > 0)
-        {
-            using (await gate.EnterAsync(ct))
-            {
-                await queue.ReleaseAsync(db, _owner, released, ct);
-            }
-        }
-        return claimed.Count - released.Count;
     }
 
     private static async Task<Dictionary<(long, string), string>> CampaignNamesAsync(
@@ -213,45 +134,41 @@ public sealed class DeliveryWorker(
         return rows.ToDictionary(r => (r.OrganizationId, r.CampaignId), r => r.Name);
     }
 
-    private async Task SendAsync(ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, EndpointHealth.Decision admitted)
+    private async Task<DeliveryOutcome?> SendAsync(
+        ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, EndpointHealth.Decision admitted, CancellationToken abort)
     {
         var reported = false;
         try
         {
-            var startedAt = time.GetUtcNow();
+            var startedAt = _time.GetUtcNow();
             OutboundResult result;
             try
             {
-                result = await sender.SendAsync(request, _abort.Token);
+                result = await _sender.SendAsync(request, abort);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (abort.IsCancellationRequested)
             {
+                // Stopping: the engine releases the delivery.
                 _health.Abandon(delivery.Endpoint, admitted);
-                reported = true;
-                await _outcomes.Writer.WriteAsync(Release(delivery));
-                return;
+                throw;
             }
-            var now = time.GetUtcNow();
+            var now = _time.GetUtcNow();
             _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
             reported = true;
-            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble()));
+            return Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble());
         }
-        catch (Exception e)
+        catch (Exception e) when (!abort.IsCancellationRequested || e is not OperationCanceledException)
         {
             // Recorded as a failed attempt, so it is retried on the schedule like any failure
             // (not re-sent, silently, each time its lease runs out).
-            log.LogError(e, "Sending delivery {DeliveryId} failed unexpectedly", delivery.Id);
-            var now = time.GetUtcNow();
+            _log.LogError(e, "Sending delivery {DeliveryId} failed unexpectedly", delivery.Id);
+            var now = _time.GetUtcNow();
             if (!reported)
             {
                 _health.Report(delivery.Endpoint, admitted, succeeded: false, now);
             }
             var failed = new OutboundResult(null, 0, "internal error while sending: " + e.Message);
-            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, failed, now, now, _firstRetry, Random.Shared.NextDouble()));
-        }
-        finally
-        {
-            _slots.Release();
+            return Outcome(delivery, profile, request, failed, now, now, _firstRetry, Random.Shared.NextDouble());
         }
     }
 
@@ -286,81 +203,9 @@ public sealed class DeliveryWorker(
     private static DeliveryOutcome Finish(ClaimedDelivery delivery, string status, string error) =>
         new(delivery, status, null, null, error, null);
 
-    private static DeliveryOutcome Release(ClaimedDelivery delivery) =>
-        new(delivery, DeliveryStatus.Pending, null, null, null, null);
-
-    private static bool IsRelease(DeliveryOutcome o) => o is { Attempt: null, Status: DeliveryStatus.Pending };
-
-    private async Task WriteLoopAsync()
-    {
-        var reader = _outcomes.Reader;
-        var batch = new List<DeliveryOutcome>(1000);
-        while (await reader.WaitToReadAsync())
-        {
-            while (batch.Count < 1000 && reader.TryRead(out var outcome))
-            {
-                batch.Add(outcome);
-            }
-            // An outcome is never dropped while the database is unreachable: keep trying. If the
-            // batch itself is the problem, write its outcomes one by one, and store one that
-            // still fails without the bodies it carried.
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    await WriteAsync(batch);
-                    break;
-                }
-                catch (Exception e)
-                {
-                    log.LogError(e, "Recording {Count} delivery outcomes failed (try {Attempt}); retrying", batch.Count, attempt);
-                    if (attempt >= 3 && batch.Count > 1)
-                    {
-                        foreach (var one in batch)
-                        {
-                            await WriteAloneAsync(one);
-                        }
-                        break;
-                    }
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt)));
-                }
-            }
-            batch.Clear();
-        }
-    }
-
-    private async Task WriteAsync(IReadOnlyList<DeliveryOutcome> batch)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        var queue = DeliveryQueue.For(db);
-        using (await gate.EnterAsync(CancellationToken.None))
-        {
-            await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
-            await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
-        }
-        foreach (var outcome in batch)
-        {
-            _unfinished.TryRemove(outcome.Delivery.Id, out _);
-        }
-    }
-
-    private async Task WriteAloneAsync(DeliveryOutcome outcome)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await WriteAsync([attempt <= 5 || outcome.Attempt is null ? outcome : outcome with { Attempt = WithoutBodies(outcome.Attempt) }]);
-                return;
-            }
-            catch (Exception e)
-            {
-                log.LogError(e, "Recording the outcome of delivery {DeliveryId} failed (try {Attempt})", outcome.Delivery.Id, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * attempt)));
-            }
-        }
-    }
+    /// An outcome that keeps failing on its own is stored without the bodies it carried.
+    public DeliveryOutcome Degrade(DeliveryOutcome outcome) =>
+        outcome.Attempt is null ? outcome : outcome with { Attempt = WithoutBodies(outcome.Attempt) };
 
     private static DeliveryAttempt WithoutBodies(DeliveryAttempt a) => new()
     {
@@ -368,11 +213,4 @@ public sealed class DeliveryWorker(
         RequestMethod = a.RequestMethod, RequestUrl = a.RequestUrl, RequestHeaders = "[]", ResponseStatus = a.ResponseStatus,
         Error = "(request and response bodies could not be stored) " + a.Error, Succeeded = a.Succeeded,
     };
-
-    public override void Dispose()
-    {
-        _abort.Dispose();
-        _slots.Dispose();
-        base.Dispose();
-    }
 }

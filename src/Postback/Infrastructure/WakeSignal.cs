@@ -24,10 +24,41 @@ public class WakeSignal
 
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _wake.WaitAsync(timeout, ct);
 
+    /// Waits until woken or until `timeout` has passed on `clock` (a housekeeping pass whose
+    /// interval tests move on with a fake clock).
+    public async Task WaitAsync(TimeSpan timeout, TimeProvider clock, CancellationToken ct)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var woken = _wake.WaitAsync(either.Token);
+        var elapsed = Task.Delay(timeout, clock, either.Token);
+        var first = await Task.WhenAny(woken, elapsed);
+        await either.CancelAsync();
+        // The loser ends cancelled; a wake-up it took after all is passed on, not lost.
+        try
+        {
+            await woken;
+            if (first != woken)
+            {
+                Notify();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        try
+        {
+            await elapsed;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        ct.ThrowIfCancellationRequested();
+    }
+
     /// A worker's loop until the host stops: run a pass; when it found nothing to do, sleep
     /// until woken or until the next poll. A pass that fails is logged and tried again a
     /// second later.
-    public async Task RunAsync(TimeSpan poll, Func<CancellationToken, Task<int>> pass, ILogger log, string work, CancellationToken stopping)
+    public async Task RunAsync(TimeSpan poll, Func<CancellationToken, Task<int>> pass, ILogger log, string work, CancellationToken stopping, TimeProvider? clock = null)
     {
         try
         {
@@ -37,7 +68,14 @@ public class WakeSignal
                 {
                     if (await pass(stopping) == 0)
                     {
-                        await WaitAsync(poll, stopping);
+                        if (clock is null)
+                        {
+                            await WaitAsync(poll, stopping);
+                        }
+                        else
+                        {
+                            await WaitAsync(poll, clock, stopping);
+                        }
                     }
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)

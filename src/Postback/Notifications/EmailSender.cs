@@ -6,7 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using Postback.Deliveries;
-using Postback.Storage;
+using Postback.Infrastructure;
 
 namespace Postback.Notifications;
 
@@ -27,62 +27,55 @@ public static class EmailSetup
     }
 }
 
-public sealed class EmailSender(
-    IServiceScopeFactory scopes,
-    EmailSignal signal,
-    IOptions<SmtpOptions> options,
-    TimeProvider time,
-    ILogger<EmailSender> log) : BackgroundService
+public sealed class EmailSender : BackgroundService, ILeaseWork<OutboxEmail, EmailOutcome>
 {
-    private const int MaxError = 990;
-    private readonly SmtpOptions _options = options.Value;
-    private readonly string _owner = $"m:{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+    private readonly IEmailOutboxStore _store;
+    private readonly SmtpOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<EmailSender> _log;
+    private readonly LeaseQueue<OutboxEmail, EmailOutcome> _queue;
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    public EmailSender(IEmailOutboxStore store, EmailSignal signal, IOptions<SmtpOptions> options, TimeProvider time, ILogger<EmailSender> log)
+    {
+        (_store, _options, _time, _log) = (store, options.Value, time, log);
+        // One job at a time, a claimed batch per job, sent over one connection.
+        _queue = new(new LeaseQueueSettings
+        {
+            Work = "Sending the e-mail outbox",
+            OwnerPrefix = "m:",
+            MaxInFlight = 1,
+            ClaimBatch = _options.ClaimBatch,
+            ClaimPerSlot = _options.ClaimBatch,
+            Lease = TimeSpan.FromSeconds(_options.LeaseSeconds),
+            Poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds),
+        }, store, this, signal, time, log);
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stopping)
     {
         if (!_options.Enabled)
         {
-            return;
+            return Task.CompletedTask;
         }
         if (string.IsNullOrWhiteSpace(_options.Host) || string.IsNullOrWhiteSpace(_options.From))
         {
-            log.LogWarning("Postback:Smtp:Host or Postback:Smtp:From is not set: alert e-mails are kept in the outbox and sent once SMTP is configured");
-            return;
+            _log.LogWarning("Postback:Smtp:Host or Postback:Smtp:From is not set: alert e-mails are kept in the outbox and sent once SMTP is configured");
+            return Task.CompletedTask;
         }
-        await Task.Yield();
-        await signal.RunAsync(TimeSpan.FromMilliseconds(_options.PollMilliseconds), SendDueAsync, log, "Sending the e-mail outbox", stopping);
+        return _queue.RunAsync(stopping);
     }
 
-    /// Claims and sends what is due; returns how many messages were taken from the outbox.
-    private async Task<int> SendDueAsync(CancellationToken stopping)
+    public async Task DispatchAsync(IReadOnlyList<OutboxEmail> claimed, LeaseDispatch<EmailOutcome> dispatch, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        var until = now + TimeSpan.FromSeconds(_options.LeaseSeconds);
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        var due = await db.EmailOutbox.AsNoTracking()
-            .Where(m => m.Status == EmailStatus.Pending && m.DueAt <= now && (m.LeaseUntil == null || m.LeaseUntil < now))
-            .OrderBy(m => m.DueAt)
-            .Select(m => m.Id)
-            .Take(_options.ClaimBatch)
-            .ToListAsync(stopping);
-        var claimed = new List<OutboxEmail>();
-        foreach (var id in due)
+        if (claimed.Count > 0)
         {
-            var won = await db.EmailOutbox
-                .Where(m => m.Id == id && m.Status == EmailStatus.Pending && m.DueAt <= now && (m.LeaseUntil == null || m.LeaseUntil < now))
-                .ExecuteUpdateAsync(s => s.SetProperty(m => m.LeaseOwner, _owner).SetProperty(m => m.LeaseUntil, until), CancellationToken.None);
-            if (won == 1)
-            {
-                claimed.Add(await db.EmailOutbox.AsNoTracking().FirstAsync(m => m.Id == id, CancellationToken.None));
-            }
+            // The messages are ours: each one ends sent, rejected or due again, whatever the stop.
+            await dispatch.StartAsync(claimed.Select(m => m.Id).ToList(), _ => SendAsync(claimed, dispatch));
         }
-        if (claimed.Count == 0)
-        {
-            return 0;
-        }
+    }
 
-        // From here on the messages are ours: each one ends sent, rejected or due again.
+    private async Task<EmailOutcome?> SendAsync(IReadOnlyList<OutboxEmail> claimed, LeaseDispatch<EmailOutcome> dispatch)
+    {
         var ct = CancellationToken.None;
         using var client = new SmtpClient { Timeout = _options.TimeoutSeconds * 1000 };
         var pending = new Queue<OutboxEmail>(claimed);
@@ -98,9 +91,9 @@ public sealed class EmailSender(
                 // A slow server over a long batch can outlast the lease, and another process may
                 // then have claimed this message: it is sent only while the lease is still ours,
                 // and each send starts with a fresh one.
-                if (!await RenewLeaseAsync(db, email.Id, _owner, time.GetUtcNow(), TimeSpan.FromSeconds(_options.LeaseSeconds)))
+                if ((await dispatch.RenewAsync([email.Id], ct)).Count == 0)
                 {
-                    log.LogWarning("Alert e-mail {EmailId} was taken over by another sender while this batch was being sent; it is left to that one", email.Id);
+                    _log.LogWarning("Alert e-mail {EmailId} was taken over by another sender while this batch was being sent; it is left to that one", email.Id);
                     pending.Dequeue();
                     continue;
                 }
@@ -113,28 +106,28 @@ public sealed class EmailSender(
                 {
                     // An address MailKit cannot read will never be sent: this one is rejected,
                     // the rest of the batch goes on.
-                    log.LogWarning("Alert e-mail {EmailId} has a recipient that cannot be parsed; it is not sent", email.Id);
-                    await MarkAsync(db, email, EmailStatus.Rejected, $"the recipient address cannot be used: {e.Message}");
+                    _log.LogWarning("Alert e-mail {EmailId} has a recipient that cannot be parsed; it is not sent", email.Id);
+                    await MarkAsync(dispatch, email, EmailStatus.Rejected, $"the recipient address cannot be used: {e.Message}");
                     pending.Dequeue();
                     continue;
                 }
                 try
                 {
                     await client.SendAsync(ToMessage(email, to), ct);
-                    await MarkAsync(db, email, EmailStatus.Sent, null);
+                    await MarkAsync(dispatch, email, EmailStatus.Sent, null);
                     pending.Dequeue();
                 }
                 catch (SmtpCommandException e) when (e.ErrorCode == SmtpErrorCode.RecipientNotAccepted && (int)e.StatusCode >= 500)
                 {
-                    log.LogWarning("The SMTP server refused alert recipient {Recipient} for good: {Status}", email.Recipient, (int)e.StatusCode);
-                    await MarkAsync(db, email, EmailStatus.Rejected, $"the SMTP server refused the recipient: {(int)e.StatusCode} {e.Message}");
+                    _log.LogWarning("The SMTP server refused alert recipient {Recipient} for good: {Status}", email.Recipient, (int)e.StatusCode);
+                    await MarkAsync(dispatch, email, EmailStatus.Rejected, $"the SMTP server refused the recipient: {(int)e.StatusCode} {e.Message}");
                     pending.Dequeue();
                 }
                 catch (SmtpCommandException e)
                 {
                     // The server is up but would not take this one now (4xx, or a 5xx about the
                     // message itself): try it again later, and go on with the others.
-                    await RescheduleAsync(db, email, $"the SMTP server answered {(int)e.StatusCode}: {e.Message}");
+                    await RescheduleAsync(dispatch, email, $"the SMTP server answered {(int)e.StatusCode}: {e.Message}");
                     pending.Dequeue();
                 }
             }
@@ -144,13 +137,13 @@ public sealed class EmailSender(
         {
             // Server down, TLS or login refused, connection lost, timeout: whatever it was, the
             // messages not yet accepted stay in the outbox and come due again.
-            log.LogWarning("Could not send {Count} alert e-mail(s) through {Server}: {Error}; they stay in the outbox", pending.Count, _options.ToString(), e.Message);
+            _log.LogWarning("Could not send {Count} alert e-mail(s) through {Server}: {Error}; they stay in the outbox", pending.Count, _options.ToString(), e.Message);
             foreach (var email in pending)
             {
-                await RescheduleAsync(db, email, "could not send through the SMTP server: " + e.Message);
+                await RescheduleAsync(dispatch, email, "could not send through the SMTP server: " + e.Message);
             }
         }
-        return claimed.Count;
+        return null;
     }
 
     private SecureSocketOptions Security() => _options.UseTls switch
@@ -159,17 +152,6 @@ public sealed class EmailSender(
         true => _options.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTls,
         false => SecureSocketOptions.None,
     };
-
-    /// Extends the lease on one claimed message, in one conditional statement, only while it is
-    /// still this owner's and has not run out; false means the message is no longer ours.
-    public static async Task<bool> RenewLeaseAsync(PostbackDb db, long id, string owner, DateTimeOffset now, TimeSpan lease)
-    {
-        var until = now + lease;
-        var renewed = await db.EmailOutbox
-            .Where(m => m.Id == id && m.Status == EmailStatus.Pending && m.LeaseOwner == owner && m.LeaseUntil > now)
-            .ExecuteUpdateAsync(s => s.SetProperty(m => m.LeaseUntil, until), CancellationToken.None);
-        return renewed == 1;
-    }
 
     private MimeMessage ToMessage(OutboxEmail email, MailboxAddress to)
     {
@@ -185,35 +167,16 @@ public sealed class EmailSender(
         return message;
     }
 
-    private async Task MarkAsync(PostbackDb db, OutboxEmail email, string status, string? error)
-    {
-        var now = time.GetUtcNow();
-        // The server's reply can be any length: the column holds 1000 characters.
-        error = error is null ? null : Confirmations.ConfirmationProtocol.Clip(error, MaxError);
-        await db.EmailOutbox
-            .Where(m => m.Id == email.Id && m.LeaseOwner == _owner)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(m => m.Status, status)
-                .SetProperty(m => m.Attempts, m => m.Attempts + 1)
-                .SetProperty(m => m.SentAt, status == EmailStatus.Sent ? (DateTimeOffset?)now : null)
-                .SetProperty(m => m.LastError, error)
-                .SetProperty(m => m.LeaseOwner, (string?)null)
-                .SetProperty(m => m.LeaseUntil, (DateTimeOffset?)null), CancellationToken.None);
-    }
+    // Marked the moment the server has taken it, so a failure later in the batch re-sends none
+    // of the ones before.
+    private Task MarkAsync(LeaseDispatch<EmailOutcome> dispatch, OutboxEmail email, string status, string? error) =>
+        _store.CompleteAsync(dispatch.Owner, [new EmailOutcome(email.Id, status, error, null)], _time.GetUtcNow(), CancellationToken.None);
 
-    private async Task RescheduleAsync(PostbackDb db, OutboxEmail email, string error)
+    private Task RescheduleAsync(LeaseDispatch<EmailOutcome> dispatch, OutboxEmail email, string error)
     {
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         var policy = new RetryPolicy(TimeSpan.FromSeconds(_options.FirstRetrySeconds), TimeSpan.FromSeconds(_options.RetryCapSeconds), null);
         var next = now + RetrySchedule.Backoff(policy, email.Attempts + 1, Random.Shared.NextDouble());
-        error = Confirmations.ConfirmationProtocol.Clip(error, MaxError);
-        await db.EmailOutbox
-            .Where(m => m.Id == email.Id && m.LeaseOwner == _owner)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(m => m.Attempts, m => m.Attempts + 1)
-                .SetProperty(m => m.DueAt, next)
-                .SetProperty(m => m.LastError, error)
-                .SetProperty(m => m.LeaseOwner, (string?)null)
-                .SetProperty(m => m.LeaseUntil, (DateTimeOffset?)null), CancellationToken.None);
+        return _store.CompleteAsync(dispatch.Owner, [new EmailOutcome(email.Id, EmailStatus.Pending, error, next)], now, CancellationToken.None);
     }
 }

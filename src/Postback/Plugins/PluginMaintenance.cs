@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Catalog;
+using Postback.Infrastructure;
 using Postback.Storage;
 
 namespace Postback.Plugins;
@@ -25,34 +26,10 @@ public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider 
 
     private readonly PluginOptions _options = config.GetSection(PluginOptions.Section).Get<PluginOptions>() ?? new PluginOptions();
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var interval = TimeSpan.FromMinutes(Math.Max(1, _options.MaintenanceMinutes));
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await RunOnceAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                // The next pass tries again; nothing here is lost by waiting.
-                log.LogError(e, "Inbound plugin maintenance failed");
-            }
-            try
-            {
-                await Task.Delay(interval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    // A pass every MaintenanceMinutes, and one at start, on the lease-queue engine.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new PeriodicJob("Inbound plugin maintenance", TimeSpan.FromMinutes(Math.Max(1, _options.MaintenanceMinutes)),
+            RunOnceAsync, time, log).RunAsync(stoppingToken);
 
     /// One pass: prune the inbound log, then finish pending SKU links.
     public async Task<(int Deleted, int ResolvedLines)> RunOnceAsync(CancellationToken ct)

@@ -1,7 +1,12 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Postback.Confirmations;
+using Postback.Deliveries;
+using Postback.Notifications;
 using Postback.Infrastructure;
+using Postback.Storage.Postgres;
+using Postback.Storage.Sqlite;
 
 namespace Postback.Storage;
 
@@ -18,6 +23,7 @@ public static class StorageSetup
                 EnsureSqliteDirectory(connectionString);
                 services.AddDbContextPool<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString).AddInterceptors(new SqliteBusyTimeout()));
                 services.AddSingleton(new WriteGate(serialize: true));
+                services.AddSingleton<IDeliveryStore, SqliteDeliveryStore>();
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -27,10 +33,13 @@ public static class StorageSetup
                 var tuned = TunePostgres(connectionString);
                 services.AddDbContextPool<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(tuned));
                 services.AddSingleton(new WriteGate(serialize: false));
+                services.AddSingleton<IDeliveryStore, PostgresDeliveryStore>();
                 break;
             default:
                 throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");
         }
+        services.AddSingleton<IConfirmationStore, ConfirmationStore>();
+        services.AddSingleton<IEmailOutboxStore, EmailOutboxStore>();
         return services;
     }
 

@@ -1,10 +1,16 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Time.Testing;
+using Postback.Confirmations;
 using Postback.Deliveries;
+using Postback.Notifications;
 using Postback.ExportProfiles;
 using Postback.Orders;
+using Postback.Infrastructure;
 using Postback.Storage;
+using Postback.Storage.Postgres;
+using Postback.Storage.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Storage;
@@ -18,11 +24,21 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     protected readonly FakeTimeProvider Time = new(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
 
     // As the hub has it: SQLite's writers take turns in-process, PostgreSQL's do not need to.
-    private WriteGate Gate => field ??= new WriteGate(serialize: this is SqliteStorageTests);
+    protected WriteGate Gate => field ??= new WriteGate(serialize: this is SqliteStorageTests);
 
     protected abstract Task<string> CreateDatabaseAsync();
 
     protected abstract PostbackDb Open(string connectionString);
+
+    protected abstract IDeliveryStore DeliveryStore(IServiceScopeFactory scopes, WriteGate gate);
+
+    // The stores open a context per operation, as in the hub.
+    protected IServiceScopeFactory Scopes => field ??= new ServiceCollection()
+        .AddScoped(_ => Open(_connectionString)).BuildServiceProvider().GetRequiredService<IServiceScopeFactory>();
+
+    protected IDeliveryStore Deliveries() => DeliveryStore(Scopes, Gate);
+
+    protected static Lease Lease(string owner, DateTimeOffset now, TimeSpan lease) => new(owner, now, now + lease);
 
     public async Task InitializeAsync()
     {
@@ -250,25 +266,25 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         Assert.Equal(ingested.Event.Id, (await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id)).EventKey);
 
         var lease = TimeSpan.FromSeconds(30);
-        var queue = DeliveryQueue.For(Db());
+        var queue = Deliveries();
         Time.Advance(TimeSpan.FromMinutes(4));
-        Assert.Empty(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow(), lease, 100, [], default));
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 100, [], default));
 
         Time.Advance(TimeSpan.FromMinutes(1));
-        var claimed = Assert.Single(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow(), lease, 100, [], default));
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 100, [], default));
         Assert.Equal(scheduled.Id, claimed.Id);
         Assert.Equal("C-2001", claimed.CustomerId);
         Assert.Equal("http://127.0.0.1:9", claimed.Endpoint);
         Assert.Equal(scheduled.DueAt, claimed.FirstDueAt);
 
         // Held by w1: nobody else gets it, not even w1 again.
-        Assert.Empty(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, [], default));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, [], default));
         // Its endpoint blocked: not claimed either.
         Time.Advance(lease + TimeSpan.FromSeconds(1));
-        Assert.Empty(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, ["http://127.0.0.1:9"], default));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, ["http://127.0.0.1:9"], default));
 
         // w1 died: once its lease ran out, the delivery comes back to another worker.
-        var reclaimed = Assert.Single(await queue.ClaimAsync(Db(), "w2", Time.GetUtcNow(), lease, 100, [], default));
+        var reclaimed = Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, [], default));
         Assert.Equal(scheduled.Id, reclaimed.Id);
 
         // w1's late outcome does not overwrite w2's lease, and leaves no attempt nor history
@@ -278,11 +294,11 @@ public abstract class StorageComplianceTests : IAsyncLifetime
             DeliveryId = claimed.Id, OrganizationId = 1, Number = 1, StartedAt = Time.GetUtcNow(), DurationMs = 3,
             RequestMethod = "GET", RequestUrl = "http://127.0.0.1:9/hook", RequestHeaders = "[]", Error = "late",
         };
-        Assert.Empty(await queue.CompleteAsync(Db(), "w1", [new DeliveryOutcome(claimed, DeliveryStatus.Failed, null, lateAttempt, "late", null)], Time.GetUtcNow(), default));
+        Assert.Empty(await queue.CompleteAsync("w1", [new DeliveryOutcome(claimed, DeliveryStatus.Failed, null, lateAttempt, "late", null)], Time.GetUtcNow(), default));
         Assert.Equal(DeliveryStatus.Pending, (await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id)).Status);
         Assert.False(await Db().DeliveryAttempts.AnyAsync(a => a.DeliveryId == scheduled.Id));
         Assert.False(await Db().History.AnyAsync(h => h.DeliveryId == scheduled.Id));
-        var recorded = await queue.CompleteAsync(Db(), "w2", [new DeliveryOutcome(reclaimed, DeliveryStatus.Succeeded, null, null, null, 200)], Time.GetUtcNow(), default);
+        var recorded = await queue.CompleteAsync("w2", [new DeliveryOutcome(reclaimed, DeliveryStatus.Succeeded, null, null, null, 200)], Time.GetUtcNow(), default);
         Assert.Equal([scheduled.Id], recorded);
         var done = await Db().Deliveries.SingleAsync(d => d.Id == scheduled.Id);
         Assert.Equal(DeliveryStatus.Succeeded, done.Status);
@@ -294,15 +310,15 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     public async Task Outcomes_record_the_attempt_the_retry_time_and_the_customer_history()
     {
         await ScheduleAsync(delayMinutes: 0, orderId: 2002);
-        var queue = DeliveryQueue.For(Db());
-        var claimed = Assert.Single(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow(), TimeSpan.FromSeconds(30), 100, [], default));
+        var queue = Deliveries();
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), TimeSpan.FromSeconds(30)), 100, [], default));
         var attempt = new DeliveryAttempt
         {
             DeliveryId = claimed.Id, OrganizationId = 1, Number = 1, StartedAt = Time.GetUtcNow(), DurationMs = 12.5,
             RequestMethod = "GET", RequestUrl = "http://127.0.0.1:9/hook?a=1", RequestHeaders = "[]", ResponseStatus = 503, Error = null,
         };
         var retryAt = Time.GetUtcNow().AddSeconds(2);
-        await queue.CompleteAsync(Db(), "w1", [new DeliveryOutcome(claimed, DeliveryStatus.Pending, retryAt, attempt, "the receiver answered 503", 503)], Time.GetUtcNow(), default);
+        await queue.CompleteAsync("w1", [new DeliveryOutcome(claimed, DeliveryStatus.Pending, retryAt, attempt, "the receiver answered 503", 503)], Time.GetUtcNow(), default);
 
         var delivery = await Db().Deliveries.SingleAsync(d => d.Id == claimed.Id);
         Assert.Equal(DeliveryStatus.Pending, delivery.Status);
@@ -326,8 +342,169 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         Assert.StartsWith("Export fired (", history.Message);
 
         // Not due before its retry time.
-        Assert.Empty(await queue.ClaimAsync(Db(), "w1", Time.GetUtcNow().AddSeconds(1), TimeSpan.FromSeconds(30), 100, [], default));
-        Assert.Single(await queue.ClaimAsync(Db(), "w1", retryAt, TimeSpan.FromSeconds(30), 100, [], default));
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow().AddSeconds(1), TimeSpan.FromSeconds(30)), 100, [], default));
+        Assert.Single(await queue.ClaimAsync(Lease("w1", retryAt, TimeSpan.FromSeconds(30)), 100, [], default));
+    }
+
+    [Fact]
+    public async Task A_released_delivery_is_due_again_at_once_for_any_worker()
+    {
+        await ScheduleAsync(delayMinutes: 0, orderId: 2003);
+        var queue = Deliveries();
+        var lease = TimeSpan.FromSeconds(30);
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 100, [], default));
+        // Only the holder can give it back.
+        await queue.ReleaseAsync("w2", [claimed.Id], default);
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, [], default));
+        await queue.ReleaseAsync("w1", [claimed.Id], default);
+        var again = Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, [], default));
+        Assert.Equal((claimed.Id, 0), (again.Id, again.Attempts));
+    }
+
+    private async Task<OrderConfirmation> ConfirmationAsync(long orderId, DateTimeOffset dueAt)
+    {
+        var db = Db();
+        var order = new StoredOrder { OrganizationId = 1, OrderId = orderId, Data = "{}", Version = 1, CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow() };
+        db.Orders.Add(order);
+        await db.SaveChangesAsync();
+        var confirmation = new OrderConfirmation
+        {
+            OrganizationId = 1, OrderKey = order.Id, OrderId = orderId, CustomerId = "C-" + orderId, DueAt = dueAt, RequestedAt = Time.GetUtcNow(),
+        };
+        db.Confirmations.Add(confirmation);
+        await db.SaveChangesAsync();
+        return confirmation;
+    }
+
+    private ConfirmationOutcome Confirmed(ClaimedConfirmation claimed, OrderConfirmation row, string message) =>
+        new(claimed,
+            new OrderConfirmation
+            {
+                Id = row.Id, OrganizationId = 1, OrderKey = row.OrderKey, OrderId = row.OrderId, Status = ConfirmationStatus.Confirmed, Round = claimed.Round,
+                Attempts = claimed.Attempts + 1, DueAt = row.DueAt, Message = message, LastStatusCode = 200, LastAttemptAt = Time.GetUtcNow(),
+                RequestedAt = row.RequestedAt, CompletedAt = Time.GetUtcNow(),
+            },
+            new ConfirmationAttempt
+            {
+                ConfirmationId = row.Id, OrganizationId = 1, Round = claimed.Round, Number = claimed.Attempts + 1, StartedAt = Time.GetUtcNow(),
+                RequestMethod = "POST", RequestUrl = "http://127.0.0.1:9/confirm", RequestHeaders = "[]", Succeeded = true,
+            },
+            new HistoryEntry { OrganizationId = 1, OrderId = row.OrderId, Kind = "confirmation", Message = message, CreatedAt = Time.GetUtcNow() },
+            [new OutboxEmail { OrganizationId = 1, DedupKey = $"c{row.Id}-{message}", Recipient = "ops@example.com", Subject = "s", Body = "b", DueAt = Time.GetUtcNow(), CreatedAt = Time.GetUtcNow() }]);
+
+    [Fact]
+    public async Task A_confirmation_is_due_at_its_time_claimed_once_per_lease_and_a_dead_workers_outcome_is_ignored()
+    {
+        var row = await ConfirmationAsync(3001, Time.GetUtcNow().AddMinutes(1));
+        var queue = new ConfirmationStore(Scopes, Gate);
+        var lease = TimeSpan.FromSeconds(30);
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+        Assert.Equal((row.Id, 1, 0), (claimed.Id, claimed.Round, claimed.Attempts));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 10, default));
+
+        // w1 died: once its lease ran out, the confirmation comes back to another worker.
+        Time.Advance(lease + TimeSpan.FromSeconds(1));
+        var reclaimed = Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 10, default));
+
+        // w1's late outcome leaves no trace: no state, attempt, history line nor alert.
+        Assert.Empty(await queue.CompleteAsync("w1", [Confirmed(claimed, row, "late")], Time.GetUtcNow(), default));
+        var after = await Db().Confirmations.SingleAsync(c => c.Id == row.Id);
+        Assert.Equal((ConfirmationStatus.Pending, "w2"), (after.Status, after.LeaseOwner));
+        Assert.False(await Db().ConfirmationAttempts.AnyAsync(a => a.ConfirmationId == row.Id));
+        Assert.False(await Db().History.AnyAsync(h => h.OrderId == 3001));
+        Assert.False(await Db().EmailOutbox.AnyAsync(m => m.DedupKey == $"c{row.Id}-late"));
+
+        Assert.Equal([row.Id], await queue.CompleteAsync("w2", [Confirmed(reclaimed, row, "ok")], Time.GetUtcNow(), default));
+        var done = await Db().Confirmations.SingleAsync(c => c.Id == row.Id);
+        Assert.Equal((ConfirmationStatus.Confirmed, (string?)null, (DateTimeOffset?)null, 1, "ok"), (done.Status, done.LeaseOwner, done.LeaseUntil, done.Attempts, done.Message));
+        Assert.Equal(Time.GetUtcNow(), done.CompletedAt);
+        Assert.Single(await Db().ConfirmationAttempts.Where(a => a.ConfirmationId == row.Id).ToListAsync());
+        Assert.Single(await Db().History.Where(h => h.OrderId == 3001).ToListAsync());
+        Assert.Single(await Db().EmailOutbox.Where(m => m.DedupKey == $"c{row.Id}-ok").ToListAsync());
+        // Finished: never claimed again.
+        Time.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+    }
+
+    [Fact]
+    public async Task An_outcome_for_an_earlier_round_of_a_confirmation_is_ignored_and_a_release_frees_it()
+    {
+        var row = await ConfirmationAsync(3002, Time.GetUtcNow());
+        var queue = new ConfirmationStore(Scopes, Gate);
+        var lease = TimeSpan.FromSeconds(30);
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+        await queue.ReleaseAsync("w1", [claimed.Id], default);
+        claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+
+        // An operator reconfirms meanwhile: a new round, same holder.
+        await Db().Confirmations.Where(c => c.Id == row.Id).ExecuteUpdateAsync(s => s.SetProperty(c => c.Round, 2));
+        Assert.Empty(await queue.CompleteAsync("w1", [Confirmed(claimed, row, "old round")], Time.GetUtcNow(), default));
+        Assert.Equal(ConfirmationStatus.Pending, (await Db().Confirmations.SingleAsync(c => c.Id == row.Id)).Status);
+    }
+
+    private async Task<OutboxEmail> EmailAsync(string key, DateTimeOffset dueAt)
+    {
+        var db = Db();
+        var email = new OutboxEmail { OrganizationId = 1, DedupKey = key, Recipient = "ops@example.com", Subject = "s", Body = "b", DueAt = dueAt, CreatedAt = Time.GetUtcNow() };
+        db.EmailOutbox.Add(email);
+        await db.SaveChangesAsync();
+        return email;
+    }
+
+    [Fact]
+    public async Task An_email_is_due_at_its_time_renewed_only_by_its_holder_and_a_dead_senders_mark_is_ignored()
+    {
+        var row = await EmailAsync("m-1", Time.GetUtcNow().AddSeconds(10));
+        var queue = new EmailOutboxStore(Scopes, Gate);
+        var lease = TimeSpan.FromSeconds(30);
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+        Time.Advance(TimeSpan.FromSeconds(10));
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+        Assert.Equal(("m-1", "ops@example.com"), (claimed.DedupKey, claimed.Recipient));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 10, default));
+
+        // A renewal keeps it w1's past the first lease.
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal([row.Id], await queue.RenewAsync(Lease("w1", Time.GetUtcNow(), lease), [row.Id], default));
+        Assert.Empty(await queue.RenewAsync(Lease("w2", Time.GetUtcNow(), lease), [row.Id], default));
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 10, default));
+
+        // w1 died: its lease runs out, w2 takes over, and w1 can neither renew nor mark it.
+        Time.Advance(lease);
+        Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 10, default));
+        Assert.Empty(await queue.RenewAsync(Lease("w1", Time.GetUtcNow(), lease), [row.Id], default));
+        Assert.Empty(await queue.CompleteAsync("w1", [new EmailOutcome(row.Id, EmailStatus.Rejected, "late", null)], Time.GetUtcNow(), default));
+        var untouched = await Db().EmailOutbox.SingleAsync(m => m.Id == row.Id);
+        Assert.Equal((EmailStatus.Pending, 0, "w2"), (untouched.Status, untouched.Attempts, untouched.LeaseOwner));
+
+        Assert.Equal([row.Id], await queue.CompleteAsync("w2", [new EmailOutcome(row.Id, EmailStatus.Sent, null, null)], Time.GetUtcNow(), default));
+        var sent = await Db().EmailOutbox.SingleAsync(m => m.Id == row.Id);
+        Assert.Equal((EmailStatus.Sent, 1, (string?)null), (sent.Status, sent.Attempts, sent.LeaseOwner));
+        Assert.Equal(Time.GetUtcNow(), sent.SentAt);
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow().AddHours(1), lease), 10, default));
+    }
+
+    [Fact]
+    public async Task An_email_that_could_not_be_sent_is_due_again_at_its_retry_time_with_its_error_clipped()
+    {
+        var row = await EmailAsync("m-2", Time.GetUtcNow());
+        var queue = new EmailOutboxStore(Scopes, Gate);
+        var lease = TimeSpan.FromSeconds(30);
+        Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 10, default));
+        var retryAt = Time.GetUtcNow().AddSeconds(5);
+        // A reply far longer than the column, its cut falling inside a surrogate pair.
+        var error = new string('x', 988) + "😀😀😀";
+        Assert.Equal([row.Id], await queue.CompleteAsync("w1", [new EmailOutcome(row.Id, EmailStatus.Pending, error, retryAt)], Time.GetUtcNow(), default));
+
+        var stored = await Db().EmailOutbox.SingleAsync(m => m.Id == row.Id);
+        Assert.Equal((EmailStatus.Pending, 1, retryAt, (string?)null), (stored.Status, stored.Attempts, stored.DueAt, stored.LeaseOwner));
+        Assert.Equal(new string('x', 988) + "…", stored.LastError);
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", retryAt.AddSeconds(-1), lease), 10, default));
+        Assert.Single(await queue.ClaimAsync(Lease("w2", retryAt, lease), 10, default));
     }
 
     [Fact]
@@ -352,6 +529,8 @@ public sealed class SqliteStorageTests : StorageComplianceTests
 
     protected override PostbackDb Open(string connectionString) =>
         new SqlitePostbackDb(new DbContextOptionsBuilder<SqlitePostbackDb>().UseSqlite(connectionString).Options);
+
+    protected override IDeliveryStore DeliveryStore(IServiceScopeFactory scopes, WriteGate gate) => new SqliteDeliveryStore(scopes, gate);
 }
 
 public sealed class PostgresStorageTests : StorageComplianceTests
@@ -360,4 +539,6 @@ public sealed class PostgresStorageTests : StorageComplianceTests
 
     protected override PostbackDb Open(string connectionString) =>
         new PostgresPostbackDb(new DbContextOptionsBuilder<PostgresPostbackDb>().UseNpgsql(connectionString).Options);
+
+    protected override IDeliveryStore DeliveryStore(IServiceScopeFactory scopes, WriteGate gate) => new PostgresDeliveryStore(scopes, gate);
 }
