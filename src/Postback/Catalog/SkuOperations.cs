@@ -58,7 +58,7 @@ public static class SkuOperations
             product = await db.Products.AsNoTracking().Where(p => p.OrganizationId == organizationId && p.ProductId == productId).OrderBy(p => p.Id).FirstOrDefaultAsync(ct);
             if (product is null)
             {
-                errors.Add("productId", $"there is no product '{(productId.Length > 64 ? productId[..64] + "…" : productId)}' in any campaign");
+                errors.Add("productId", $"there is no product '{Text.Clip(productId, 65, "…")}' in any campaign");
             }
         }
         if (errors.Any)

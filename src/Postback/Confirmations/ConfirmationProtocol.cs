@@ -3,6 +3,7 @@ using System.Text.Json;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Outbound;
+using Postback.Infrastructure;
 
 namespace Postback.Confirmations;
 
@@ -101,12 +102,12 @@ public static class ConfirmationProtocol
         {
             true => new(Verdict.Confirmed, message, null),
             false => new(Verdict.Failed, message, "the receiver answered status 0"),
-            null => Unreadable($"\"status\" must be 1 or 0 (or true/false), not {Clip(statusElement.GetRawText(), 40)}", body),
+            null => Unreadable($"\"status\" must be 1 or 0 (or true/false), not {Infrastructure.Text.Clip(statusElement.GetRawText(), 40)}", body),
         };
     }
 
     private static Judgement Unreadable(string why, string body) =>
-        new(Verdict.Failed, null, $"the receiver's answer could not be read: {why}; it began: {Clip(body, 200)}");
+        new(Verdict.Failed, null, $"the receiver's answer could not be read: {why}; it began: {Infrastructure.Text.Clip(body, 200)}");
 
     private static bool? StatusOf(JsonElement e) => e.ValueKind switch
     {
@@ -152,9 +153,9 @@ public static class ConfirmationProtocol
 
     private static string? Text(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.String => Clip(StringOrRaw(e), MaxMessageLength),
+        JsonValueKind.String => Infrastructure.Text.Clip(StringOrRaw(e), MaxMessageLength),
         JsonValueKind.Null or JsonValueKind.Undefined => null,
-        _ => Clip(e.GetRawText(), MaxMessageLength),
+        _ => Infrastructure.Text.Clip(e.GetRawText(), MaxMessageLength),
     };
 
     // A string holding a lone surrogate escape ("\ud800") cannot be read as text; its JSON
@@ -182,23 +183,6 @@ public static class ConfirmationProtocol
         {
             return null;
         }
-    }
-
-    /// At most <paramref name="max"/> characters, the ellipsis included, and never half of a
-    /// surrogate pair: what is clipped goes into columns of that length, and PostgreSQL refuses
-    /// both a longer value and invalid UTF-16.
-    public static string Clip(string s, int max)
-    {
-        if (s.Length <= max)
-        {
-            return s;
-        }
-        var cut = Math.Max(max - 1, 0);
-        if (cut > 0 && char.IsHighSurrogate(s[cut - 1]))
-        {
-            cut--;
-        }
-        return s[..cut] + "…";
     }
 
     /// When to try again after attempt number <paramref name="attempts"/> failed in a way worth

@@ -25,7 +25,7 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
 /// delivery per export profile it fires — all events of one call in one transaction, so there
 /// is never an event without its deliveries nor a delivery without its event. An event id
 /// seen before is not stored again (idempotent ingest).
-public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, WriteGate gate)
+public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, IngestStore store)
 {
     /// beforeSave, when given, adds rows that must be stored in the same transaction as the
     /// events (it sees the results as they will be; it runs again on a retry, after the change
@@ -59,7 +59,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         long organizationId, IReadOnlyList<IncomingEvent> events, Func<IReadOnlyList<IngestedEvent>, CancellationToken, Task>? beforeSave, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var reads = await PlanForTheseValuesAsync(ct);
+        await using var reads = await store.BeginLookupsAsync(db, ct);
         var givenIds = events.Where(e => e.EventId is not null).Select(e => e.EventId!).Distinct().ToList();
         var seen = givenIds.Count == 0
             ? []
@@ -157,20 +157,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         {
             await beforeSave(results, ct);
         }
-        using (await gate.EnterAsync(ct))
-        {
-            if (db is SqlitePostbackDb)
-            {
-                await using var transaction = await db.Database.BeginTransactionAsync(ct);
-                await SqliteIngestWriter.WriteAsync(db, touched, newEvents, newDeliveries.Select(d => d.Delivery).ToList(), ct);
-                await db.SaveChangesAsync(ct);
-                await transaction.CommitAsync(ct);
-            }
-            else
-            {
-                await db.SaveChangesAsync(ct);
-            }
-        }
+        await store.SaveAsync(db, touched, newEvents, newDeliveries.Select(d => d.Delivery).ToList(), ct);
 
         // Ids exist only after the save.
         foreach (var group in newDeliveries.GroupBy(d => d.Result))
@@ -181,22 +168,6 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             };
         }
         return results;
-    }
-
-    /// On PostgreSQL the lookups run in a read transaction that plans each statement for its
-    /// own values. The hub's statements are prepared, and PostgreSQL gives a prepared statement
-    /// a generic plan after five runs; made while the tables were still nearly empty (a fresh
-    /// database, before autovacuum's first ANALYZE), that plan stays a sequential scan as the
-    /// events table grows: the event-id lookup went from 0.1 ms to 50 ms that way.
-    private async Task<Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction?> PlanForTheseValuesAsync(CancellationToken ct)
-    {
-        if (db is not PostgresPostbackDb)
-        {
-            return null;
-        }
-        var transaction = await db.Database.BeginTransactionAsync(ct);
-        await db.Database.ExecuteSqlRawAsync("SET LOCAL plan_cache_mode = force_custom_plan", ct);
-        return transaction;
     }
 
     private async Task<IReadOnlyList<ScheduledDelivery>> ScheduledForAsync(long eventKey, CancellationToken ct) =>

@@ -119,7 +119,7 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
             using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             var headers = response.Headers.Concat(response.Content.Headers)
                 .Take(MaxExcerptHeaders)
-                .Select(h => new KeyValuePair<string, string>(h.Key, Printable(Truncate(string.Join(", ", h.Value), 500))))
+                .Select(h => new KeyValuePair<string, string>(h.Key, Printable(Text.Clip(string.Join(", ", h.Value), 501, "…"))))
                 .ToList();
             string excerpt;
             bool truncated;
@@ -222,7 +222,6 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
     // NUL cannot be stored in a PostgreSQL text column; a binary answer (a GIF pixel) has them.
     private static string Printable(string s) => s.Contains('\0') ? s.Replace('\0', '\uFFFD') : s;
 
-    private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 
     /// The request as it goes on the wire (HTTP/1.1), for previews.
     public static string ToRawHttp(RenderedRequest request)

@@ -1,3 +1,4 @@
+using Postback.Infrastructure;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Postback.ExportProfiles;
@@ -39,7 +40,7 @@ public abstract class RecordedExchange
         ResponseStatus = result.Response?.Status;
         ResponseHeaders = result.Response is { } r ? JsonSerializer.Serialize(r.Headers, Json) : null;
         ResponseBody = result.Response?.BodyExcerpt;
-        Error = result.Error is { Length: > 1000 } tooLong ? tooLong[..1000] : result.Error;
+        Error = Text.ClipOrNull(result.Error, 1000);
         Succeeded = result.Succeeded;
     }
 

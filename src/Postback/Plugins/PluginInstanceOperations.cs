@@ -116,7 +116,7 @@ public static partial class PluginInstanceOperations
             var campaignId = input.CampaignId.Trim();
             if (!await db.Campaigns.AnyAsync(c => c.OrganizationId == organizationId && c.CampaignId == campaignId, ct))
             {
-                errors.Add("campaignId", $"there is no campaign '{(campaignId.Length > 64 ? campaignId[..64] + "…" : campaignId)}'; create it first (POST /api/v1/campaigns)");
+                errors.Add("campaignId", $"there is no campaign '{Text.Clip(campaignId, 65, "…")}'; create it first (POST /api/v1/campaigns)");
             }
         }
         return errors;

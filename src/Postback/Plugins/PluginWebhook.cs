@@ -205,7 +205,7 @@ internal static class PluginWebhook
         entry.Reason = reason is null ? null : PostbackMapper.Shorten(reason, 999);
         if (outcome is not ("accepted" or "duplicate") && entry.Payload.Length > MaxRefusedPayload)
         {
-            entry.Payload = entry.Payload[..MaxRefusedPayload] + "…";
+            entry.Payload = Text.Clip(entry.Payload, MaxRefusedPayload + 1, "…");
         }
         return entry;
     }

@@ -227,17 +227,9 @@ public static partial class PostbackMapper
         "MM/dd/yyyy hh:mm:ss tt", "M/d/yyyy h:mm:ss tt", "MM/dd/yyyy hh:mm tt", "M/d/yyyy h:mm tt", "M/d/yyyy H:mm:ss", "M/d/yyyy",
     ];
 
-    /// At most <paramref name="max"/> characters and an ellipsis, never cutting a surrogate pair
-    /// in half: a lone surrogate in an error would make PostgreSQL refuse the inbound log entry.
-    public static string Shorten(string s, int max = 40)
-    {
-        if (s.Length <= max)
-        {
-            return s;
-        }
-        var cut = char.IsHighSurrogate(s[max - 1]) ? max - 1 : max;
-        return s[..cut] + "…";
-    }
+    /// At most `max` characters and an ellipsis, never cutting a surrogate pair in half: a lone
+    /// surrogate in an error would make PostgreSQL refuse the inbound log entry.
+    public static string Shorten(string s, int max = 40) => Text.Clip(s, max + 1, "…");
 
     [GeneratedRegex("^product([0-9]{1,6})_(sku|qty|price|name|id)$", RegexOptions.IgnoreCase)]
     private static partial Regex ProductField();

@@ -24,6 +24,7 @@ public static class StorageSetup
                 services.AddDbContextPool<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString).AddInterceptors(new SqliteBusyTimeout()));
                 services.AddSingleton(new WriteGate(serialize: true));
                 services.AddSingleton<IDeliveryStore, SqliteDeliveryStore>();
+                services.AddSingleton<IngestStore, SqliteIngestStore>();
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -34,6 +35,7 @@ public static class StorageSetup
                 services.AddDbContextPool<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(tuned));
                 services.AddSingleton(new WriteGate(serialize: false));
                 services.AddSingleton<IDeliveryStore, PostgresDeliveryStore>();
+                services.AddSingleton<IngestStore, PostgresIngestStore>();
                 break;
             default:
                 throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");

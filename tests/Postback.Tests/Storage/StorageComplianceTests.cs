@@ -38,6 +38,10 @@ public abstract class StorageComplianceTests : IAsyncLifetime
 
     protected IDeliveryStore Deliveries() => DeliveryStore(Scopes, Gate);
 
+    protected abstract IngestStore IngestStore(WriteGate gate);
+
+    protected IngestStore Ingest => field ??= IngestStore(Gate);
+
     protected static Lease Lease(string owner, DateTimeOffset now, TimeSpan lease) => new(owner, now, now + lease);
 
     public async Task InitializeAsync()
@@ -78,10 +82,10 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task Ingesting_an_event_id_twice_stores_it_once()
     {
-        var ingest = new EventIngest(Db(), Time, new DeliverySignal(), Gate);
+        var ingest = new EventIngest(Db(), Time, new DeliverySignal(), Ingest);
         var incoming = new IncomingEvent("evt-1", "new_sale", null, Order("""{"orderId": 1001, "firstName": "Jane"}"""));
         var first = await ingest.IngestAsync(1, [incoming], default);
-        var second = await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [incoming], default);
+        var second = await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [incoming], default);
 
         Assert.False(first[0].Duplicate);
         Assert.True(second[0].Duplicate);
@@ -92,10 +96,10 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task An_order_is_upserted_by_order_id_and_its_fields_merged()
     {
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1,
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1,
             [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1002, "firstName": "Jane", "city": "Austin", "items": [{"sku": "A"}]}"""))], default);
         Time.Advance(TimeSpan.FromMinutes(3));
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1,
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1,
             [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1002, "firstName": "Janet", "totalAmount": "49.9"}"""))], default);
 
         var rows = await Db().Orders.Where(o => o.OrderId == 1002).ToListAsync();
@@ -112,8 +116,8 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task The_same_order_id_in_two_organizations_is_two_orders()
     {
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "A"}"""))], default);
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(2, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "B"}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "A"}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(2, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1003, "firstName": "B"}"""))], default);
 
         var orders = await Db().Orders.Where(o => o.OrderId == 1003).OrderBy(o => o.OrganizationId).ToListAsync();
         Assert.Equal(["A", "B"], orders.Select(o => OrderJson.Deserialize(o.Data).Get("firstName")));
@@ -122,8 +126,8 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task Two_writers_racing_on_a_new_order_both_land_on_one_order()
     {
-        var a = new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent("race-a", "partial", null, Order("""{"orderId": 1004, "firstName": "A"}"""))], default);
-        var b = new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent("race-b", "partial", null, Order("""{"orderId": 1004, "lastName": "B"}"""))], default);
+        var a = new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent("race-a", "partial", null, Order("""{"orderId": 1004, "firstName": "A"}"""))], default);
+        var b = new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent("race-b", "partial", null, Order("""{"orderId": 1004, "lastName": "B"}"""))], default);
         await Task.WhenAll(a, b);
 
         Assert.Equal(1, await Db().Orders.CountAsync(o => o.OrderId == 1004));
@@ -133,11 +137,11 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task A_stale_order_write_is_refused_by_its_version()
     {
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1007, "firstName": "A"}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1007, "firstName": "A"}"""))], default);
         var stale = Db();
         var row = await stale.Orders.SingleAsync(o => o.OrderId == 1007);
 
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1007, "city": "Austin"}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1007, "city": "Austin"}"""))], default);
 
         row.Data = "{}";
         row.Version++;
@@ -148,9 +152,9 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_postbacks_for_one_order_lost_each_others_fields()
     {
-        await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1008}"""))], default);
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1008}"""))], default);
         var fields = new[] { "firstName", "lastName", "city", "state" };
-        await Task.WhenAll(fields.Select(f => new EventIngest(Db(), Time, new DeliverySignal(), Gate)
+        await Task.WhenAll(fields.Select(f => new EventIngest(Db(), Time, new DeliverySignal(), Ingest)
             .IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order($$"""{"orderId": 1008, "{{f}}": "{{f}}-value"}"""))], default)));
 
         var order = OrderJson.Deserialize((await Db().Orders.SingleAsync(o => o.OrderId == 1008)).Data);
@@ -201,7 +205,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     {
         var early = new DateTimeOffset(2026, 1, 1, 8, 30, 15, 123, TimeSpan.Zero).AddTicks(4567);
         var late = early.AddMinutes(5);
-        await new EventIngest(Db(), new FakeTimeProvider(early), new DeliverySignal(), Gate).IngestAsync(1,
+        await new EventIngest(Db(), new FakeTimeProvider(early), new DeliverySignal(), Ingest).IngestAsync(1,
             [new IncomingEvent("t-early", "partial", early, Order("""{"orderId": 1006}""")),
              new IncomingEvent("t-late", "partial", late.ToOffset(TimeSpan.FromHours(2)), Order("""{"orderId": 1006}"""))], default);
 
@@ -250,7 +254,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         };
         db.ExportProfiles.Add(profile);
         await db.SaveChangesAsync();
-        var ingested = await new EventIngest(Db(), Time, new DeliverySignal(), Gate).IngestAsync(1,
+        var ingested = await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1,
             [new IncomingEvent(null, "new_sale", null, Order($$"""{"orderId": {{orderId}}, "customerId": "C-{{orderId}}"}"""))], default);
         return (profile.Id, ingested[0]);
     }
@@ -531,6 +535,8 @@ public sealed class SqliteStorageTests : StorageComplianceTests
         new SqlitePostbackDb(new DbContextOptionsBuilder<SqlitePostbackDb>().UseSqlite(connectionString).Options);
 
     protected override IDeliveryStore DeliveryStore(IServiceScopeFactory scopes, WriteGate gate) => new SqliteDeliveryStore(scopes, gate);
+
+    protected override IngestStore IngestStore(WriteGate gate) => new SqliteIngestStore(gate);
 }
 
 public sealed class PostgresStorageTests : StorageComplianceTests
@@ -541,4 +547,6 @@ public sealed class PostgresStorageTests : StorageComplianceTests
         new PostgresPostbackDb(new DbContextOptionsBuilder<PostgresPostbackDb>().UseNpgsql(connectionString).Options);
 
     protected override IDeliveryStore DeliveryStore(IServiceScopeFactory scopes, WriteGate gate) => new PostgresDeliveryStore(scopes, gate);
+
+    protected override IngestStore IngestStore(WriteGate gate) => new PostgresIngestStore(gate);
 }

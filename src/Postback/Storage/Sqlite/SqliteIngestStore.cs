@@ -3,9 +3,9 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Postback.Deliveries;
-using Postback.Storage;
+using Postback.Orders;
 
-namespace Postback.Orders;
+namespace Postback.Storage.Sqlite;
 
 /// Writes an ingest's orders, events and deliveries to SQLite with one prepared statement per
 /// table, reused for every row, inside the caller's transaction. SQLite has one writer, so
@@ -15,11 +15,21 @@ namespace Postback.Orders;
 /// id or order stored meanwhile) both end in a DbUpdateException, which the ingest retries.
 /// The entities leave the change tracker once written, so the caller's SaveChanges stores
 /// only what else it added (a plugin's log entry) in the same transaction.
-internal static class SqliteIngestWriter
+public sealed class SqliteIngestStore(WriteGate gate) : IngestStore
 {
     private const int SqliteConstraint = 19;
 
-    public static async Task WriteAsync(
+    public override async Task SaveAsync(
+        PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct)
+    {
+        using var turn = await gate.EnterAsync(ct);
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        await WriteAsync(db, orders, events, deliveries, ct);
+        await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
+    }
+
+    private static async Task WriteAsync(
         PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct)
     {
         var connection = db.Database.GetDbConnection();
@@ -139,7 +149,7 @@ internal static class SqliteIngestWriter
 
     // As SqlitePostbackDb stores times (UTC ticks to the microsecond), and as PostbackDb rounds
     // the entities themselves, so what the API echoes equals what it later reads.
-    private static DateTimeOffset Micro(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % 10), TimeSpan.Zero);
+    private static DateTimeOffset Micro(DateTimeOffset t) => StorageTime.Normalize(t);
 
-    private static long Ticks(DateTimeOffset t) => t.UtcTicks;
+    private static long Ticks(DateTimeOffset t) => StorageTime.ToTicks(t);
 }

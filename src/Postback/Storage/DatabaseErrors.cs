@@ -1,7 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
-namespace Postback.Confirmations;
+namespace Postback.Storage;
 
 /// What kind of database failure an exception is, on either provider.
 public static class DatabaseErrors
