@@ -102,12 +102,12 @@ public static class ConfirmationProtocol
         {
             true => new(Verdict.Confirmed, message, null),
             false => new(Verdict.Failed, message, "the receiver answered status 0"),
-            null => Unreadable($"\"status\" must be 1 or 0 (or true/false), not {Infrastructure.Text.Clip(statusElement.GetRawText(), 40)}", body),
+            null => Unreadable($"\"status\" must be 1 or 0 (or true/false), not {Infrastructure.Text.Clip(statusElement.GetRawText(), 40, "…")}", body),
         };
     }
 
     private static Judgement Unreadable(string why, string body) =>
-        new(Verdict.Failed, null, $"the receiver's answer could not be read: {why}; it began: {Infrastructure.Text.Clip(body, 200)}");
+        new(Verdict.Failed, null, $"the receiver's answer could not be read: {why}; it began: {Infrastructure.Text.Clip(body, 200, "…")}");
 
     private static bool? StatusOf(JsonElement e) => e.ValueKind switch
     {
@@ -153,9 +153,9 @@ public static class ConfirmationProtocol
 
     private static string? Text(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.String => Infrastructure.Text.Clip(StringOrRaw(e), MaxMessageLength),
+        JsonValueKind.String => Infrastructure.Text.Clip(StringOrRaw(e), MaxMessageLength, "…"),
         JsonValueKind.Null or JsonValueKind.Undefined => null,
-        _ => Infrastructure.Text.Clip(e.GetRawText(), MaxMessageLength),
+        _ => Infrastructure.Text.Clip(e.GetRawText(), MaxMessageLength, "…"),
     };
 
     // A string holding a lone surrogate escape ("\ud800") cannot be read as text; its JSON

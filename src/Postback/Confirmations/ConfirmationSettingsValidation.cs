@@ -59,7 +59,7 @@ public static class ConfirmationSettingsValidation
             }
             else if (!IsAddress(email))
             {
-                errors.Add(field, $"'{Text.Clip(email, 100)}' is not an e-mail address such as sales@example.com");
+                errors.Add(field, $"'{Text.Clip(email, 100, "…")}' is not an e-mail address such as sales@example.com");
             }
             else if (emails.Contains(email, StringComparer.OrdinalIgnoreCase))
             {

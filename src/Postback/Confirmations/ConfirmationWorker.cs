@@ -144,7 +144,7 @@ public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedCo
     {
         confirmation.Status = status;
         confirmation.Message = message;
-        confirmation.Error = error is null ? null : Text.Clip(error, 990);
+        confirmation.Error = error is null ? null : Text.Clip(error, 990, "…");
         confirmation.CompletedAt = now;
         confirmation.LeaseOwner = null;
         confirmation.LeaseUntil = null;
@@ -158,7 +158,7 @@ public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedCo
             Kind = "confirmation",
             Status = status,
             Message = Text.Clip(
-                attempt is null ? $"{what}: {why}" : $"{what} ({attempt.RequestMethod} {attempt.RequestUrl}){(why is null ? "" : ": " + why)}", 990),
+                attempt is null ? $"{what}: {why}" : $"{what} ({attempt.RequestMethod} {attempt.RequestUrl}){(why is null ? "" : ": " + why)}", 990, "…"),
             CreatedAt = now,
         };
     }
@@ -175,7 +175,7 @@ public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedCo
         };
         attempt.Record(SecretMasking.MaskRequest(request), result, startedAt);
         // The judgement, not the transport alone, says whether it worked and what went wrong.
-        attempt.Error = judgement.Error is { } e ? Text.Clip(e, 990) : null;
+        attempt.Error = judgement.Error is { } e ? Text.Clip(e, 990, "…") : null;
         attempt.Succeeded = judgement.Verdict == Verdict.Confirmed;
         return attempt;
     }

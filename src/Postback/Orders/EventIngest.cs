@@ -130,9 +130,8 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             newEvents.Add(orderEvent);
             seen[orderEvent.EventId] = orderEvent;
 
-            foreach (var (profile, customerType) in routing.Match(incoming.Type, data))
+            foreach (var (profile, customerType, dueAt) in routing.Schedule(incoming.Type, data, orderEvent.OccurredAt))
             {
-                var dueAt = orderEvent.OccurredAt.AddMinutes(profile.ExportDelayMinutes);
                 var delivery = new Delivery
                 {
                     OrganizationId = organizationId,
@@ -202,19 +201,6 @@ internal sealed class RoutingContext(IReadOnlyList<ExportProfile> profiles, Hash
         return new RoutingContext(profiles, recurring);
     }
 
-    public IEnumerable<(ExportProfile Profile, string CustomerType)> Match(string eventType, OrderData order)
-    {
-        if (profiles.Count == 0)
-        {
-            yield break;
-        }
-        var facts = RoutingFacts.From(order, recurringProducts.Contains);
-        foreach (var profile in profiles)
-        {
-            if (RouteMatcher.Match(profile.Routes, eventType, facts) is { } customerType)
-            {
-                yield return (profile, customerType);
-            }
-        }
-    }
+    public IReadOnlyList<Scheduled> Schedule(string eventType, OrderData order, DateTimeOffset occurredAt) =>
+        Scheduling.For(profiles, eventType, order, occurredAt, recurringProducts.Contains);
 }

@@ -76,7 +76,7 @@ public sealed class ConfirmationProtocolTests
     [InlineData("abcdefghijkl", "abcdefghi…")]
     [InlineData("aaaaaaaa\U0001F600b", "aaaaaaaa…")]
     public void Clip_stays_within_its_length_and_never_splits_an_emoji(string text, string clipped) =>
-        Assert.Equal(clipped, Text.Clip(text, 10));
+        Assert.Equal(clipped, Text.Clip(text, 10, "…"));
 
     [Theory]
     [InlineData("<html>Server Error</html>", "it is not JSON")]
