@@ -28,14 +28,14 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
 
     public DeliveryWorker(
         IServiceScopeFactory scopes, OutboundSender sender, IDeliveryStore store, DeliverySignal signal,
-        IOptions<PostbackOptions> options, TimeProvider time, ILogger<DeliveryWorker> log)
+        IOptions<PostbackOptions> options, EndpointHealth health, TimeProvider time, ILogger<DeliveryWorker> log)
     {
         _scopes = scopes;
         _sender = sender;
         _time = time;
         _log = log;
         _options = options.Value.Delivery;
-        _health = new(_options.FailureThreshold, _options.MaxInFlightPerEndpoint);
+        _health = health;
         _firstRetry = TimeSpan.FromSeconds(_options.FirstRetrySeconds);
         _queue = new(new LeaseQueueSettings
         {
@@ -97,6 +97,11 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
                 var campaignName = order.CampaignId is { } c ? campaignNames.GetValueOrDefault((delivery.OrganizationId, c)) : null;
                 request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(delivery.CustomerType, campaignName));
             }
+            catch (UnsendableRequestException e)
+            {
+                await dispatch.FinishAsync(Finish(delivery, DeliveryStatus.Failed, "the request can never be sent: " + e.Message));
+                continue;
+            }
             catch (ArgumentException e)
             {
                 await dispatch.FinishAsync(Finish(delivery, DeliveryStatus.Failed, "the profile cannot be rendered: " + e.Message));
@@ -153,7 +158,15 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
                 throw;
             }
             var now = _time.GetUtcNow();
-            _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+            if (result.NeverSent)
+            {
+                // Not the receiver's doing: its circuit neither opens nor closes on it.
+                _health.Abandon(delivery.Endpoint, admitted);
+            }
+            else
+            {
+                _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+            }
             reported = true;
             return Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble());
         }
@@ -165,7 +178,8 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             var now = _time.GetUtcNow();
             if (!reported)
             {
-                _health.Report(delivery.Endpoint, admitted, succeeded: false, now);
+                // Our own failure, not the receiver's.
+                _health.Abandon(delivery.Endpoint, admitted);
             }
             var failed = new OutboundResult(null, 0, "internal error while sending: " + e.Message);
             return Outcome(delivery, profile, request, failed, now, now, _firstRetry, Random.Shared.NextDouble());
@@ -187,6 +201,10 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         if (result.Succeeded)
         {
             return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);
+        }
+        if (result.NeverSent)
+        {
+            return new DeliveryOutcome(delivery, DeliveryStatus.Failed, null, attempt, "the request can never be sent: " + result.Error, null);
         }
 
         var error = result.Error ?? $"the receiver answered {result.Response!.Status}";
