@@ -139,7 +139,9 @@ public sealed partial class HubProcess : IAsyncDisposable
             var hub = Launch(merged, name, FreePort());
             try
             {
-                await hub.WaitHealthyAsync(healthTimeout ?? TimeSpan.FromSeconds(60));
+                // Bounded, not a performance check: a hub starting on a machine running several
+                // suites at once took over 60 s to answer its first health check.
+                await hub.WaitHealthyAsync(healthTimeout ?? TimeSpan.FromSeconds(180));
                 return hub;
             }
             catch (Exception) when (attempt < 3 && hub.HasExited && hub.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
