@@ -12,6 +12,7 @@ using Postback.Orders;
 using Postback.Organizations;
 using Postback.Outbound;
 using Postback.Plugins;
+using Postback.Retention;
 using Postback.Storage;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -55,6 +56,7 @@ builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
 builder.Services.AddHostedService<DeliveryWorker>();
 builder.Services.AddHostedService<PluginMaintenance>();
+builder.Services.AddRetention(builder.Configuration);
 builder.Services.AddConfirmations(builder.Configuration);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
@@ -86,6 +88,7 @@ api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+api.MapRetention();
 app.MapPostbackAdmin();
 
 app.Run();
