@@ -126,7 +126,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
     private sealed class LeaseLostException() : Exception("Another process took over the retention lease mid-sweep.");
 }
 
-/// Runs the sweep at start and then every SweepInterval.
+/// Runs the sweep every SweepInterval.
 public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, RetentionWarnings warnings, ILogger<RetentionWorker> log)
     : BackgroundService
 {
@@ -140,8 +140,18 @@ public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, Ret
         log.LogInformation("Retention: finished deliveries {Finished}, orders {Orders}, inbound log {Inbound}, a sweep every {Interval}",
             RetentionOptions.Describe(o.FinishedDeliveries), RetentionOptions.Describe(o.Orders), RetentionOptions.Describe(o.InboundLog),
             RetentionOptions.Describe(o.SweepInterval));
+        // The first sweep is one interval after start, not during it: a restart (an upgrade,
+        // a crash loop) adds no sweep to start-up's work.
         while (!stoppingToken.IsCancellationRequested)
         {
+            try
+            {
+                await Task.Delay(o.SweepInterval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
             try
             {
                 await sweep.RunOnceAsync(stoppingToken);
@@ -154,14 +164,6 @@ public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, Ret
             {
                 // What is left is found again by the next sweep.
                 log.LogError(e, "Retention sweep failed");
-            }
-            try
-            {
-                await Task.Delay(o.SweepInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
             }
         }
     }

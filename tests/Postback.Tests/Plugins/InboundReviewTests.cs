@@ -274,8 +274,7 @@ public abstract class InboundReviewTests(PluginHub fixture)
         await maintenance.StartAsync(CancellationToken.None);
         try
         {
-            // The first pass runs at start (or, when the hub's own sweep held the lease just
-            // then, at the next one).
+            // The first sweep runs one interval (ten minutes) after start.
             await DeliveryScenario.WaitUntilAsync(
                 () =>
                 {
