@@ -14,8 +14,9 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
 
     public RetentionOptions Options => options;
 
-    /// When the last sweep of this process finished, and what it removed.
-    public (DateTimeOffset At, RemovedCounts Removed)? Last { get; private set; }
+    /// When the last sweep of this process finished, and what it removed (one reference,
+    /// replaced whole, so a reader never sees half of it).
+    public SweepReport? Last { get; private set; }
 
     /// Runs one sweep. Returns null when another process holds the lease.
     public async Task<RemovedCounts?> RunOnceAsync(CancellationToken ct)
@@ -70,7 +71,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         {
             await ReleaseLeaseAsync(db);
         }
-        Last = (time.GetUtcNow(), removed);
+        Last = new SweepReport(time.GetUtcNow(), removed);
         if (removed.Total > 0)
         {
             log.LogInformation(
@@ -168,6 +169,8 @@ public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, Ret
         }
     }
 }
+
+public sealed record SweepReport(DateTimeOffset At, RemovedCounts Removed);
 
 /// What reading the options had to say (a deprecated key in use), logged once a logger exists.
 public sealed record RetentionWarnings(IReadOnlyList<string> Texts);
