@@ -32,6 +32,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
     public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
+    public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -176,6 +177,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
         Retention.RetentionModel.Configure(model);
+        Admin.AdminSessions.Configure(model);
     }
 
     private static void ConfigureDeliveries(ModelBuilder model)
