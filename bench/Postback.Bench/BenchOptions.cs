@@ -24,6 +24,11 @@ public sealed class BenchOptions
           --backlog N               also grow a backlog of N pending deliveries and
                                     sample the hub's memory every --backlog-step    (default: 0 = off)
           --backlog-step N          (default: 100000)
+          --stuck-order-seconds N   ordering under a stuck order: the profile sends in order
+                                    per order, and one order's first delivery is answered
+                                    500 for N seconds (its second waits) while the latency
+                                    phase runs; the latency reported is the other orders'
+                                    (use --latency-seconds >= N)              (default: 0 = off)
           --delivery-timeout S      give up waiting for a phase's deliveries after S seconds (default: 600)
           --stall-timeout S         ... or after S seconds without a new delivery  (default: 60)
           --hub-env KEY=VALUE       extra environment for the hub (repeatable), e.g.
@@ -47,6 +52,7 @@ public sealed class BenchOptions
     public int Backlog { get; private set; }
     public int BacklogStep { get; private set; } = 100_000;
     public int DeliveryTimeoutSeconds { get; private set; } = 600;
+    public int StuckOrderSeconds { get; private set; }
     public int StallTimeoutSeconds { get; private set; } = 60;
     public Dictionary<string, string> HubEnvironment { get; } = new(StringComparer.Ordinal);
     public string? WorkDir { get; private set; }
@@ -94,6 +100,7 @@ public sealed class BenchOptions
                 case "--backlog": o.Backlog = Int(0, 9_000_000); break;
                 case "--backlog-step": o.BacklogStep = Int(1_000, 9_000_000); break;
                 case "--delivery-timeout": o.DeliveryTimeoutSeconds = Int(5, 86_400); break;
+                case "--stuck-order-seconds": o.StuckOrderSeconds = Int(0, 3_600); break;
                 case "--stall-timeout": o.StallTimeoutSeconds = Int(5, 3_600); break;
                 case "--hub-env":
                     var kv = Value();

@@ -120,6 +120,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             ["name"] = "Bench call center",
             ["postbackUrl"] = postbackUrl,
             ["exportDelayMinutes"] = 0,
+            ["ordering"] = options.StuckOrderSeconds > 0 ? "perOrder" : "none",
             ["mappings"] = Events.Mappings(),
             ["routes"] = new JsonArray(new JsonObject { ["customerTypes"] = new JsonArray("new_sale") }),
         }, setup.Token);
@@ -178,6 +179,10 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         var throughput = await ThroughputAsync(api, receiver, hub, ThroughputPhase, "tp-", options.Events);
         Log($"{storage}: ingest {throughput.Ingest.Rate:N0} events/s, end-to-end {throughput.EndToEndRate:N0} deliveries/s ({throughput.Cpu})");
 
+        if (options.StuckOrderSeconds > 0)
+        {
+            await StartStuckOrderAsync(api, receiver);
+        }
         Log($"{storage}: latency: {options.Rate} events/s for {options.LatencySeconds} s, one POST /api/v1/events each");
         var latency = await LatencyAsync(hub, apiKey, receiver);
         Log($"{storage}: latency p50 {latency.P50:0.0} ms, p99 {latency.P99:0.0} ms, max {latency.Max:0.0} ms ({latency.Cpu})");
@@ -413,6 +418,29 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             Percentile(ms, 0.50), Percentile(ms, 0.90), Percentile(ms, 0.99), ms.Length == 0 ? double.NaN : ms[^1],
             Percentile(apiMs, 0.50), Percentile(apiMs, 0.99), apiMs.Length == 0 ? double.NaN : apiMs[^1],
             firstError, CpuUse.Between(cpu0, cpu1));
+    }
+
+    // The stuck order lives in a phase of its own, so its arrivals are not counted as the
+    // latency phase's: two events, the first answered 500 for the whole window (retrying on
+    // its schedule), the second waiting behind it. The latency phase then measures whether
+    // the other orders are held up by it.
+    private const int StuckPhase = 7;
+
+    private async Task StartStuckOrderAsync(HubApi api, Receiver receiver)
+    {
+        var orderId = StuckPhase * Receiver.PhaseSpan + 1;
+        receiver.FailOrder(orderId, Stopwatch.GetTimestamp() + options.StuckOrderSeconds * Stopwatch.Frequency);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        foreach (var type in new[] { "new_sale", "new_sale" })
+        {
+            var body = Events.Single($"stuck-{orderId}-{Guid.NewGuid():N}", type, orderId, Stopwatch.GetTimestamp());
+            var (status, deliveries, error) = await api.PostEventsAsync("events", body, cts.Token);
+            if (error is not null || deliveries != 1)
+            {
+                throw new InvalidOperationException($"posting the stuck order's event answered {(int)status}: {error ?? deliveries + " deliveries"}");
+            }
+        }
+        Log($"{storage}: stuck order {orderId}: its first delivery is answered 500 for {options.StuckOrderSeconds} s, its second waits behind it");
     }
 
     /// Single POST /api/v1/events calls, <paramref name="concurrency"/> at a time; returns the

@@ -7,10 +7,12 @@ namespace Postback.Deliveries;
 
 public sealed record ClaimedDelivery(
     long Id, long OrganizationId, long ProfileId, long OrderKey, long OrderId, string? CustomerId,
-    string CustomerType, string Endpoint, int Attempts, DateTimeOffset FirstDueAt);
+    string CustomerType, string Endpoint, int Attempts, DateTimeOffset FirstDueAt, long EventKey = 0, bool Ordered = false);
 
 /// What an attempt, or a decision not to attempt, does to a delivery.
-public sealed record DeliveryOutcome(ClaimedDelivery Delivery, string Status, DateTimeOffset? NextDueAt, DeliveryAttempt? Attempt, string? Error, int? StatusCode);
+public sealed record DeliveryOutcome(
+    ClaimedDelivery Delivery, string Status, DateTimeOffset? NextDueAt, DeliveryAttempt? Attempt, string? Error, int? StatusCode,
+    IReadOnlyList<CaptureNote>? Captures = null);
 
 /// The queue's storage, set-based: claim a batch under a lease in one statement, finish a batch
 /// of outcomes in one transaction. Claims skip rows another worker holds (PostgreSQL:
@@ -68,7 +70,7 @@ public abstract class DeliveryQueue
                 claimed.Add(new ClaimedDelivery(
                     reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
                     reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetInt32(8),
-                    ReadTime(reader, 9)));
+                    ReadTime(reader, 9), reader.GetInt64(10), reader.GetBoolean(11)));
             }
             await reader.DisposeAsync();
             if (transaction is not null)
@@ -81,6 +83,57 @@ public abstract class DeliveryQueue
         {
             await db.Database.CloseConnectionAsync();
         }
+    }
+
+    /// Coalescing (a profile with coalesce on): when a delivery goes out for the first time, the
+    /// later deliveries of its order and profile that were scheduled before it came due, and
+    /// are still waiting, go out with it: each is recorded coalesced into it, and it takes the
+    /// customer type of the latest. A later one being claimed or sent at this moment is left
+    /// alone (it is leased). Returns that customer type, or null when there was nothing to
+    /// coalesce.
+    public async Task<string?> CoalesceAsync(PostbackDb db, string owner, ClaimedDelivery delivery, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var connection = db.Database.GetDbConnection();
+        await using var coalesce = connection.CreateCommand();
+        coalesce.Transaction = transaction.GetDbTransaction();
+        coalesce.CommandText = """
+            UPDATE deliveries SET "Status" = 'coalesced', "CoalescedIntoId" = @id, "CompletedAt" = @now, "LeaseOwner" = NULL, "LeaseUntil" = NULL,
+              "LastError" = 'went out with delivery ' || CAST(@id AS TEXT)
+            WHERE "OrderKey" = @order AND "ProfileId" = @profile AND "Status" = 'pending' AND "Id" > @id AND "Attempts" = 0
+              AND "CreatedAt" <= @first_due AND ("LeaseUntil" IS NULL OR "LeaseUntil" < @now)
+            RETURNING "Id", "CustomerType"
+            """;
+        Add(coalesce, "id", delivery.Id);
+        Add(coalesce, "now", Time(now));
+        Add(coalesce, "order", delivery.OrderKey);
+        Add(coalesce, "profile", delivery.ProfileId);
+        Add(coalesce, "first_due", Time(delivery.FirstDueAt));
+        (long Id, string CustomerType)? latest = null;
+        await using (var reader = await coalesce.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                var row = (reader.GetInt64(0), reader.GetString(1));
+                if (latest is null || row.Item1 > latest.Value.Id)
+                {
+                    latest = row;
+                }
+            }
+        }
+        if (latest is null)
+        {
+            return null;
+        }
+        await using var take = connection.CreateCommand();
+        take.Transaction = coalesce.Transaction;
+        take.CommandText = """UPDATE deliveries SET "CustomerType" = @type WHERE "Id" = @id AND "LeaseOwner" = @owner""";
+        Add(take, "type", latest.Value.CustomerType);
+        Add(take, "id", delivery.Id);
+        Add(take, "owner", owner);
+        await take.ExecuteNonQueryAsync(ct);
+        await transaction.CommitAsync(ct);
+        return latest.Value.CustomerType;
     }
 
     /// Gives claimed deliveries back without an attempt (an endpoint on hold, a stopping
@@ -111,6 +164,16 @@ public abstract class DeliveryQueue
         var dbTransaction = transaction.GetDbTransaction();
         var recorded = await UpdateAsync(connection, dbTransaction, owner, outcomes, now, ct);
 
+        // Captured values reach the order in the same transaction as the success they came
+        // from; older events first, so a batch holding two of one order's ends with the newer.
+        foreach (var outcome in outcomes
+            .Where(o => o.Captures is { } c && c.Any(n => n.Value is not null) && o.Attempt is not null && recorded.Contains(o.Delivery.Id))
+            .OrderBy(o => o.Delivery.EventKey))
+        {
+            var notes = await CaptureOntoOrderAsync(connection, dbTransaction, outcome, now, ct);
+            outcome.Attempt!.Captures = AnswerCapture.ToJson(notes);
+        }
+
         var attempts = outcomes.Where(o => o.Attempt is not null && recorded.Contains(o.Delivery.Id)).ToList();
         if (attempts.Count > 0)
         {
@@ -138,6 +201,59 @@ public abstract class DeliveryQueue
         return recorded;
     }
 
+    /// Row lock for reading an order that is about to be written (PostgreSQL: FOR UPDATE, so a
+    /// concurrent ingest waits and then sees the new version; SQLite has one writer).
+    protected virtual string LockRow => "";
+
+    private async Task<IReadOnlyList<CaptureNote>> CaptureOntoOrderAsync(
+        DbConnection connection, DbTransaction transaction, DeliveryOutcome outcome, DateTimeOffset now, CancellationToken ct)
+    {
+        var delivery = outcome.Delivery;
+        var source = new Orders.CaptureSource(delivery.EventKey, delivery.Id, delivery.ProfileId, outcome.Attempt!.StartedAt);
+        // The order's version is checked as ingest checks it: a postback merged in meanwhile
+        // makes this read again rather than overwrite what it wrote.
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var read = connection.CreateCommand();
+            read.Transaction = transaction;
+            read.CommandText = $"""SELECT "Data", "CaptureSources", "Version" FROM orders WHERE "Id" = @id{LockRow}""";
+            Add(read, "id", delivery.OrderKey);
+            string data;
+            string? sources;
+            long version;
+            await using (var reader = await read.ExecuteReaderAsync(ct))
+            {
+                if (!await reader.ReadAsync(ct))
+                {
+                    return outcome.Captures!.Select(n => n.Value is null ? n : n with { Note = "not stored: the order no longer exists" }).ToList();
+                }
+                data = reader.GetString(0);
+                sources = reader.IsDBNull(1) ? null : reader.GetString(1);
+                version = reader.GetInt64(2);
+            }
+            var (newData, newSources, notes) = Orders.OrderCaptures.Apply(data, sources, outcome.Captures!, source);
+            if (newData is null)
+            {
+                return notes;
+            }
+            await using var update = connection.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandText = """
+                UPDATE orders SET "Data" = @data, "CaptureSources" = @sources, "Version" = @version + 1, "UpdatedAt" = @now
+                WHERE "Id" = @id AND "Version" = @version
+                """;
+            Add(update, "data", newData);
+            Add(update, "sources", newSources!);
+            Add(update, "version", version);
+            Add(update, "now", Time(now));
+            Add(update, "id", delivery.OrderKey);
+            if (await update.ExecuteNonQueryAsync(ct) == 1 || attempt >= 10)
+            {
+                return notes;
+            }
+        }
+    }
+
     /// Inserts attempts in bulk; their ids stay unset (nothing reads them back).
     protected abstract Task InsertAttemptsAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<DeliveryAttempt> attempts, CancellationToken ct);
 
@@ -145,7 +261,7 @@ public abstract class DeliveryQueue
 
     private const string AttemptColumns = """
         "DeliveryId", "OrganizationId", "Number", "StartedAt", "DurationMs", "RequestMethod", "RequestUrl",
-        "RequestHeaders", "RequestBody", "ResponseStatus", "ResponseHeaders", "ResponseBody", "Error", "Succeeded"
+        "RequestHeaders", "RequestBody", "ResponseStatus", "ResponseHeaders", "ResponseBody", "Error", "Succeeded", "Captures"
         """;
 
     private const string HistoryColumns = """
@@ -166,9 +282,31 @@ public abstract class DeliveryQueue
     }
 
     protected static string NotBlocked(IReadOnlyList<string> blocked) =>
-        blocked.Count == 0 ? "" : $""" AND "Endpoint" NOT IN ({string.Join(", ", blocked.Select((_, i) => "@b" + i))})""";
+        blocked.Count == 0 ? "" : $""" AND c0."Endpoint" NOT IN ({string.Join(", ", blocked.Select((_, i) => "@b" + i))})""";
 
-    private const string Columns = """ "Id", "OrganizationId", "ProfileId", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Endpoint", "Attempts", "FirstDueAt" """;
+    private const string Columns = """ "Id", "OrganizationId", "ProfileId", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Endpoint", "Attempts", "FirstDueAt", "EventKey", "Ordered" """;
+
+    // Ordering (docs/ordering.md): an ordered delivery is not a candidate while an earlier
+    // delivery of its order and profile is pending, retrying or in flight. Within one order,
+    // ids follow commit order (ingest of one order is serialized by the order's version) and a
+    // delivery leaves "pending" only once it is finished, so a claim that sees the earlier
+    // one finished cannot be overtaken by it; retry and replay never make an earlier one
+    // pending again while a later one is (DeliveryOperations). A stale snapshot only ever
+    // shows an earlier one as still pending: it holds a delivery back, never lets one through.
+    private const string InTurn = """
+         AND (NOT c0."Ordered" OR NOT EXISTS (
+          SELECT 1 FROM deliveries e
+          WHERE e."OrderKey" = c0."OrderKey" AND e."ProfileId" = c0."ProfileId" AND e."Status" = 'pending' AND e."Id" < c0."Id"))
+        """;
+
+    // On an ordered delivery's first claim: the earlier delivery it waited for, if any (the
+    // last one that was still unfinished when this one came due), for the delivery page.
+    private const string WaitedFor = """
+        CASE WHEN {0}"Ordered" AND {0}"Attempts" = 0 THEN (
+          SELECT MAX(w."Id") FROM deliveries w
+          WHERE w."OrderKey" = {0}"OrderKey" AND w."ProfileId" = {0}"ProfileId" AND w."Id" < {0}"Id" AND w."CompletedAt" > {0}"FirstDueAt")
+        ELSE {0}"AfterId" END
+        """;
 
     private sealed class SqliteQueue : DeliveryQueue
     {
@@ -214,9 +352,9 @@ public abstract class DeliveryQueue
             insert.Transaction = transaction;
             insert.CommandText = $"""
                 INSERT INTO delivery_attempts ({AttemptColumns})
-                VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13)
+                VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14)
                 """;
-            var p = Enumerable.Range(0, 14).Select(i => Add(insert, "p" + i, DBNull.Value)).ToArray();
+            var p = Enumerable.Range(0, 15).Select(i => Add(insert, "p" + i, DBNull.Value)).ToArray();
             foreach (var a in attempts)
             {
                 p[0].Value = a.DeliveryId;
@@ -233,6 +371,7 @@ public abstract class DeliveryQueue
                 p[11].Value = (object?)a.ResponseBody ?? DBNull.Value;
                 p[12].Value = (object?)Limit(a.Error, 1000) ?? DBNull.Value;
                 p[13].Value = a.Succeeded;
+                p[14].Value = (object?)a.Captures ?? DBNull.Value;
                 await insert.ExecuteNonQueryAsync(ct);
             }
         }
@@ -267,11 +406,11 @@ public abstract class DeliveryQueue
         protected override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => new(reader.GetInt64(ordinal), TimeSpan.Zero);
 
         protected override string ClaimSql(IReadOnlyList<string> blocked) => $"""
-            UPDATE deliveries SET "LeaseOwner" = @owner, "LeaseUntil" = @until
-            WHERE "Id" IN (
-              SELECT "Id" FROM deliveries
-              WHERE "Status" = 'pending' AND "DueAt" <= @now AND ("LeaseUntil" IS NULL OR "LeaseUntil" < @now){NotBlocked(blocked)}
-              ORDER BY "DueAt" LIMIT @limit)
+            UPDATE deliveries AS d SET "LeaseOwner" = @owner, "LeaseUntil" = @until, "AfterId" = {string.Format(WaitedFor, "d.")}
+            WHERE d."Id" IN (
+              SELECT c0."Id" FROM deliveries c0
+              WHERE c0."Status" = 'pending' AND c0."DueAt" <= @now AND (c0."LeaseUntil" IS NULL OR c0."LeaseUntil" < @now){NotBlocked(blocked)}{InTurn}
+              ORDER BY c0."DueAt" LIMIT @limit)
             RETURNING {Columns}
             """;
     }
@@ -283,6 +422,8 @@ public abstract class DeliveryQueue
         // "a few rows" and a cached or custom plan may scan and sort the table instead, which
         // cost 6 ms a claim instead of 0.3 ms in the benchmark.
         protected override string? ClaimSettings => "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; ";
+
+        protected override string LockRow => " FOR UPDATE";
 
         // One statement for the whole batch: the outcomes go as arrays and are joined in.
         protected override async Task<HashSet<long>> UpdateAsync(
@@ -322,7 +463,7 @@ public abstract class DeliveryQueue
             insert.Transaction = transaction;
             insert.CommandText = $"""
                 INSERT INTO delivery_attempts ({AttemptColumns})
-                SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13)
+                SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14)
                 """;
             Add(insert, "p0", attempts.Select(a => a.DeliveryId).ToArray());
             Add(insert, "p1", attempts.Select(a => a.OrganizationId).ToArray());
@@ -338,6 +479,7 @@ public abstract class DeliveryQueue
             Add(insert, "p11", attempts.Select(a => a.ResponseBody).ToArray());
             Add(insert, "p12", attempts.Select(a => Limit(a.Error, 1000)).ToArray());
             Add(insert, "p13", attempts.Select(a => a.Succeeded).ToArray());
+            Add(insert, "p14", attempts.Select(a => a.Captures).ToArray());
             await insert.ExecuteNonQueryAsync(ct);
         }
 
@@ -366,11 +508,11 @@ public abstract class DeliveryQueue
         protected override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
 
         protected override string ClaimSql(IReadOnlyList<string> blocked) => $"""
-            UPDATE deliveries AS d SET "LeaseOwner" = @owner, "LeaseUntil" = @until
+            UPDATE deliveries AS d SET "LeaseOwner" = @owner, "LeaseUntil" = @until, "AfterId" = {string.Format(WaitedFor, "d.")}
             FROM (
-              SELECT "Id" FROM deliveries
-              WHERE "Status" = 'pending' AND "DueAt" <= @now AND ("LeaseUntil" IS NULL OR "LeaseUntil" < @now){NotBlocked(blocked)}
-              ORDER BY "DueAt" LIMIT @limit
+              SELECT c0."Id" FROM deliveries c0
+              WHERE c0."Status" = 'pending' AND c0."DueAt" <= @now AND (c0."LeaseUntil" IS NULL OR c0."LeaseUntil" < @now){NotBlocked(blocked)}{InTurn}
+              ORDER BY c0."DueAt" LIMIT @limit
               FOR UPDATE SKIP LOCKED) AS c
             WHERE d."Id" = c."Id"
             RETURNING {string.Join(", ", Columns.Split(',').Select(c => "d." + c.Trim()))}

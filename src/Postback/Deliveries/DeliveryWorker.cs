@@ -138,8 +138,9 @@ public sealed class DeliveryWorker(
         var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
 
         var released = new List<long>();
-        foreach (var delivery in claimed)
+        foreach (var claimedDelivery in claimed)
         {
+            var delivery = claimedDelivery;
             // From here on each delivery is either written as an outcome, sent, or released.
             handed.Add(delivery.Id);
             if (_unfinished.ContainsKey(delivery.Id))
@@ -158,6 +159,18 @@ public sealed class DeliveryWorker(
                 _unfinished[delivery.Id] = 0;
                 await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Cancelled, "the order no longer exists"), CancellationToken.None);
                 continue;
+            }
+            if (profile.Coalesce && delivery.Attempts == 0)
+            {
+                string? latest;
+                using (await gate.EnterAsync(ct))
+                {
+                    latest = await queue.CoalesceAsync(db, _owner, delivery, now, ct);
+                }
+                if (latest is not null)
+                {
+                    delivery = delivery with { CustomerType = latest };
+                }
             }
             RenderedRequest request;
             try
@@ -285,7 +298,9 @@ public sealed class DeliveryWorker(
         attempt.Record(SecretMasking.MaskRequest(request), result, startedAt);
         if (result.Succeeded)
         {
-            return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);
+            var captures = AnswerCapture.Read(profile.Captures, result.Response!);
+            attempt.Captures = captures.Count == 0 ? null : AnswerCapture.ToJson(captures);
+            return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status, captures);
         }
         if (result.NeverSent)
         {
@@ -362,6 +377,12 @@ public sealed class DeliveryWorker(
         foreach (var outcome in batch)
         {
             _unfinished.TryRemove(outcome.Delivery.Id, out _);
+        }
+        // The next delivery of an ordered profile for the same order is due the moment this one
+        // finished: claim again now rather than at the next poll (other processes poll).
+        if (batch.Any(o => o.Delivery.Ordered && o.Status != DeliveryStatus.Pending))
+        {
+            signal.Notify();
         }
     }
 

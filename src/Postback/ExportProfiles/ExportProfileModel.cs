@@ -8,6 +8,16 @@ public sealed record ExportMapping(
     string? Field = null,
     [property: JsonPropertyName("static")] string? Static = null);
 
+/// A value taken from a successful delivery's JSON answer: From is an RFC 6901 JSON Pointer,
+/// Field the order's extra field it is stored in (and so the merge tag [Field]).
+public sealed record ProfileCapture(string Field, string From);
+
+public static class ProfileOrdering
+{
+    public const string None = "none";
+    public const string PerOrder = "perOrder";
+}
+
 /// Customer types (at least one), campaigns and products; an empty list means "all".
 public sealed record ExportRoute(
     IReadOnlyList<string> CustomerTypes,

@@ -20,7 +20,8 @@ public static class ExportProfileOperations
     public static string NotFoundMessage(long id) => $"There is no export profile {id}.";
 
     public static ExportProfileInput ToInput(ExportProfile p) =>
-        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret);
+        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
+            p.Ordering, p.Coalesce, p.Captures);
 
     public static async Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
         ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct)
@@ -55,6 +56,9 @@ public static class ExportProfileOperations
         profile.RetryCapMinutes = valid.RetryCapMinutes;
         profile.GiveUpAfterHours = valid.GiveUpAfterHours;
         profile.SigningSecret = valid.SigningSecret;
+        profile.Ordering = valid.Ordering;
+        profile.Coalesce = valid.Coalesce;
+        profile.Captures = valid.Captures ?? [];
         profile.UpdatedAt = now;
     }
 

@@ -16,10 +16,11 @@ namespace Postback.ExportProfiles;
 public sealed record ExportProfileView(
     long Id, string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled,
     IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, int RetryCapMinutes, int? GiveUpAfterHours,
-    string? SigningSecret, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    string? SigningSecret, string Ordering, bool Coalesce, IReadOnlyList<ProfileCapture> Captures, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static ExportProfileView From(ExportProfile p) =>
-        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret, p.CreatedAt, p.UpdatedAt);
+        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
+            p.Ordering, p.Coalesce, p.Captures, p.CreatedAt, p.UpdatedAt);
 }
 
 /// Which order to render: a stored one by id, or one given inline; and as which event type.
@@ -165,9 +166,7 @@ internal static class ExportProfilesApi
         {
             return NotFound(profileId.Value);
         }
-        var input = new ExportProfileInput(
-            profile.Name, profile.Type, profile.PostbackUrl, profile.ExportDelayMinutes, profile.Enabled, mappings, profile.Routes,
-            profile.RetryCapMinutes, profile.GiveUpAfterHours, profile.SigningSecret);
+        var input = ExportProfileOperations.ToInput(profile) with { Mappings = mappings };
         var (valid, validationErrors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
         if (valid is null)
         {

@@ -16,13 +16,17 @@ public sealed record ExportProfileInput(
     IReadOnlyList<ExportRoute>? Routes,
     int? RetryCapMinutes = null,
     int? GiveUpAfterHours = null,
-    string? SigningSecret = null);
+    string? SigningSecret = null,
+    string? Ordering = null,
+    bool? Coalesce = null,
+    IReadOnlyList<ProfileCapture>? Captures = null);
 
 /// A profile that passed validation, normalized (trimmed names, merge tags without brackets,
 /// method values upper-case).
 public sealed record ValidProfile(
     string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes,
-    int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null);
+    int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null,
+    string Ordering = ProfileOrdering.None, bool Coalesce = false, List<ProfileCapture>? Captures = null);
 
 public static class ProfileValidation
 {
@@ -34,6 +38,7 @@ public static class ProfileValidation
     public const int MaxStaticLength = 2_000;
     public const int MaxRetryCapMinutes = 1_440;
     public const int MaxGiveUpHours = 8_760;
+    public const int MaxCaptures = 20;
 
     // Headers the HTTP stack owns: letting a mapping set them would corrupt the request.
     private static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -90,12 +95,34 @@ public static class ProfileValidation
             errors.Add("signingSecret", badSecret);
         }
 
+        var ordering = input.Ordering?.Trim() ?? ProfileOrdering.None;
+        if (ordering.Equals(ProfileOrdering.None, StringComparison.OrdinalIgnoreCase))
+        {
+            ordering = ProfileOrdering.None;
+        }
+        else if (ordering.Equals(ProfileOrdering.PerOrder, StringComparison.OrdinalIgnoreCase))
+        {
+            ordering = ProfileOrdering.PerOrder;
+        }
+        else
+        {
+            errors.Add("ordering", $"must be {ProfileOrdering.None} (deliveries go out as they come due) or {ProfileOrdering.PerOrder} (one order's deliveries go out one at a time, in the order of their events)");
+        }
+
+        var coalesce = input.Coalesce ?? false;
+        if (coalesce && delay == 0)
+        {
+            errors.Add("coalesce", "needs an export delay: events of one order are coalesced within it (set exportDelayMinutes above 0)");
+        }
+
+        var captures = ValidateCaptures(input.Captures ?? [], errors);
         var mappings = ValidateMappings(input.Mappings ?? [], errors);
         var routes = ValidateRoutes(input.Routes ?? [], errors, campaignExists, productExists);
 
         return errors.Any
             ? (null, errors)
-            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours, signingSecret), errors);
+            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours, signingSecret,
+                ordering, coalesce, captures), errors);
     }
 
     public static string? CheckUrl(string? url, bool allowPrivateNetworks)
@@ -142,6 +169,74 @@ public static class ProfileValidation
             return "points to a private or loopback address, which Postback:Outbound:AllowPrivateNetworks does not allow";
         }
         return null;
+    }
+
+    // A capture adds a field of its own to the order; it may not shadow a field the CRM sends
+    // (the CRM's next postback would put it back) nor one the renderer derives.
+    private static List<ProfileCapture> ValidateCaptures(IReadOnlyList<ProfileCapture> captures, ValidationErrors errors)
+    {
+        var result = new List<ProfileCapture>();
+        if (captures.Count > MaxCaptures)
+        {
+            errors.Add("captures", $"a profile holds at most {MaxCaptures} captures");
+            return result;
+        }
+        var fields = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < captures.Count; i++)
+        {
+            var path = $"captures[{i}]";
+            var capture = captures[i];
+            if (capture is null)
+            {
+                errors.Add(path, "must be an object {field, from}, e.g. {\"field\": \"erpOrderNumber\", \"from\": \"/data/erpId\"}");
+                continue;
+            }
+            var field = capture.Field is null ? "" : FieldCatalog.NormalizeTag(capture.Field);
+            var ok = true;
+            if (field.Length == 0)
+            {
+                errors.Add(path + ".field", "is required: the name of the order field the value is stored in, e.g. erpOrderNumber");
+                ok = false;
+            }
+            else if (FieldCatalog.Find(field) is { } known)
+            {
+                errors.Add(path + ".field", known.Derived
+                    ? $"{known.Name} is a merge tag Postback computes; a capture needs a new field name"
+                    : $"{known.Name} is a CRM field and cannot be overwritten by a capture; choose a new field name, e.g. erp{char.ToUpperInvariant(known.Name[0])}{known.Name[1..]}");
+                ok = false;
+            }
+            else if (FieldCatalog.TryParseProductTag(field, out _, out _))
+            {
+                errors.Add(path + ".field", "product line tags (productN_...) come from the order's items and cannot be captured into");
+                ok = false;
+            }
+            else if (!FieldCatalog.IsValidFieldName(field))
+            {
+                errors.Add(path + ".field", "must be a valid merge-tag name: a letter, then letters, digits or underscores (at most 64), e.g. erpOrderNumber");
+                ok = false;
+            }
+            else if (fields.TryGetValue(field, out var earlier))
+            {
+                errors.Add(path + ".field", $"repeats captures[{earlier}].field (field names are case-insensitive)");
+                ok = false;
+            }
+            if (capture.From is null)
+            {
+                errors.Add(path + ".from", "is required: a JSON Pointer (RFC 6901) into the receiver's answer, e.g. /data/erpId");
+                ok = false;
+            }
+            else if (JsonPointer.Check(capture.From) is { } pointerError)
+            {
+                errors.Add(path + ".from", pointerError);
+                ok = false;
+            }
+            if (ok)
+            {
+                fields[field] = i;
+                result.Add(new ProfileCapture(field, capture.From!));
+            }
+        }
+        return result;
     }
 
     private static List<ExportMapping> ValidateMappings(IReadOnlyList<ExportMapping> mappings, ValidationErrors errors)

@@ -143,6 +143,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                     CustomerId = data.CustomerId,
                     CustomerType = customerType,
                     Endpoint = Endpoints.Of(profile.PostbackUrl),
+                    Ordered = profile.Ordering == ProfileOrdering.PerOrder,
                     DueAt = dueAt,
                     FirstDueAt = dueAt,
                     CreatedAt = now,

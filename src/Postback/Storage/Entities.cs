@@ -65,6 +65,9 @@ public sealed class StoredOrder
     // Bumped on every write and checked by it: two processes merging postbacks into the same
     // order cannot overwrite each other's fields; the second one reloads and merges again.
     public long Version { get; set; }
+    // Which delivery wrote each field captured from a receiver's answer (see CaptureWriter):
+    // JSON, null until the first capture. The values themselves are in Data, as extra fields.
+    public string? CaptureSources { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }
@@ -98,6 +101,13 @@ public sealed class ExportProfile
     public int? GiveUpAfterHours { get; set; }
     // Standard Webhooks signing secret (whsec_…): when set, every request is signed.
     public string? SigningSecret { get; set; }
+    // "none" or "perOrder": whether one order's deliveries of this profile go out one at a
+    // time, in the order of their events (see docs/ordering.md).
+    public string Ordering { get; set; } = ProfileOrdering.None;
+    // Several events of one order within the export delay go out as one delivery.
+    public bool Coalesce { get; set; }
+    // Values taken from the receiver's JSON answer onto the order.
+    public List<ProfileCapture> Captures { get; set; } = [];
     // Mappings and routes are always read and written with their profile, so they live in it
     // as JSON rather than in tables of their own.
     public List<ExportMapping> Mappings { get; set; } = [];

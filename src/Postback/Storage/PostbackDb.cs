@@ -163,6 +163,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Type).HasMaxLength(32);
             e.Property(x => x.PostbackUrl).HasMaxLength(2048);
             e.Property(x => x.SigningSecret).HasMaxLength(100);
+            e.Property(x => x.Ordering).HasMaxLength(16);
+            e.Property(x => x.Captures).HasConversion(JsonConverter<List<ProfileCapture>>(), JsonComparer<List<ProfileCapture>>());
             e.Property(x => x.Mappings).HasConversion(JsonConverter<List<ExportMapping>>(), JsonComparer<List<ExportMapping>>());
             e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
             e.HasIndex(x => x.OrganizationId);
@@ -193,6 +195,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
             e.HasIndex(x => x.EventKey);
+            // Ordering: "is an earlier delivery of this order and profile still pending?" and
+            // "which one did it wait for?" are lookups on this index.
+            e.HasIndex(x => new { x.OrderKey, x.ProfileId, x.Id }).HasDatabaseName("IX_deliveries_order_profile");
             e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
             e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
         });

@@ -139,7 +139,9 @@ public sealed partial class HubProcess : IAsyncDisposable
             var hub = Launch(merged, name, FreePort());
             try
             {
-                await hub.WaitHealthyAsync(healthTimeout ?? TimeSpan.FromSeconds(60));
+                // Bounded generously: on a loaded shared machine a process has taken over 60 s
+                // to print its first line (a wait on a condition, not a fixed sleep).
+                await hub.WaitHealthyAsync(healthTimeout ?? TimeSpan.FromSeconds(180));
                 return hub;
             }
             catch (Exception) when (attempt < 3 && hub.HasExited && hub.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))

@@ -27,6 +27,10 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     [BindProperty] public string? RetryCapMinutes { get; set; }
     [BindProperty] public string? GiveUpAfterHours { get; set; }
     [BindProperty] public string? SigningSecret { get; set; }
+    [BindProperty] public string? Ordering { get; set; }
+    [BindProperty] public bool Coalesce { get; set; }
+    // One capture a line: "erpOrderNumber = /data/erpId".
+    [BindProperty] public string? Captures { get; set; }
 
     // New field mapping
     [BindProperty] public string? NewExportName { get; set; }
@@ -81,6 +85,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         var delay = AdminForms.ParseInt(ExportDelayMinutes, "exportDelayMinutes", this);
         var cap = AdminForms.ParseInt(RetryCapMinutes, "retryCapMinutes", this);
         var giveUp = AdminForms.ParseInt(GiveUpAfterHours, "giveUpAfterHours", this);
+        var captures = ParseCaptures(Captures);
         if (HasErrors)
         {
             return await RedisplayAsync(ct);
@@ -89,8 +94,14 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         {
             Name = Name, PostbackUrl = PostbackUrl, ExportDelayMinutes = delay ?? 0, Enabled = Enabled,
             RetryCapMinutes = cap, GiveUpAfterHours = giveUp, SigningSecret = SigningSecret,
+            Ordering = Ordering, Coalesce = Coalesce, Captures = captures,
         };
-        return await SaveAsync(input, "Saved the general settings.", "general", null, ct);
+        // A capture's errors are shown under the captures box, each with the line it is about.
+        return await SaveAsync(input, "Saved the general settings.", "general", (path, reason) =>
+            path.StartsWith("captures[", StringComparison.Ordinal) ? ("captures", $"capture {CaptureNumber(path)}: {reason}") : (path, reason), ct);
+
+        static string CaptureNumber(string path) =>
+            int.TryParse(path.AsSpan(9, path.IndexOf(']') - 9), out var i) ? (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : path;
     }
 
     public async Task<IActionResult> OnPostAddMappingAsync(long id, CancellationToken ct)
@@ -306,6 +317,32 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         RetryCapMinutes = Profile.RetryCapMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture);
         GiveUpAfterHours = Profile.GiveUpAfterHours?.ToString(System.Globalization.CultureInfo.InvariantCulture);
         SigningSecret = Profile.SigningSecret;
+        Ordering = Profile.Ordering;
+        Coalesce = Profile.Coalesce;
+        Captures = string.Join("\n", Profile.Captures.Select(c => $"{c.Field} = {c.From}"));
+    }
+
+    public const string CapturesHelp = "one a line: field = /json/pointer, e.g. erpOrderNumber = /data/erpId";
+
+    private List<ProfileCapture> ParseCaptures(string? text)
+    {
+        var captures = new List<ProfileCapture>();
+        var lines = (text ?? "").Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i]))
+            {
+                continue;
+            }
+            var equals = lines[i].IndexOf('=');
+            if (equals < 0)
+            {
+                AddError("captures", $"line {i + 1}: {CapturesHelp}");
+                continue;
+            }
+            captures.Add(new ProfileCapture(lines[i][..equals].Trim(), lines[i][(equals + 1)..].Trim()));
+        }
+        return captures;
     }
 
     private async Task<RenderOutcome?> RenderPreviewAsync(CancellationToken ct)

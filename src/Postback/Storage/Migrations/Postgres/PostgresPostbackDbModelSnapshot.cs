@@ -273,8 +273,14 @@ namespace Postback.Storage.Migrations.Postgres
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
 
+                    b.Property<long?>("AfterId")
+                        .HasColumnType("bigint");
+
                     b.Property<int>("Attempts")
                         .HasColumnType("integer");
+
+                    b.Property<long?>("CoalescedIntoId")
+                        .HasColumnType("bigint");
 
                     b.Property<DateTimeOffset?>("CompletedAt")
                         .HasColumnType("timestamp with time zone");
@@ -328,6 +334,9 @@ namespace Postback.Storage.Migrations.Postgres
                     b.Property<long>("OrderKey")
                         .HasColumnType("bigint");
 
+                    b.Property<bool>("Ordered")
+                        .HasColumnType("boolean");
+
                     b.Property<long>("OrganizationId")
                         .HasColumnType("bigint");
 
@@ -347,9 +356,10 @@ namespace Postback.Storage.Migrations.Postgres
 
                     b.HasIndex("EventKey");
 
-                    b.HasIndex("OrderKey");
-
                     b.HasIndex("OrganizationId", "OrderId");
+
+                    b.HasIndex("OrderKey", "ProfileId", "Id")
+                        .HasDatabaseName("IX_deliveries_order_profile");
 
                     b.HasIndex("OrganizationId", "ProfileId", "Id");
 
@@ -365,6 +375,9 @@ namespace Postback.Storage.Migrations.Postgres
                         .HasColumnType("bigint");
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Captures")
+                        .HasColumnType("text");
 
                     b.Property<long>("DeliveryId")
                         .HasColumnType("bigint");
@@ -741,6 +754,13 @@ namespace Postback.Storage.Migrations.Postgres
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
 
+                    b.Property<string>("Captures")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<bool>("Coalesce")
+                        .HasColumnType("boolean");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -761,6 +781,11 @@ namespace Postback.Storage.Migrations.Postgres
                         .IsRequired()
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
+
+                    b.Property<string>("Ordering")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
 
                     b.Property<long>("OrganizationId")
                         .HasColumnType("bigint");
@@ -924,6 +949,9 @@ namespace Postback.Storage.Migrations.Postgres
                     b.Property<string>("CampaignId")
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
+
+                    b.Property<string>("CaptureSources")
+                        .HasColumnType("text");
 
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");

@@ -259,7 +259,13 @@ namespace Postback.Storage.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("AfterId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("CoalescedIntoId")
                         .HasColumnType("INTEGER");
 
                     b.Property<long?>("CompletedAt")
@@ -314,6 +320,9 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.Property<long>("OrderKey")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("Ordered")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("OrganizationId")
                         .HasColumnType("INTEGER");
 
@@ -333,9 +342,10 @@ namespace Postback.Storage.Migrations.Sqlite
 
                     b.HasIndex("EventKey");
 
-                    b.HasIndex("OrderKey");
-
                     b.HasIndex("OrganizationId", "OrderId");
+
+                    b.HasIndex("OrderKey", "ProfileId", "Id")
+                        .HasDatabaseName("IX_deliveries_order_profile");
 
                     b.HasIndex("OrganizationId", "ProfileId", "Id");
 
@@ -347,6 +357,9 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Captures")
+                        .HasColumnType("TEXT");
 
                     b.Property<long>("DeliveryId")
                         .HasColumnType("INTEGER");
@@ -709,6 +722,13 @@ namespace Postback.Storage.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Captures")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("Coalesce")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
@@ -728,6 +748,11 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Ordering")
+                        .IsRequired()
+                        .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
                     b.Property<long>("OrganizationId")
@@ -883,6 +908,9 @@ namespace Postback.Storage.Migrations.Sqlite
 
                     b.Property<string>("CampaignId")
                         .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CaptureSources")
                         .HasColumnType("TEXT");
 
                     b.Property<long>("CreatedAt")
