@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Admin;
 using Postback.Catalog;
+using Postback.Observability;
 using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
@@ -14,7 +15,8 @@ using Postback.Outbound;
 using Postback.Plugins;
 using Postback.Storage;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = HostSetup.ContentRoot(args) });
+builder.Logging.AddSafeLogLevels();
 
 builder.Services.AddOptions<PostbackOptions>()
     .Bind(builder.Configuration.GetSection(PostbackOptions.Section))
@@ -45,7 +47,8 @@ builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
 builder.Services.AddPostbackAdmin(builder.Configuration);
-builder.Services.AddOpenApi();
+builder.Services.AddPostbackOpenApi();
+builder.AddPostbackObservability();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
 builder.Services.AddScoped<Bootstrap>();
@@ -72,8 +75,9 @@ app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
 
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapPostbackApiReference();
 app.MapHealthChecks("/health");
+app.MapPostbackObservability();
 
 var api = app.MapGroup("/api/v1").RequireAuthorization();
 api.MapCampaigns();
