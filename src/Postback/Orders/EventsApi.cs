@@ -39,9 +39,9 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem, ProblemHttpResult>> PostEvent(
-        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, TimeProvider time, CancellationToken ct)
     {
-        var parsed = EventParser.Parse(body);
+        var parsed = EventParser.Parse(body, time.GetUtcNow());
         if (parsed.Event is null)
         {
             return Problems.Validation(parsed.Errors);
@@ -62,7 +62,7 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem, ProblemHttpResult>> PostBatch(
-        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, TimeProvider time, CancellationToken ct)
     {
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("events", out var list) || list.ValueKind != JsonValueKind.Array)
         {
@@ -85,9 +85,10 @@ internal static class EventsApi
         var parsed = new List<EventParser.Result>(count);
         var firstIndexOf = new Dictionary<string, int>(StringComparer.Ordinal);
         var index = 0;
+        var now = time.GetUtcNow();
         foreach (var element in list.EnumerateArray())
         {
-            var result = EventParser.Parse(element);
+            var result = EventParser.Parse(element, now);
             errors.AddRange(result.Errors, $"events[{index}]");
             if (result.Event?.EventId is { } id && !firstIndexOf.TryAdd(id, index))
             {
