@@ -21,6 +21,7 @@ public sealed class DeliveryWorker(
     WriteGate gate,
     DeliverySignal signal,
     IOptions<PostbackOptions> options,
+    EndpointHealth health,
     TimeProvider time,
     ILogger<DeliveryWorker> log) : BackgroundService
 {
@@ -30,7 +31,7 @@ public sealed class DeliveryWorker(
     private readonly DeliveryOptions _options = options.Value.Delivery;
     // Who holds a lease: this process, uniquely (at most 64 characters).
     private readonly string _owner = $"{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
-    private readonly EndpointHealth _health = new(options.Value.Delivery.FailureThreshold, options.Value.Delivery.MaxInFlightPerEndpoint);
+    private readonly EndpointHealth _health = health;
     private readonly SemaphoreSlim _slots = new(options.Value.Delivery.MaxInFlight, options.Value.Delivery.MaxInFlight);
     private readonly CancellationTokenSource _abort = new();
     private readonly Channel<DeliveryOutcome> _outcomes = Channel.CreateBounded<DeliveryOutcome>(
@@ -165,6 +166,12 @@ public sealed class DeliveryWorker(
                 var campaignName = order.CampaignId is { } c ? campaignNames.GetValueOrDefault((delivery.OrganizationId, c)) : null;
                 request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(delivery.CustomerType, campaignName));
             }
+            catch (UnsendableRequestException e)
+            {
+                _unfinished[delivery.Id] = 0;
+                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Failed, "the request can never be sent: " + e.Message), CancellationToken.None);
+                continue;
+            }
             catch (ArgumentException e)
             {
                 _unfinished[delivery.Id] = 0;
@@ -238,7 +245,15 @@ public sealed class DeliveryWorker(
                 result.Succeeded ? "succeeded" : result.Response is null ? "error" : "rejected",
                 System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             var now = time.GetUtcNow();
-            LogTransition(delivery.Endpoint, _health.Report(delivery.Endpoint, admitted, result.Succeeded, now));
+            if (result.NeverSent)
+            {
+                // Not the receiver's doing: its circuit neither opens nor closes on it.
+                _health.Abandon(delivery.Endpoint, admitted);
+            }
+            else
+            {
+                LogTransition(delivery.Endpoint, _health.Report(delivery.Endpoint, admitted, result.Succeeded, now));
+            }
             reported = true;
             var outcome = Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble());
             PostbackTracing.Finish(span, StatusLabel(outcome), result.Response?.Status);
@@ -252,7 +267,8 @@ public sealed class DeliveryWorker(
             var now = time.GetUtcNow();
             if (!reported)
             {
-                LogTransition(delivery.Endpoint, _health.Report(delivery.Endpoint, admitted, succeeded: false, now));
+                // Our own failure, not the receiver's.
+                _health.Abandon(delivery.Endpoint, admitted);
             }
             var failed = new OutboundResult(null, 0, "internal error while sending: " + e.Message);
             await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, failed, now, now, _firstRetry, Random.Shared.NextDouble()));
@@ -296,6 +312,10 @@ public sealed class DeliveryWorker(
         if (result.Succeeded)
         {
             return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);
+        }
+        if (result.NeverSent)
+        {
+            return new DeliveryOutcome(delivery, DeliveryStatus.Failed, null, attempt, "the request can never be sent: " + result.Error, null);
         }
 
         var error = result.Error ?? $"the receiver answered {result.Response!.Status}";

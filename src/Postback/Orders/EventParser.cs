@@ -29,8 +29,16 @@ public static partial class EventParser
         DateTimeOffset? occurredAt = null;
         OrderData? order = null;
         var sawOrder = false;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in json.EnumerateObject())
         {
+            // JSON lets a key repeat and most readers keep the last: which one the client meant
+            // is a guess we do not make (OrderParser refuses the same inside order).
+            if (!seen.Add(p.Name))
+            {
+                errors.Add(p.Name, "is given more than once");
+                continue;
+            }
             switch (p.Name)
             {
                 case "eventId":

@@ -68,12 +68,18 @@ internal static class EventsApi
         {
             return Problems.Validation("events", "is required: send {\"events\": [ ... ]}");
         }
+        var sawEvents = false;
         foreach (var p in body.EnumerateObject())
         {
             if (p.Name != "events")
             {
                 return Problems.Validation(p.Name, "is not a known field; a batch has only events");
             }
+            if (sawEvents)
+            {
+                return Problems.Validation("events", "is given more than once");
+            }
+            sawEvents = true;
         }
         var count = list.GetArrayLength();
         if (count is 0 or > MaxBatchEvents)

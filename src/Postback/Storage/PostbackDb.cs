@@ -31,6 +31,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<OrderConfirmation> Confirmations => Set<OrderConfirmation>();
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
+    public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -172,6 +173,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         PluginModel.Configure(model);
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
+        Admin.AdminSessions.Configure(model);
     }
 
     private static void ConfigureDeliveries(ModelBuilder model)
