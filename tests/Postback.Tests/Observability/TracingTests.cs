@@ -16,7 +16,8 @@ public sealed class TracingTests
     [Fact]
     public async Task An_inbound_postback_and_its_delivery_attempts_are_one_trace()
     {
-        var exported = new List<Activity>();
+        // Spans of every hub in this test process arrive here, from whichever thread ends them.
+        var exported = new SpanLog();
         using var tracer = Sdk.CreateTracerProviderBuilder()
             .AddSource(PostbackTracing.SourceName)
             .AddSource("Microsoft.AspNetCore")
@@ -47,20 +48,15 @@ public sealed class TracingTests
         })));
         var deliveryId = answer["deliveries"]![0]!["id"]!.GetValue<long>().ToString(CultureInfo.InvariantCulture);
 
-        await DeliveryScenario.WaitUntilAsync(() =>
-        {
-            lock (exported)
-            {
-                return Attempts(exported, deliveryId).Count(a => (string?)a.GetTagItem("postback.outcome") == "succeeded") == 1;
-            }
-        }, TimeSpan.FromSeconds(30), () => $"two attempt spans for delivery {deliveryId}, the second succeeded");
+        await DeliveryScenario.WaitUntilAsync(
+            () => Attempts(exported.Snapshot(), deliveryId).Count(a => (string?)a.GetTagItem("postback.outcome") == "succeeded") == 1, TimeSpan.FromSeconds(30), () => $"two attempt spans for delivery {deliveryId}, the second succeeded");
 
         List<Activity> trace;
-        lock (exported)
         {
-            var attempts = Attempts(exported, deliveryId);
+            var spans = exported.Snapshot();
+            var attempts = Attempts(spans, deliveryId);
             Assert.Equal(2, attempts.Count);
-            var ingest = Assert.Single(exported, a => a.OperationName == "postback.ingest" && a.TraceId == attempts[0].TraceId);
+            var ingest = Assert.Single(spans, a => a.OperationName == "postback.ingest" && a.TraceId == attempts[0].TraceId);
             Assert.Equal("plugin", ingest.GetTagItem("postback.source"));
             Assert.All(attempts, a =>
             {
@@ -69,8 +65,8 @@ public sealed class TracingTests
             });
             Assert.Equal(["retrying", "succeeded"], attempts.OrderBy(a => a.StartTimeUtc).Select(a => (string)a.GetTagItem("postback.outcome")!));
             // The ingest span is a child of the inbound request's own span.
-            Assert.Contains(exported, a => a.SpanId == ingest.ParentSpanId && a.Source.Name == "Microsoft.AspNetCore");
-            trace = exported.Where(a => a.TraceId == ingest.TraceId).ToList();
+            Assert.Contains(spans, a => a.SpanId == ingest.ParentSpanId && a.Source.Name == "Microsoft.AspNetCore");
+            trace = spans.Where(a => a.TraceId == ingest.TraceId).ToList();
         }
 
         // The receiver gets exactly the request the profile describes: no trace headers added.
@@ -89,6 +85,64 @@ public sealed class TracingTests
         }
     }
 
-    private static List<Activity> Attempts(List<Activity> exported, string deliveryId) =>
+    private static List<Activity> Attempts(IReadOnlyList<Activity> exported, string deliveryId) =>
         exported.Where(a => a.OperationName == "postback.delivery.attempt" && (string?)a.GetTagItem("postback.delivery.id") == deliveryId).ToList();
+
+    private sealed class SpanLog : ICollection<Activity>
+    {
+        private readonly List<Activity> _spans = [];
+
+        public int Count
+        {
+            get
+            {
+                lock (_spans)
+                {
+                    return _spans.Count;
+                }
+            }
+        }
+
+        public bool IsReadOnly => false;
+
+        public void Add(Activity item)
+        {
+            lock (_spans)
+            {
+                _spans.Add(item);
+            }
+        }
+
+        public List<Activity> Snapshot()
+        {
+            lock (_spans)
+            {
+                return [.. _spans];
+            }
+        }
+
+        public void Clear()
+        {
+            lock (_spans)
+            {
+                _spans.Clear();
+            }
+        }
+
+        public bool Contains(Activity item) => Snapshot().Contains(item);
+
+        public void CopyTo(Activity[] array, int arrayIndex) => Snapshot().CopyTo(array, arrayIndex);
+
+        public bool Remove(Activity item)
+        {
+            lock (_spans)
+            {
+                return _spans.Remove(item);
+            }
+        }
+
+        public IEnumerator<Activity> GetEnumerator() => Snapshot().GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 }
