@@ -31,6 +31,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<OrderConfirmation> Confirmations => Set<OrderConfirmation>();
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
+    public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
     public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -143,6 +144,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId });
+            // Retention (Postback:Retention:Orders) finds orders by age.
+            e.HasIndex(x => x.UpdatedAt);
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
 
@@ -173,6 +176,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         PluginModel.Configure(model);
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
+        Retention.RetentionModel.Configure(model);
         Admin.AdminSessions.Configure(model);
     }
 
@@ -194,6 +198,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
             e.HasIndex(x => x.EventKey);
+            // Retention finds finished deliveries by age; partial, so the pending ones (the hot
+            // part of the table) are not in it.
+            e.HasIndex(x => x.CompletedAt).HasFilter("\"CompletedAt\" IS NOT NULL").HasDatabaseName("IX_deliveries_finished_CompletedAt");
             e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
             e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
         });
@@ -217,6 +224,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Status).HasMaxLength(16);
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
+            // Retention marks the lines of the deliveries it deletes.
+            e.HasIndex(x => x.DeliveryId).HasFilter("\"DeliveryId\" IS NOT NULL");
         });
     }
 
