@@ -13,6 +13,7 @@ using Postback.Organizations;
 using Postback.Outbound;
 using Postback.Plugins;
 using Postback.Storage;
+using Postback.Team;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -44,6 +45,7 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024)
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddTeam();
 builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddOpenApi();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
@@ -75,7 +77,8 @@ app.UseAuthorization();
 app.MapOpenApi("/openapi/{documentName}.json");
 app.MapHealthChecks("/health");
 
-var api = app.MapGroup("/api/v1").RequireAuthorization();
+// Every API endpoint: GET for any role, anything else for admin and operator (Team/Roles.cs).
+var api = app.MapGroup("/api/v1").RequireAuthorization(RolePolicies.ReadOrWrite);
 api.MapCampaigns();
 api.MapEvents();
 api.MapOrders();
@@ -86,6 +89,7 @@ api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+api.MapTeam();
 app.MapPostbackAdmin();
 
 app.Run();

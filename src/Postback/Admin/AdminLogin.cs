@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Organizations;
 using Postback.Storage;
+using Postback.Team;
 
 namespace Postback.Admin;
 
@@ -26,6 +27,7 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
         }
         long? organizationId = null;
         string? keyHash = null;
+        string role = Roles.Admin, actor = "operator password";
         var password = options.Value.Password;
         if (!string.IsNullOrEmpty(password) && FixedTimeEquals(secret, password))
         {
@@ -34,10 +36,14 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
         else
         {
             keyHash = ApiKeys.Hash(secret);
-            organizationId = await db.ApiKeys.AsNoTracking()
+            var key = await db.ApiKeys.AsNoTracking()
                 .Where(k => k.KeyHash == keyHash && k.RevokedAt == null)
-                .Select(k => (long?)k.OrganizationId)
+                .Select(k => new { k.OrganizationId, k.Name, k.Role })
                 .FirstOrDefaultAsync(ct);
+            if (key is not null)
+            {
+                (organizationId, role, actor) = (key.OrganizationId, key.Role, "key:" + key.Name);
+            }
         }
         if (organizationId is null)
         {
@@ -49,6 +55,8 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
             new Claim(ApiKeyAuthenticationHandler.OrganizationClaim, organizationId.Value.ToString(CultureInfo.InvariantCulture)),
             new Claim(ClaimTypes.Name, name),
             new Claim(MethodClaim, keyHash is null ? "password" : "api-key"),
+            new Claim(ClaimTypes.Role, role),
+            new Claim(TeamClaims.Actor, actor),
         ], AdminSetup.Scheme);
         if (keyHash is not null)
         {

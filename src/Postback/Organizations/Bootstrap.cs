@@ -5,7 +5,7 @@ using Postback.Storage;
 
 namespace Postback.Organizations;
 
-/// On first start: the first organization and its API key. The key is either the configured
+/// On first start: the first organization and its API key, an admin key named "bootstrap". The key is either the configured
 /// Postback:BootstrapApiKey or, if none is configured, a generated one written to a file only
 /// the hub's user can read (a key is a secret and never goes to the log).
 public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, TimeProvider time, ILogger<Bootstrap> log)
@@ -31,7 +31,7 @@ public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, 
             if (string.IsNullOrEmpty(configuredKey))
             {
                 var key = ApiKeys.Generate();
-                await AddKeyAsync(organization.Id, key, "initial", ct);
+                await AddKeyAsync(organization.Id, key, "bootstrap", ct);
                 var path = Path.GetFullPath(Path.Combine(options.Value.Storage.DataDirectory, "initial-api-key"));
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 await File.WriteAllTextAsync(path, key + Environment.NewLine, ct);
@@ -62,6 +62,7 @@ public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, 
             Name = name,
             KeyHash = ApiKeys.Hash(key),
             Prefix = ApiKeys.DisplayPrefix(key),
+            Role = Team.Roles.Admin,
             CreatedAt = time.GetUtcNow(),
         });
         await db.SaveChangesAsync(ct);

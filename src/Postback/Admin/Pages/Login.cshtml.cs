@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace Postback.Admin.Pages;
 
+[AnyRoleMayPost]
 public sealed class LoginModel(AdminLogin login, LoginThrottle throttle, IOptions<AdminOptions> options) : AdminPageModel
 {
     public string? ReturnUrl { get; private set; }

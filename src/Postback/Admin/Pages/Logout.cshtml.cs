@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Postback.Admin.Pages;
 
+[AnyRoleMayPost]
 public sealed class LogoutModel : AdminPageModel
 {
     // Logging out is a POST (with its antiforgery token), so a link elsewhere cannot do it.
