@@ -11,12 +11,38 @@ using Postback.Team;
 namespace Postback.Admin;
 
 /// Who a login secret makes you: an organization's API key → that organization; the
-/// configured operator password → the first organization.
-public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
+/// configured operator password (deprecated) → the first organization as admin; an operator
+/// account's e-mail and password → its organization with its role.
+public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options, UserAccounts accounts)
 {
     public const string MethodClaim = "postback:login";
     // The key's SHA-256 (what the database holds, never the key): the session ends when the key is revoked.
     public const string KeyHashClaim = "postback:keyhash";
+    // A user session made before the account's SessionVersion changed (role, reset, disabled, log out) ends.
+    public const string SessionVersionClaim = "postback:sv";
+    public const string MustChangeClaim = "postback:mustchange";
+
+    /// An operator account's e-mail and password → that user, in their organization with their role.
+    public async Task<ClaimsPrincipal?> SignInUserAsync(string email, string? password, CancellationToken ct) =>
+        await accounts.VerifyAsync(email, password, ct) is { } user ? await PrincipalForUserAsync(user.Id, ct) : null;
+
+    public async Task<ClaimsPrincipal> PrincipalForUserAsync(long userId, CancellationToken ct)
+    {
+        var user = await db.Users.AsNoTracking().FirstAsync(u => u.Id == userId, ct);
+        var name = await db.Organizations.AsNoTracking().Where(o => o.Id == user.OrganizationId).Select(o => o.Name).FirstAsync(ct);
+        return new ClaimsPrincipal(new ClaimsIdentity(
+        [
+            new Claim(ApiKeyAuthenticationHandler.OrganizationClaim, user.OrganizationId.ToString(CultureInfo.InvariantCulture)),
+            new Claim(ClaimTypes.Name, name),
+            new Claim(MethodClaim, "user"),
+            new Claim(ClaimTypes.Role, user.Role),
+            new Claim(TeamClaims.Actor, user.Email),
+            new Claim(TeamClaims.OnBehalfOf, user.Email),
+            new Claim(TeamClaims.UserId, user.Id.ToString(CultureInfo.InvariantCulture)),
+            new Claim(SessionVersionClaim, user.SessionVersion.ToString(CultureInfo.InvariantCulture)),
+            new Claim(MustChangeClaim, user.MustChangePassword ? "true" : "false"),
+        ], AdminSetup.Scheme));
+    }
 
     public async Task<ClaimsPrincipal?> SignInAsync(string? secret, CancellationToken ct)
     {
@@ -28,6 +54,7 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
         long? organizationId = null;
         string? keyHash = null;
         string role = Roles.Admin, actor = "operator password";
+        string? onBehalfOf = null;
         var password = options.Value.Password;
         if (!string.IsNullOrEmpty(password) && FixedTimeEquals(secret, password))
         {
@@ -38,11 +65,11 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
             keyHash = ApiKeys.Hash(secret);
             var key = await db.ApiKeys.AsNoTracking()
                 .Where(k => k.KeyHash == keyHash && k.RevokedAt == null)
-                .Select(k => new { k.OrganizationId, k.Name, k.Role })
+                .Select(k => new { k.OrganizationId, k.Name, k.Role, k.CreatedBy })
                 .FirstOrDefaultAsync(ct);
             if (key is not null)
             {
-                (organizationId, role, actor) = (key.OrganizationId, key.Role, "key:" + key.Name);
+                (organizationId, role, actor, onBehalfOf) = (key.OrganizationId, key.Role, "key:" + key.Name, key.CreatedBy);
             }
         }
         if (organizationId is null)
@@ -61,6 +88,10 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
         if (keyHash is not null)
         {
             identity.AddClaim(new Claim(KeyHashClaim, keyHash));
+        }
+        if (onBehalfOf is not null)
+        {
+            identity.AddClaim(new Claim(TeamClaims.OnBehalfOf, onBehalfOf));
         }
         return new ClaimsPrincipal(identity);
     }

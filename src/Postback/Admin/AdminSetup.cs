@@ -83,15 +83,28 @@ public static class AdminSetup
         return services;
     }
 
-    // A session made with an API key ends when that key is revoked, not hours later.
+    // A session made with an API key ends when that key is revoked, not hours later; a user's
+    // session when the account is disabled, its role or password changes, or it logs out.
     private static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
     {
-        if (context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is not { } hash)
+        var principal = context.Principal;
+        var db = context.HttpContext.RequestServices.GetRequiredService<PostbackDb>();
+        var ct = context.HttpContext.RequestAborted;
+        bool valid;
+        if (principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is { } hash)
+        {
+            valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, ct);
+        }
+        else if (principal?.FindFirst(Team.TeamClaims.UserId)?.Value is { } userId)
+        {
+            var id = long.Parse(userId, System.Globalization.CultureInfo.InvariantCulture);
+            var version = int.Parse(principal.FindFirst(AdminLogin.SessionVersionClaim)?.Value ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
+            valid = await db.Users.AsNoTracking().AnyAsync(u => u.Id == id && u.DisabledAt == null && u.SessionVersion == version, ct);
+        }
+        else
         {
             return;
         }
-        var db = context.HttpContext.RequestServices.GetRequiredService<PostbackDb>();
-        var valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, context.HttpContext.RequestAborted);
         if (!valid)
         {
             context.RejectPrincipal();

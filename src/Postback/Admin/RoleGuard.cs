@@ -27,6 +27,12 @@ public sealed class RolePageFilter : IAsyncPageFilter
     {
         var user = context.HttpContext.User;
         var type = context.HandlerInstance.GetType();
+        // A temporary password is replaced before anything else.
+        if (user.HasClaim(AdminLogin.MustChangeClaim, "true") && !type.IsDefined(typeof(AnyRoleMayPostAttribute), inherit: false))
+        {
+            context.Result = new RedirectResult("/admin/account/password");
+            return;
+        }
         if (user.Identity?.AuthenticationType == AdminSetup.Scheme && Refuses(type, user, context.HttpContext.Request.Method) is { } reason)
         {
             context.Result = new PartialViewResult
@@ -78,7 +84,8 @@ public sealed partial class RoleFormTagHelper : TagHelper
     {
         var method = output.Attributes.TryGetAttribute("method", out var m) ? m.Value?.ToString() : null;
         var user = ViewContext.HttpContext.User;
-        if (AnyRole || !string.Equals(method, "post", StringComparison.OrdinalIgnoreCase)
+        var anyRolePage = ViewContext.ViewData.Model?.GetType().IsDefined(typeof(AnyRoleMayPostAttribute), inherit: false) == true;
+        if (AnyRole || anyRolePage || !string.Equals(method, "post", StringComparison.OrdinalIgnoreCase)
             || user.Identity?.AuthenticationType != AdminSetup.Scheme || user.CanWrite())
         {
             return;

@@ -43,7 +43,7 @@ public sealed class ApiKeyAuthenticationHandler(
             entry.AbsoluteExpirationRelativeToNow = CacheFor;
             var found = await db.ApiKeys.AsNoTracking()
                 .Where(k => k.KeyHash == hash && k.RevokedAt == null)
-                .Select(k => new CachedKey(k.Id, k.OrganizationId, k.Name, k.Role))
+                .Select(k => new CachedKey(k.Id, k.OrganizationId, k.Name, k.Role, k.CreatedBy))
                 .FirstOrDefaultAsync(Context.RequestAborted);
             if (found is not null)
             {
@@ -64,12 +64,16 @@ public sealed class ApiKeyAuthenticationHandler(
             new Claim(TeamClaims.Actor, "key:" + key.Name),
             new Claim(TeamClaims.KeyId, key.Id.ToString(CultureInfo.InvariantCulture)),
         ], SchemeName, ClaimTypes.Name, ClaimTypes.Role);
+        if (key.CreatedBy is not null)
+        {
+            identity.AddClaim(new Claim(TeamClaims.OnBehalfOf, key.CreatedBy));
+        }
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
     public static string CacheKey(string keyHash) => "apikey:" + keyHash;
 
-    private sealed record CachedKey(long Id, long OrganizationId, string Name, string Role);
+    private sealed record CachedKey(long Id, long OrganizationId, string Name, string Role, string? CreatedBy);
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {

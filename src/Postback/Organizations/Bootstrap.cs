@@ -8,7 +8,8 @@ namespace Postback.Organizations;
 /// On first start: the first organization and its API key, an admin key named "bootstrap". The key is either the configured
 /// Postback:BootstrapApiKey or, if none is configured, a generated one written to a file only
 /// the hub's user can read (a key is a secret and never goes to the log).
-public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, TimeProvider time, ILogger<Bootstrap> log)
+public sealed class Bootstrap(
+    PostbackDb db, IOptions<PostbackOptions> options, IConfiguration configuration, Team.UserAccounts accounts, TimeProvider time, ILogger<Bootstrap> log)
 {
     public const int MinimumKeyLength = 16;
 
@@ -51,6 +52,14 @@ public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, 
                 await AddKeyAsync(organization.Id, configuredKey, "bootstrap", ct);
                 log.LogInformation("Added the configured bootstrap API key to organization {OrganizationId}", organization.Id);
             }
+        }
+
+        await accounts.EnsureBootstrapAdminAsync(
+            organization.Id, configuration["Postback:BootstrapAdmin:Email"], configuration["Postback:BootstrapAdmin:Password"], log, ct);
+        if (!string.IsNullOrEmpty(configuration["Postback:Admin:Password"]))
+        {
+            log.LogWarning("Postback:Admin:Password is deprecated and will be removed in the next release: create operator accounts "
+                + "(Postback:BootstrapAdmin:Email and Password make the first admin) and log in with e-mail and password");
         }
     }
 

@@ -28,6 +28,9 @@ public sealed class ApiKey
     public required string Prefix { get; set; }
     // admin, operator or viewer (Team.Roles).
     public required string Role { get; set; }
+    // The user who made it ("key:<name>" for a key made with a key; null for the bootstrap key):
+    // a key acts for its maker, so one made by a server admin may create organizations.
+    public string? CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? LastUsedAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }

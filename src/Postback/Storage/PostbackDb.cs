@@ -135,6 +135,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.KeyHash).HasMaxLength(64);
             e.Property(x => x.Prefix).HasMaxLength(16);
             e.Property(x => x.Role).HasMaxLength(16);
+            e.Property(x => x.CreatedBy).HasMaxLength(254);
             e.HasIndex(x => x.KeyHash).IsUnique();
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });

@@ -48,7 +48,7 @@ public static class ApiKeyOperations
         return errors;
     }
 
-    public static async Task<CreatedApiKeyView> CreateAsync(PostbackDb db, long organizationId, ApiKeyInput input, TimeProvider time, CancellationToken ct)
+    public static async Task<CreatedApiKeyView> CreateAsync(PostbackDb db, long organizationId, ApiKeyInput input, string? createdBy, TimeProvider time, CancellationToken ct)
     {
         var key = ApiKeys.Generate();
         var entity = new ApiKey
@@ -58,6 +58,7 @@ public static class ApiKeyOperations
             Role = input.Role!,
             KeyHash = ApiKeys.Hash(key),
             Prefix = ApiKeys.DisplayPrefix(key),
+            CreatedBy = createdBy,
             CreatedAt = time.GetUtcNow(),
         };
         db.ApiKeys.Add(entity);
@@ -103,7 +104,7 @@ internal static class ApiKeysApi
         {
             return Problems.Validation(errors);
         }
-        var created = await ApiKeyOperations.CreateAsync(db, user.OrganizationId(), input, time, ct);
+        var created = await ApiKeyOperations.CreateAsync(db, user.OrganizationId(), input, user.OnBehalfOf() ?? user.Actor(), time, ct);
         return TypedResults.Created($"/api/v1/api-keys/{created.Id}", created);
     }
 

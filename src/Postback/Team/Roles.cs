@@ -28,6 +28,8 @@ public static class Roles
     /// Who did it, as the audit log names them: a user's e-mail or "key:<name>".
     public static string Actor(this ClaimsPrincipal user) =>
         user.FindFirstValue(TeamClaims.Actor) ?? "unknown";
+
+    public static string? OnBehalfOf(this ClaimsPrincipal user) => user.FindFirstValue(TeamClaims.OnBehalfOf);
 }
 
 public static class TeamClaims
@@ -35,6 +37,8 @@ public static class TeamClaims
     public const string Actor = "postback:actor";
     public const string UserId = "postback:user";
     public const string KeyId = "postback:key";
+    // The person a session or key acts for: a user's e-mail, or the e-mail of the user who made the key.
+    public const string OnBehalfOf = "postback:onbehalf";
 }
 
 /// The policies every /api/v1 endpoint carries. The API group requires `Read` for GET and
@@ -46,6 +50,8 @@ public static class RolePolicies
     // Any role may read; only admin and operator may change anything.
     public const string ReadOrWrite = "Role:ReadOrWrite";
     public const string Admin = "Role:Admin";
+    // Postback:Admin:ServerAdmins: creating organizations.
+    public const string ServerAdmin = "Role:ServerAdmin";
 
     public static AuthorizationBuilder AddRolePolicies(this AuthorizationBuilder builder) => builder
         .AddPolicy(ReadOrWrite, p => p
@@ -55,7 +61,12 @@ public static class RolePolicies
         .AddPolicy(Admin, p => p
             .AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName)
             .RequireAuthenticatedUser()
-            .RequireRole(Roles.Admin));
+            .RequireRole(Roles.Admin))
+        .AddPolicy(ServerAdmin, p => p
+            .AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName)
+            .RequireAuthenticatedUser()
+            .RequireRole(Roles.Admin)
+            .RequireAssertion(c => c.Resource is HttpContext http && http.RequestServices.GetRequiredService<ServerAdmins>().Includes(c.User)));
 
     public static bool IsReadMethod(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method);

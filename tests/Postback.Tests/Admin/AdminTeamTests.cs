@@ -75,6 +75,7 @@ public sealed class AdminTeamTests(AdminBrowser ui) : IClassFixture<AdminBrowser
     {
         var page = await ui.LoginAsync(AdminBrowser.Password);
         await page.GetByRole(AriaRole.Link, new() { Name = "Team" }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "API keys" }).ClickAsync();
         await Expect(page).ToHaveURLAsync(new Regex("/admin/team/keys$"));
         var name = "ERP sync " + Guid.NewGuid().ToString("N")[..6];
         await page.GetByLabel("Key name").FillAsync(name);

@@ -35,14 +35,23 @@ public sealed class RoleKeysHub : IAsyncLifetime
 public sealed partial class RolePolicyTests(RoleKeysHub fixture) : IClassFixture<RoleKeysHub>
 {
     // Only admins see or change these, reads included.
-    private static readonly string[] AdminOnlyPrefixes = ["/api/v1/api-keys", "/api/v1/users", "/api/v1/audit", "/api/v1/organizations"];
+    private static readonly string[] AdminOnlyPrefixes = ["/api/v1/api-keys", "/api/v1/users", "/api/v1/audit"];
+
+    // Only admins listed in Postback:Admin:ServerAdmins (none in this hub): every key is refused.
+    private static readonly string[] ServerAdminPrefixes = ["/api/v1/organizations"];
+
+    private const string ServerAdmin = "server admin";
 
     // Authenticated by something other than an API key, on purpose.
     private static readonly string[] Anonymous = ["/api/v1/plugins/webhooks/{kind}"];
 
     private static string MinimumRole(string method, string path)
     {
-        if (AdminOnlyPrefixes.Any(p => path == p || path.StartsWith(p + "/", StringComparison.Ordinal))
+        if (ServerAdminPrefixes.Any(p => path.TrimEnd('/') == p || path.StartsWith(p + "/", StringComparison.Ordinal)))
+        {
+            return ServerAdmin;
+        }
+        if (AdminOnlyPrefixes.Any(p => path.TrimEnd('/') == p || path.StartsWith(p + "/", StringComparison.Ordinal))
             || (path == "/api/v1/organization" && method != "GET"))
         {
             return Roles.Admin;
@@ -54,7 +63,8 @@ public sealed partial class RolePolicyTests(RoleKeysHub fixture) : IClassFixture
     {
         Roles.Viewer => true,
         Roles.Operator => role is Roles.Operator or Roles.Admin,
-        _ => role == Roles.Admin,
+        Roles.Admin => role == Roles.Admin,
+        _ => false,
     };
 
     private List<(string Method, string Path, Endpoint Endpoint)> ApiEndpoints()
@@ -91,7 +101,7 @@ public sealed partial class RolePolicyTests(RoleKeysHub fixture) : IClassFixture
                 continue;
             }
             var policies = endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(a => a.Policy).ToList();
-            if (!policies.Contains(RolePolicies.ReadOrWrite) && !policies.Contains(RolePolicies.Admin))
+            if (!policies.Contains(RolePolicies.ReadOrWrite) && !policies.Contains(RolePolicies.Admin) && !policies.Contains(RolePolicies.ServerAdmin))
             {
                 missing.Add($"{method} {path}");
             }

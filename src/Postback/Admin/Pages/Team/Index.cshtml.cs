@@ -5,5 +5,5 @@ namespace Postback.Admin.Pages.Team;
 [AdminOnly]
 public sealed class IndexModel : AdminPageModel
 {
-    public IActionResult OnGet() => Redirect("/admin/team/keys");
+    public IActionResult OnGet() => Redirect("/admin/team/users");
 }

@@ -29,7 +29,7 @@ public sealed class KeysModel(PostbackDb db, IMemoryCache cache, TimeProvider ti
         }
         else
         {
-            Created = await ApiKeyOperations.CreateAsync(db, OrganizationId, input, time, ct);
+            Created = await ApiKeyOperations.CreateAsync(db, OrganizationId, input, User.OnBehalfOf() ?? User.Actor(), time, ct);
             Name = null;
         }
         Keys = await ApiKeyOperations.ListAsync(db, OrganizationId, ct);
