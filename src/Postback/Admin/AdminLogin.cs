@@ -13,7 +13,7 @@ namespace Postback.Admin;
 /// Who a login secret makes you: an organization's API key → that organization; the
 /// configured operator password (deprecated) → the first organization as admin; an operator
 /// account's e-mail and password → its organization with its role.
-public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options, UserAccounts accounts)
+public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options, UserAccounts accounts, TimeProvider time)
 {
     public const string MethodClaim = "postback:login";
     // The key's SHA-256 (what the database holds, never the key): the session ends when the key is revoked.
@@ -26,15 +26,18 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options, Us
     public async Task<ClaimsPrincipal?> SignInUserAsync(string email, string? password, CancellationToken ct) =>
         await accounts.VerifyAsync(email, password, ct) is { } user ? await PrincipalForUserAsync(user.Id, ct) : null;
 
+    /// A new server-side session for the user (AdminSessions), with the account's current role.
     public async Task<ClaimsPrincipal> PrincipalForUserAsync(long userId, CancellationToken ct)
     {
         var user = await db.Users.AsNoTracking().FirstAsync(u => u.Id == userId, ct);
         var name = await db.Organizations.AsNoTracking().Where(o => o.Id == user.OrganizationId).Select(o => o.Name).FirstAsync(ct);
+        var sessionId = await AdminSessions.StartAsync(db, user.OrganizationId, "user", time.GetUtcNow(), TimeSpan.FromHours(options.Value.SessionHours), ct);
         return new ClaimsPrincipal(new ClaimsIdentity(
         [
             new Claim(ApiKeyAuthenticationHandler.OrganizationClaim, user.OrganizationId.ToString(CultureInfo.InvariantCulture)),
             new Claim(ClaimTypes.Name, name),
             new Claim(MethodClaim, "user"),
+            new Claim(AdminSessions.IdClaim, sessionId),
             new Claim(ClaimTypes.Role, user.Role),
             new Claim(TeamClaims.Actor, user.Email),
             new Claim(TeamClaims.OnBehalfOf, user.Email),
@@ -77,11 +80,14 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options, Us
             return null;
         }
         var name = await db.Organizations.AsNoTracking().Where(o => o.Id == organizationId).Select(o => o.Name).FirstAsync(ct);
+        var method = keyHash is null ? "password" : "api-key";
+        var sessionId = await AdminSessions.StartAsync(db, organizationId.Value, method, time.GetUtcNow(), TimeSpan.FromHours(options.Value.SessionHours), ct);
         var identity = new ClaimsIdentity(
         [
             new Claim(ApiKeyAuthenticationHandler.OrganizationClaim, organizationId.Value.ToString(CultureInfo.InvariantCulture)),
             new Claim(ClaimTypes.Name, name),
-            new Claim(MethodClaim, keyHash is null ? "password" : "api-key"),
+            new Claim(MethodClaim, method),
+            new Claim(AdminSessions.IdClaim, sessionId),
             new Claim(ClaimTypes.Role, role),
             new Claim(TeamClaims.Actor, actor),
         ], AdminSetup.Scheme);

@@ -83,27 +83,31 @@ public static class AdminSetup
         return services;
     }
 
-    // A session made with an API key ends when that key is revoked, not hours later; a user's
-    // session when the account is disabled, its role or password changes, or it logs out.
+    // A session lives while its server-side record does (AdminSessions: log out and revocation
+    // end it for good); one made with an API key also ends when that key is revoked, a user's
+    // when the account is disabled or its role or password changes (SessionVersion).
     private static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
     {
-        var principal = context.Principal;
-        var db = context.HttpContext.RequestServices.GetRequiredService<PostbackDb>();
+        var services = context.HttpContext.RequestServices;
+        var db = services.GetRequiredService<PostbackDb>();
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
         var ct = context.HttpContext.RequestAborted;
-        bool valid;
-        if (principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is { } hash)
+        var sessionId = context.Principal?.FindFirst(AdminSessions.IdClaim)?.Value;
+        var valid = sessionId is not null && await AdminSessions.IsLiveAsync(db, sessionId, now, ct);
+        if (valid && context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is { } hash)
         {
             valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, ct);
         }
-        else if (principal?.FindFirst(Team.TeamClaims.UserId)?.Value is { } userId)
+        if (valid && context.Principal?.FindFirst(Team.TeamClaims.UserId)?.Value is { } userId)
         {
             var id = long.Parse(userId, System.Globalization.CultureInfo.InvariantCulture);
-            var version = int.Parse(principal.FindFirst(AdminLogin.SessionVersionClaim)?.Value ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
+            var version = int.Parse(context.Principal.FindFirst(AdminLogin.SessionVersionClaim)?.Value ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
             valid = await db.Users.AsNoTracking().AnyAsync(u => u.Id == id && u.DisabledAt == null && u.SessionVersion == version, ct);
         }
-        else
+        if (valid)
         {
-            return;
+            var hours = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AdminOptions>>().Value.SessionHours;
+            await AdminSessions.ExtendAsync(db, sessionId!, now, TimeSpan.FromHours(hours), ct);
         }
         if (!valid)
         {

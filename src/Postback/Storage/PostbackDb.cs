@@ -33,6 +33,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
     public DbSet<Team.User> Users => Set<Team.User>();
     public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
+    public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -200,6 +201,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         PluginModel.Configure(model);
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
+        Admin.AdminSessions.Configure(model);
     }
 
     private static void ConfigureDeliveries(ModelBuilder model)

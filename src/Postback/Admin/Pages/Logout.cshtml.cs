@@ -12,12 +12,10 @@ public sealed class LogoutModel(Storage.PostbackDb db) : AdminPageModel
 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
     {
-        // A user's log out ends the session on the server too (a copied cookie stops working):
-        // it bumps the account's session version, which ends the user's other sessions as well.
-        if (User.FindFirst(Postback.Team.TeamClaims.UserId)?.Value is { } userId)
+        // The server forgets the session: the cookie is worthless even to someone who kept a copy.
+        if (User.FindFirst(AdminSessions.IdClaim)?.Value is { } sessionId)
         {
-            var id = long.Parse(userId, System.Globalization.CultureInfo.InvariantCulture);
-            await db.Users.Where(u => u.Id == id).ExecuteUpdateAsync(s => s.SetProperty(u => u.SessionVersion, u => u.SessionVersion + 1), ct);
+            await AdminSessions.EndAsync(db, sessionId, ct);
         }
         await HttpContext.SignOutAsync(AdminSetup.Scheme);
         return Redirect("/admin/login");

@@ -10,7 +10,7 @@ using Postback.Storage;
 namespace Postback.Storage.Migrations.Sqlite
 {
     [DbContext(typeof(SqlitePostbackDb))]
-    [Migration("20261202020723_Team")]
+    [Migration("20261202024354_Team")]
     partial class Team
     {
         /// <inheritdoc />
@@ -18,6 +18,33 @@ namespace Postback.Storage.Migrations.Sqlite
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.14");
+
+            modelBuilder.Entity("Postback.Admin.AdminSession", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Method")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("OrganizationId")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("OrganizationId");
+
+                    b.ToTable("admin_sessions", (string)null);
+                });
 
             modelBuilder.Entity("Postback.Catalog.ImportedSku", b =>
                 {
@@ -1008,6 +1035,15 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.HasIndex("OrganizationId");
 
                     b.ToTable("users", (string)null);
+                });
+
+            modelBuilder.Entity("Postback.Admin.AdminSession", b =>
+                {
+                    b.HasOne("Postback.Storage.Organization", null)
+                        .WithMany()
+                        .HasForeignKey("OrganizationId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Postback.Catalog.ImportedSku", b =>
