@@ -12,6 +12,7 @@ using Postback.Orders;
 using Postback.Organizations;
 using Postback.Outbound;
 using Postback.Plugins;
+using Postback.Retention;
 using Postback.Storage;
 using Postback.Team;
 
@@ -64,6 +65,7 @@ builder.Services.AddSingleton(sp =>
 });
 builder.Services.AddHostedService<DeliveryWorker>();
 builder.Services.AddHostedService<PluginMaintenance>();
+builder.Services.AddRetention(builder.Configuration);
 builder.Services.AddSingleton<RefusedPostbacks>();
 builder.Services.AddHostedService<RefusedPostbackLog>();
 builder.Services.AddConfirmations(builder.Configuration);
@@ -101,6 +103,7 @@ api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
 api.MapTeam();
+api.MapRetention();
 app.MapPostbackAdmin();
 
 app.Run();

@@ -33,6 +33,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
     public DbSet<Team.User> Users => Set<Team.User>();
     public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
+    public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
     public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -171,6 +172,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId });
+            // Retention (Postback:Retention:Orders) finds orders by age.
+            e.HasIndex(x => x.UpdatedAt);
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
 
@@ -201,6 +204,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         PluginModel.Configure(model);
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
+        Retention.RetentionModel.Configure(model);
         Admin.AdminSessions.Configure(model);
     }
 
@@ -221,6 +225,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
             e.HasIndex(x => x.EventKey);
+            // Retention finds finished deliveries by age; partial, so the pending ones (the hot
+            // part of the table) are not in it.
+            e.HasIndex(x => x.CompletedAt).HasFilter("\"CompletedAt\" IS NOT NULL").HasDatabaseName("IX_deliveries_finished_CompletedAt");
             e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
             e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
         });
@@ -244,6 +251,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Status).HasMaxLength(16);
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
+            // Retention marks the lines of the deliveries it deletes.
+            e.HasIndex(x => x.DeliveryId).HasFilter("\"DeliveryId\" IS NOT NULL");
         });
     }
 
