@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Admin;
 using Postback.Catalog;
+using Postback.Observability;
 using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
@@ -14,8 +15,10 @@ using Postback.Outbound;
 using Postback.Plugins;
 using Postback.Retention;
 using Postback.Storage;
+using Postback.Team;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = HostSetup.ContentRoot(args) });
+builder.Logging.AddSafeLogLevels();
 
 builder.Services.AddOptions<PostbackOptions>()
     .Bind(builder.Configuration.GetSection(PostbackOptions.Section))
@@ -45,9 +48,11 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024)
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddTeam();
 builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddPostbackForwardedHeaders(builder.Configuration);
-builder.Services.AddOpenApi();
+builder.Services.AddPostbackOpenApi();
+builder.AddPostbackObservability();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
 builder.Services.AddScoped<Bootstrap>();
@@ -85,10 +90,12 @@ app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
 
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapPostbackApiReference();
 app.MapHealthChecks("/health");
+app.MapPostbackObservability();
 
-var api = app.MapGroup("/api/v1").RequireAuthorization();
+// Every API endpoint: GET for any role, anything else for admin and operator (Team/Roles.cs).
+var api = app.MapGroup("/api/v1").RequireAuthorization(RolePolicies.ReadOrWrite);
 api.MapCampaigns();
 api.MapEvents();
 api.MapOrders();
@@ -99,6 +106,7 @@ api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+api.MapTeam();
 api.MapRetention();
 app.MapPostbackAdmin();
 

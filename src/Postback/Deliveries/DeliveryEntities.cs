@@ -41,6 +41,9 @@ public sealed class Delivery
     public string? LastError { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? CompletedAt { get; set; }
+    // The W3C trace context of the ingest that scheduled it (null unless tracing is on): each
+    // attempt's span is its child, so one trace shows a postback and every attempt it caused.
+    public string? TraceParent { get; set; }
     // Scheduled by a profile with ordering perOrder: not claimed while an earlier delivery of
     // the same order and profile is pending (docs/ordering.md).
     public bool Ordered { get; set; }
