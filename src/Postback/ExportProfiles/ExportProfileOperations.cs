@@ -20,10 +20,12 @@ public static class ExportProfileOperations
     public static string NotFoundMessage(long id) => $"There is no export profile {id}.";
 
     public static ExportProfileInput ToInput(ExportProfile p) =>
-        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret);
+        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
+            FileExports.FileSettingsInputs.From(p.File));
 
     public static async Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
-        ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct)
+        ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct,
+        FileExports.FileSettings? existingFile = null)
     {
         var campaignIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.CampaignIds ?? []).Where(c => c is not null).Select(c => c.Trim()).Distinct().ToList();
         var productIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.ProductIds ?? []).Where(p => p is not null).Select(p => p.Trim()).Distinct().ToList();
@@ -31,7 +33,8 @@ public static class ExportProfileOperations
             .Where(c => c.OrganizationId == organizationId && campaignIds.Contains(c.CampaignId)).Select(c => c.CampaignId).ToListAsync(ct)).ToHashSet();
         var knownProducts = productIds.Count == 0 ? [] : (await db.Products.AsNoTracking()
             .Where(p => p.OrganizationId == organizationId && productIds.Contains(p.ProductId)).Select(p => p.ProductId).ToListAsync(ct)).ToHashSet();
-        return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks);
+        return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks,
+            new FileExports.FileValidationContext(options.Outbound.AllowPrivateNetworks, options.FileExports.FolderRoot, existingFile));
     }
 
     /// A test-send goes out as a delivery would: with a webhook-id (test_…, never a delivery's)
@@ -55,6 +58,7 @@ public static class ExportProfileOperations
         profile.RetryCapMinutes = valid.RetryCapMinutes;
         profile.GiveUpAfterHours = valid.GiveUpAfterHours;
         profile.SigningSecret = valid.SigningSecret;
+        profile.File = valid.File;
         profile.UpdatedAt = now;
     }
 
@@ -78,7 +82,7 @@ public static class ExportProfileOperations
     public static async Task<ValidationErrors> ReplaceAsync(
         ExportProfile profile, ExportProfileInput input, PostbackDb db, DateTimeOffset now, PostbackOptions options, CancellationToken ct)
     {
-        var (valid, errors) = await ValidateAsync(input, profile.OrganizationId, db, options, ct);
+        var (valid, errors) = await ValidateAsync(input, profile.OrganizationId, db, options, ct, profile.File);
         if (valid is null)
         {
             return errors;

@@ -16,10 +16,12 @@ namespace Postback.ExportProfiles;
 public sealed record ExportProfileView(
     long Id, string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled,
     IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, int RetryCapMinutes, int? GiveUpAfterHours,
-    string? SigningSecret, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    string? SigningSecret, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] FileExports.FileSettingsView? File = null)
 {
     public static ExportProfileView From(ExportProfile p) =>
-        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret, p.CreatedAt, p.UpdatedAt);
+        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret, p.CreatedAt, p.UpdatedAt,
+            FileExports.FileSettingsView.From(p.File));
 }
 
 /// Which order to render: a stored one by id, or one given inline; and as which event type.
@@ -165,10 +167,8 @@ internal static class ExportProfilesApi
         {
             return NotFound(profileId.Value);
         }
-        var input = new ExportProfileInput(
-            profile.Name, profile.Type, profile.PostbackUrl, profile.ExportDelayMinutes, profile.Enabled, mappings, profile.Routes,
-            profile.RetryCapMinutes, profile.GiveUpAfterHours, profile.SigningSecret);
-        var (valid, validationErrors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
+        var input = ExportProfileOperations.ToInput(profile) with { Mappings = mappings };
+        var (valid, validationErrors) = await ExportProfileOperations.ValidateAsync(input, organizationId, db, options.Value, ct, profile.File);
         if (valid is null)
         {
             return Problems.Validation(Rename(validationErrors));
