@@ -8,7 +8,7 @@ namespace Postback.ExportProfiles;
 
 /// The outcome of rendering a profile for one order: the request, or why there is none
 /// (validation errors, or the profile or order is not found).
-public sealed record RenderOutcome(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, string? NotFound);
+public sealed record RenderOutcome(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, string? NotFound, string? Csv = null);
 
 /// What the API and the admin pages both do with profiles: validate against the catalog,
 /// save, delete, render for an order. One implementation, so the two cannot disagree.
@@ -176,7 +176,12 @@ public static class ExportProfileOperations
             .Select(c => c.Name).FirstOrDefaultAsync(ct);
         var customerType = fired ?? eventType;
         var request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(customerType, campaignName));
-        return new RenderOutcome(request, customerType, new RoutingView(eventType, fired is not null, fired, explanation), null, null);
+        // A file profile's preview is the order's line of the CSV, under the header row.
+        var csv = profile is { Type: ExportTypes.File, File: { } file }
+            ? FileExports.CsvFile.Utf8.GetString(FileExports.CsvFile.Render(
+                profile.Mappings, [new FileExports.FileRow(order, new RenderContext(customerType, campaignName))], header: true, file.Delimiter))
+            : null;
+        return new RenderOutcome(request, customerType, new RoutingView(eventType, fired is not null, fired, explanation), null, null, csv);
 
         static RenderOutcome Invalid(string field, string reason)
         {
