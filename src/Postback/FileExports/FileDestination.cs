@@ -83,7 +83,7 @@ public sealed class FolderDestination(FileSettings settings, FileExportOptions o
         var part = final + PartSuffix;
         try
         {
-            await using (var file = new FileStream(part, FileMode.Create, FileAccess.Write, FileShare.Read, 81920, useAsync: true))
+            await using (var file = new FileStream(part, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 1, useAsync: true))
             {
                 await content.CopyToAsync(file, ct);
                 await file.FlushAsync(ct);
