@@ -46,6 +46,7 @@ builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
 builder.Services.AddPostbackAdmin(builder.Configuration);
+builder.Services.AddPostbackForwardedHeaders(builder.Configuration);
 builder.Services.AddOpenApi();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
@@ -54,8 +55,16 @@ builder.Services.AddScoped<EventIngest>();
 builder.Services.AddSingleton<GroupCommit>();
 builder.Services.AddSingleton<DeliverySignal>();
 OutboundSender.Configure(builder.Services);
+// Shared with the admin pages, which say why a receiver's deliveries are held.
+builder.Services.AddSingleton(sp =>
+{
+    var delivery = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PostbackOptions>>().Value.Delivery;
+    return new EndpointHealth(delivery.FailureThreshold, delivery.MaxInFlightPerEndpoint);
+});
 builder.Services.AddHostedService<DeliveryWorker>();
 builder.Services.AddHostedService<PluginMaintenance>();
+builder.Services.AddSingleton<RefusedPostbacks>();
+builder.Services.AddHostedService<RefusedPostbackLog>();
 builder.Services.AddConfirmations(builder.Configuration);
 builder.Services.AddSingleton<FileRunSignal>();
 builder.Services.AddSingleton<FileRunWorker>();
@@ -70,6 +79,8 @@ await using (var scope = app.Services.CreateAsyncScope())
     await scope.ServiceProvider.GetRequiredService<Bootstrap>().RunAsync();
 }
 
+// First: everything after it sees the client's address, not the proxy's (when proxies are named).
+app.UsePostbackForwardedHeaders();
 app.UseExceptionHandler();
 app.UseStatusCodePages(BadRequestProblems.WriteStatusProblemAsync);
 app.UseStaticFiles();

@@ -11,7 +11,7 @@ namespace Postback.Admin;
 
 /// Who a login secret makes you: an organization's API key → that organization; the
 /// configured operator password → the first organization.
-public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
+public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options, TimeProvider time)
 {
     public const string MethodClaim = "postback:login";
     // The key's SHA-256 (what the database holds, never the key): the session ends when the key is revoked.
@@ -44,11 +44,14 @@ public sealed class AdminLogin(PostbackDb db, IOptions<AdminOptions> options)
             return null;
         }
         var name = await db.Organizations.AsNoTracking().Where(o => o.Id == organizationId).Select(o => o.Name).FirstAsync(ct);
+        var method = keyHash is null ? "password" : "api-key";
+        var sessionId = await AdminSessions.StartAsync(db, organizationId.Value, method, time.GetUtcNow(), TimeSpan.FromHours(options.Value.SessionHours), ct);
         var identity = new ClaimsIdentity(
         [
             new Claim(ApiKeyAuthenticationHandler.OrganizationClaim, organizationId.Value.ToString(CultureInfo.InvariantCulture)),
             new Claim(ClaimTypes.Name, name),
-            new Claim(MethodClaim, keyHash is null ? "password" : "api-key"),
+            new Claim(MethodClaim, method),
+            new Claim(AdminSessions.IdClaim, sessionId),
         ], AdminSetup.Scheme);
         if (keyHash is not null)
         {

@@ -83,15 +83,25 @@ public static class AdminSetup
         return services;
     }
 
-    // A session made with an API key ends when that key is revoked, not hours later.
+    // A session lives while its server-side record does (AdminSessions: log out and revocation
+    // end it for good); one made with an API key also ends when that key is revoked.
     private static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
     {
-        if (context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is not { } hash)
+        var services = context.HttpContext.RequestServices;
+        var db = services.GetRequiredService<PostbackDb>();
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var ct = context.HttpContext.RequestAborted;
+        var sessionId = context.Principal?.FindFirst(AdminSessions.IdClaim)?.Value;
+        var valid = sessionId is not null && await AdminSessions.IsLiveAsync(db, sessionId, now, ct);
+        if (valid && context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is { } hash)
         {
-            return;
+            valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, ct);
         }
-        var db = context.HttpContext.RequestServices.GetRequiredService<PostbackDb>();
-        var valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, context.HttpContext.RequestAborted);
+        if (valid)
+        {
+            var hours = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AdminOptions>>().Value.SessionHours;
+            await AdminSessions.ExtendAsync(db, sessionId!, now, TimeSpan.FromHours(hours), ct);
+        }
         if (!valid)
         {
             context.RejectPrincipal();

@@ -45,7 +45,9 @@ internal static class DeliveriesApi
         group.MapGet("/{id:long}", Get).WithSummary("One delivery with every attempt's request and response.");
         group.MapPost("/{id:long}/retry", Retry).WithSummary("Send a delivery again now, whatever its state (unless it is in flight).");
         group.MapPost("/{id:long}/cancel", Cancel).WithSummary("Cancel a pending delivery.");
-        group.MapPost("/replay", Replay).WithSummary("Make every delivery matching the filter due now (profile, status, created between from and to).");
+        group.MapPost("/replay", Replay).WithSummary(
+            "Make every delivery matching the filter due now (profile, status, created between from and to). Without a status: the failed and cancelled ones; succeeded ones only when status names them.");
+        group.MapPost("/replay/preview", PreviewReplay).WithSummary("What /replay would do with this filter: how many deliveries it sends again, and how many of those already succeeded.");
         group.MapPost("/cancel", CancelMany).WithSummary("Cancel every pending delivery matching the filter.");
         api.MapGet("/customers/{customerId}/history", History).WithTags("Customers")
             .WithSummary("The customer's log: every fired export and order confirmation, linking to exactly what was sent.");
@@ -129,6 +131,16 @@ internal static class DeliveriesApi
         var now = time.GetUtcNow();
         var count = await DeliveryOperations.ReplayAsync(db, organizationId, filter, now, signal, ct);
         return TypedResults.Ok(new BulkResult(count));
+    }
+
+    private static async Task<Results<Ok<DeliveryOperations.ReplayPreview>, ValidationProblem>> PreviewReplay(
+        BulkFilter filter, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
+    {
+        if (Validate(filter) is { } problem)
+        {
+            return problem;
+        }
+        return TypedResults.Ok(await DeliveryOperations.PreviewReplayAsync(db, user.OrganizationId(), filter, time.GetUtcNow(), ct));
     }
 
     private static async Task<Results<Ok<BulkResult>, ValidationProblem>> CancelMany(

@@ -93,12 +93,17 @@ public static class DeliveryOperations
         return (RetryOutcome.Done, delivery);
     }
 
+    /// What a replay with this filter would send: how many, and how many of those already
+    /// succeeded (each of those reaches its receiver a second time).
+    public sealed record ReplayPreview(int Count, int AlreadySucceeded);
+
     /// Makes every delivery matching the filter due now; deliveries in flight are left alone:
-    /// their answer is about to be recorded.
+    /// their answer is about to be recorded. Without a status it covers the failed and cancelled
+    /// ones only: a succeeded delivery is sent again only when the filter names succeeded, so
+    /// the default never repeats what a receiver already took.
     public static async Task<int> ReplayAsync(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now, DeliverySignal signal, CancellationToken ct)
     {
-        var count = await Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
-                filter.ProfileId, filter.Status, filter.From, filter.To)
+        var count = await Replayable(db, organizationId, filter, now)
             .Take(MaxBulk)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Pending)
@@ -106,6 +111,23 @@ public static class DeliveryOperations
                 .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null), ct);
         signal.Notify();
         return count;
+    }
+
+    public static async Task<ReplayPreview> PreviewReplayAsync(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now, CancellationToken ct)
+    {
+        var matches = Replayable(db, organizationId, filter, now).AsNoTracking();
+        var count = Math.Min(MaxBulk, await matches.CountAsync(ct));
+        var succeeded = Math.Min(count, await matches.CountAsync(d => d.Status == DeliveryStatus.Succeeded, ct));
+        return new ReplayPreview(count, succeeded);
+    }
+
+    private static IQueryable<Delivery> Replayable(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now)
+    {
+        var query = Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
+            filter.ProfileId, filter.Status, filter.From, filter.To);
+        return filter.Status is null
+            ? query.Where(d => d.Status == DeliveryStatus.Failed || d.Status == DeliveryStatus.Cancelled)
+            : query;
     }
 
     public static IQueryable<Delivery> Filter(IQueryable<Delivery> query, long? profileId, string? status, DateTimeOffset? from, DateTimeOffset? to)

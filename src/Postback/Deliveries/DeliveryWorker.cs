@@ -20,6 +20,7 @@ public sealed class DeliveryWorker(
     WriteGate gate,
     DeliverySignal signal,
     IOptions<PostbackOptions> options,
+    EndpointHealth health,
     TimeProvider time,
     ILogger<DeliveryWorker> log) : BackgroundService
 {
@@ -29,7 +30,7 @@ public sealed class DeliveryWorker(
     private readonly DeliveryOptions _options = options.Value.Delivery;
     // Who holds a lease: this process, uniquely (at most 64 characters).
     private readonly string _owner = $"{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
-    private readonly EndpointHealth _health = new(options.Value.Delivery.FailureThreshold, options.Value.Delivery.MaxInFlightPerEndpoint);
+    private readonly EndpointHealth _health = health;
     private readonly SemaphoreSlim _slots = new(options.Value.Delivery.MaxInFlight, options.Value.Delivery.MaxInFlight);
     private readonly CancellationTokenSource _abort = new();
     private readonly Channel<DeliveryOutcome> _outcomes = Channel.CreateBounded<DeliveryOutcome>(
@@ -164,6 +165,12 @@ public sealed class DeliveryWorker(
                 var campaignName = order.CampaignId is { } c ? campaignNames.GetValueOrDefault((delivery.OrganizationId, c)) : null;
                 request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(delivery.CustomerType, campaignName));
             }
+            catch (UnsendableRequestException e)
+            {
+                _unfinished[delivery.Id] = 0;
+                await _outcomes.Writer.WriteAsync(Finish(delivery, DeliveryStatus.Failed, "the request can never be sent: " + e.Message), CancellationToken.None);
+                continue;
+            }
             catch (ArgumentException e)
             {
                 _unfinished[delivery.Id] = 0;
@@ -232,7 +239,15 @@ public sealed class DeliveryWorker(
                 return;
             }
             var now = time.GetUtcNow();
-            _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+            if (result.NeverSent)
+            {
+                // Not the receiver's doing: its circuit neither opens nor closes on it.
+                _health.Abandon(delivery.Endpoint, admitted);
+            }
+            else
+            {
+                _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+            }
             reported = true;
             await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble()));
         }
@@ -244,7 +259,8 @@ public sealed class DeliveryWorker(
             var now = time.GetUtcNow();
             if (!reported)
             {
-                _health.Report(delivery.Endpoint, admitted, succeeded: false, now);
+                // Our own failure, not the receiver's.
+                _health.Abandon(delivery.Endpoint, admitted);
             }
             var failed = new OutboundResult(null, 0, "internal error while sending: " + e.Message);
             await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, failed, now, now, _firstRetry, Random.Shared.NextDouble()));
@@ -270,6 +286,10 @@ public sealed class DeliveryWorker(
         if (result.Succeeded)
         {
             return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);
+        }
+        if (result.NeverSent)
+        {
+            return new DeliveryOutcome(delivery, DeliveryStatus.Failed, null, attempt, "the request can never be sent: " + result.Error, null);
         }
 
         var error = result.Error ?? $"the receiver answered {result.Response!.Status}";

@@ -107,6 +107,31 @@ public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpo
         }
     }
 
+    /// Why this endpoint's deliveries wait, in words for the admin pages; null when they do not.
+    /// This process's view: on PostgreSQL each process keeps its own circuits.
+    public string? HoldReason(string endpoint, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            return _states.TryGetValue(endpoint, out var s) ? Describe(s, now) : null;
+        }
+    }
+
+    /// Every endpoint held right now, with its reason.
+    public IReadOnlyList<(string Endpoint, string Reason)> Held(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            return _states.Select(s => (s.Key, Reason: Describe(s.Value, now)))
+                .Where(s => s.Reason is not null).Select(s => (s.Key, s.Reason!)).OrderBy(s => s.Key, StringComparer.Ordinal).ToList();
+        }
+    }
+
+    private static string? Describe(State s, DateTimeOffset now) =>
+        s.HeldUntil > now ? $"receiver on hold until {s.HeldUntil.Value.UtcDateTime:HH:mm:ss} after {s.Failures} failures"
+        : s.Probing ? $"receiver on hold after {s.Failures} failures: one probe is out"
+        : null;
+
     public (int Failures, DateTimeOffset? HeldUntil) Snapshot(string endpoint)
     {
         lock (_lock)

@@ -278,7 +278,7 @@ public static class ProfileValidation
             errors.Add(path + ".exportName", "header: must be followed by a header name (letters, digits and - only), e.g. header:Content-Type");
             return null;
         }
-        if (ForbiddenHeaders.Contains(header))
+        if (ForbiddenHeaders.Contains(header) || HeaderRules.Reserved.Contains(header))
         {
             errors.Add(path + ".exportName", $"the {header} header is set by Postback itself and cannot be mapped");
             return null;
@@ -289,12 +289,12 @@ public static class ProfileValidation
             return null;
         }
         var value = mapping.Static!;
-        if (value.Contains('\r') || value.Contains('\n'))
+        if (HeaderRules.ValueProblem(value) is { } problem)
         {
-            errors.Add(path + ".static", "a header value must not contain CR or LF (line breaks)");
+            errors.Add(path + ".static", $"{problem} (mapping header:{header})");
             return null;
         }
-        if (value.Any(c => char.IsControl(c) && c != '\t') || value.Length > MaxStaticLength)
+        if (value.Length > MaxStaticLength)
         {
             errors.Add(path + ".static", $"a header value must be at most {MaxStaticLength} characters without control characters");
             return null;

@@ -69,11 +69,16 @@ public static class RequestRenderer
                 }
                 else
                 {
-                    // Validation refuses these when a profile is saved; this guards a request
-                    // built any other way from ever splitting a header.
+                    // Validation refuses these when a profile is saved; this guards a profile
+                    // saved before a rule existed, or a request built any other way, from ever
+                    // splitting a header or failing inside the sender.
                     if (value.AsSpan().IndexOfAny('\r', '\n') >= 0 || headerName.AsSpan().IndexOfAny('\r', '\n') >= 0)
                     {
                         throw new ArgumentException($"Header {headerName} has a line break in its value.", nameof(mappings));
+                    }
+                    if (HeaderRules.ValueProblem(value) is { } problem)
+                    {
+                        throw new UnsendableRequestException($"header:{headerName}: {problem}");
                     }
                     headers.Add(new(headerName, value));
                 }

@@ -91,6 +91,11 @@ public sealed class EmailSender(
             await client.ConnectAsync(_options.Host!, _options.Port, Security(), ct);
             if (!string.IsNullOrEmpty(_options.Username))
             {
+                if (!client.IsSecure && !_options.AllowPlainAuth)
+                {
+                    throw new InvalidOperationException(
+                        "the SMTP server offers no TLS (no STARTTLS), and the password is not sent in clear; set Postback:Smtp:AllowPlainAuth to allow it");
+                }
                 await client.AuthenticateAsync(_options.Username, _options.Password ?? "", ct);
             }
             while (pending.TryPeek(out var email))

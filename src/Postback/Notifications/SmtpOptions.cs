@@ -16,6 +16,9 @@ public sealed class SmtpOptions
     // null: TLS on connect for port 465, STARTTLS whenever the server offers it otherwise.
     // true: TLS required (on connect for 465, STARTTLS otherwise). false: plain SMTP.
     public bool? UseTls { get; set; }
+    // Whether the user name and password may go to a server that offers no TLS (in clear, for
+    // anyone on the path to read). Off: such a server gets nothing, and the mail waits.
+    public bool AllowPlainAuth { get; set; }
     public int TimeoutSeconds { get; set; } = 30;
     // Off only for a process that should never send e-mail; the outbox keeps what it would send.
     public bool Enabled { get; set; } = true;

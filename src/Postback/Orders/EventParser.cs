@@ -10,7 +10,12 @@ public static partial class EventParser
 {
     public sealed record Result(IncomingEvent? Event, ValidationErrors Errors, IReadOnlyList<string> StrippedFields);
 
-    public static Result Parse(JsonElement json)
+    // A clock a few hours off is common; an occurredAt far outside this range is a bug or an
+    // attack, and the far future overflowed due-time arithmetic (occurredAt + export delay).
+    public static readonly DateTimeOffset EarliestOccurredAt = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    public static readonly TimeSpan MaxOccurredAtAhead = TimeSpan.FromDays(1);
+
+    public static Result Parse(JsonElement json, DateTimeOffset now)
     {
         var errors = new ValidationErrors();
         IReadOnlyList<string> stripped = [];
@@ -24,8 +29,16 @@ public static partial class EventParser
         DateTimeOffset? occurredAt = null;
         OrderData? order = null;
         var sawOrder = false;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in json.EnumerateObject())
         {
+            // JSON lets a key repeat and most readers keep the last: which one the client meant
+            // is a guess we do not make (OrderParser refuses the same inside order).
+            if (!seen.Add(p.Name))
+            {
+                errors.Add(p.Name, "is given more than once");
+                continue;
+            }
             switch (p.Name)
             {
                 case "eventId":
@@ -55,6 +68,14 @@ public static partial class EventParser
                         && DateTimeOffset.TryParse(p.Value.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
                     {
                         occurredAt = at.ToUniversalTime();
+                        if (occurredAt < EarliestOccurredAt)
+                        {
+                            errors.Add("occurredAt", "must not be before 2000-01-01T00:00:00Z");
+                        }
+                        else if (occurredAt > now + MaxOccurredAtAhead)
+                        {
+                            errors.Add("occurredAt", $"must not be more than a day in the future (the hub's time is {now:yyyy-MM-dd'T'HH:mm:ss'Z'})");
+                        }
                     }
                     else
                     {

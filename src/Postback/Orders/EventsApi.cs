@@ -38,9 +38,9 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<EventAccepted>, Ok<EventAccepted>, ValidationProblem, ProblemHttpResult>> PostEvent(
-        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, TimeProvider time, CancellationToken ct)
     {
-        var parsed = EventParser.Parse(body);
+        var parsed = EventParser.Parse(body, time.GetUtcNow());
         if (parsed.Event is null)
         {
             return Problems.Validation(parsed.Errors);
@@ -61,18 +61,24 @@ internal static class EventsApi
     }
 
     private static async Task<Results<Accepted<BatchAccepted>, ValidationProblem, ProblemHttpResult>> PostBatch(
-        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, CancellationToken ct)
+        JsonElement body, ClaimsPrincipal user, GroupCommit ingest, TimeProvider time, CancellationToken ct)
     {
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("events", out var list) || list.ValueKind != JsonValueKind.Array)
         {
             return Problems.Validation("events", "is required: send {\"events\": [ ... ]}");
         }
+        var sawEvents = false;
         foreach (var p in body.EnumerateObject())
         {
             if (p.Name != "events")
             {
                 return Problems.Validation(p.Name, "is not a known field; a batch has only events");
             }
+            if (sawEvents)
+            {
+                return Problems.Validation("events", "is given more than once");
+            }
+            sawEvents = true;
         }
         var count = list.GetArrayLength();
         if (count is 0 or > MaxBatchEvents)
@@ -84,9 +90,10 @@ internal static class EventsApi
         var parsed = new List<EventParser.Result>(count);
         var firstIndexOf = new Dictionary<string, int>(StringComparer.Ordinal);
         var index = 0;
+        var now = time.GetUtcNow();
         foreach (var element in list.EnumerateArray())
         {
-            var result = EventParser.Parse(element);
+            var result = EventParser.Parse(element, now);
             errors.AddRange(result.Errors, $"events[{index}]");
             if (result.Event?.EventId is { } id && !firstIndexOf.TryAdd(id, index))
             {

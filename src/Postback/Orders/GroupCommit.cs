@@ -5,21 +5,33 @@ namespace Postback.Orders;
 /// Group commit for event ingest. Requests that arrive while a commit is running wait for the
 /// next one and share it: one transaction (one fsync) for everything waiting, instead of one
 /// per request. A lone request goes straight through. Each request still gets its own answer:
-/// one whose event id conflicts is refused alone, and the others are committed without it.
+/// one whose event id conflicts is refused alone, and the others are committed without it; a
+/// group that fails for any other reason is split and each half tried again, so whatever one
+/// request carries can only ever fail that request.
 public sealed class GroupCommit : IAsyncDisposable
 {
     public const int MaxEventsPerCommit = 2_000;
 
     private sealed record Request(long OrganizationId, IReadOnlyList<IncomingEvent> Events, TaskCompletionSource<IReadOnlyList<IngestedEvent>> Done);
 
-    private readonly IServiceScopeFactory _scopes;
+    private readonly Func<long, IReadOnlyList<IncomingEvent>, Task<IReadOnlyList<IngestedEvent>>> _store;
     private readonly ILogger<GroupCommit> _log;
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
 
     public GroupCommit(IServiceScopeFactory scopes, ILogger<GroupCommit> log)
+        : this(async (organizationId, events) =>
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            return await scope.ServiceProvider.GetRequiredService<EventIngest>().IngestAsync(organizationId, events, CancellationToken.None);
+        }, log)
     {
-        _scopes = scopes;
+    }
+
+    /// store: one transaction for the events of one organization, all or nothing.
+    internal GroupCommit(Func<long, IReadOnlyList<IncomingEvent>, Task<IReadOnlyList<IngestedEvent>>> store, ILogger<GroupCommit> log)
+    {
+        _store = store;
         _log = log;
         _loop = Task.Run(LoopAsync);
     }
@@ -87,9 +99,7 @@ public sealed class GroupCommit : IAsyncDisposable
         {
             try
             {
-                await using var scope = _scopes.CreateAsyncScope();
-                var ingest = scope.ServiceProvider.GetRequiredService<EventIngest>();
-                var results = await ingest.IngestAsync(organizationId, pending.SelectMany(r => r.Events).ToList(), CancellationToken.None);
+                var results = await _store(organizationId, pending.SelectMany(r => r.Events).ToList());
                 var offset = 0;
                 foreach (var request in pending)
                 {
@@ -113,6 +123,16 @@ public sealed class GroupCommit : IAsyncDisposable
                     }
                     offset += request.Events.Count;
                 }
+            }
+            catch (Exception) when (pending.Count > 1)
+            {
+                // Nothing was stored. Which request caused it is unknown: halve the group until
+                // the failure is alone; a failure that is everyone's (the database is down) costs
+                // a few more tries before each request gets it.
+                var half = pending.Count / 2;
+                await CommitAsync(organizationId, pending[..half]);
+                await CommitAsync(organizationId, pending[half..]);
+                return;
             }
             catch (Exception e)
             {

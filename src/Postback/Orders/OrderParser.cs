@@ -37,7 +37,7 @@ public static class OrderParser
         foreach (var property in json.EnumerateObject())
         {
             var key = property.Name;
-            if (IsCardData(key))
+            if (IsCardData(key) || (!key.Equals("orderId", StringComparison.OrdinalIgnoreCase) && IsCardValue(property.Value)))
             {
                 stripped.Add(key);
                 continue;
@@ -49,7 +49,7 @@ public static class OrderParser
             }
             if (key.Equals("items", StringComparison.OrdinalIgnoreCase))
             {
-                ParseItems(property.Value, items, errors);
+                ParseItems(property.Value, items, errors, stripped);
                 continue;
             }
             if (property.Value.ValueKind == JsonValueKind.Null)
@@ -130,7 +130,7 @@ public static class OrderParser
     private static bool HasError(ValidationErrors errors, string field) =>
         errors.ToDictionary().ContainsKey(field);
 
-    private static void ParseItems(JsonElement value, List<OrderItem> items, ValidationErrors errors)
+    private static void ParseItems(JsonElement value, List<OrderItem> items, ValidationErrors errors, List<string> stripped)
     {
         if (value.ValueKind == JsonValueKind.Null)
         {
@@ -185,6 +185,11 @@ public static class OrderParser
                 }
                 if (p.Value.ValueKind == JsonValueKind.Null)
                 {
+                    continue;
+                }
+                if (IsCardValue(p.Value))
+                {
+                    stripped.Add(fieldPath);
                     continue;
                 }
                 if (!TryScalarText(p.Value, out var raw, out var notScalar))
@@ -432,14 +437,11 @@ public static class OrderParser
         }
     }
 
-    /// Card numbers, security codes and similar are never stored. Compared with separators
-    /// removed, so card_number, cardNumber and CARD-NUMBER are all caught.
-    public static bool IsCardData(string key)
-    {
-        var k = new string(key.Where(char.IsAsciiLetterOrDigit).ToArray()).ToLowerInvariant();
-        return k is "cc" or "pan" or "cardno" or "ccno" or "cvv" or "cvv2" or "cvc" or "cvc2"
-            || k.Contains("cardnumber") || k.Contains("ccnumber") || k.Contains("cardnum") || k.Contains("ccnum")
-            || k.Contains("creditcard") || k.Contains("cardcvv") || k.Contains("securitycode") || k.Contains("cardsecurity")
-            || k.Contains("cardverification") || k.Contains("cardcode") || k.EndsWith("cvv") || k.EndsWith("cvv2");
-    }
+    /// Card numbers, security codes and similar are never stored (CardData states the rules).
+    public static bool IsCardData(string key) => CardData.IsCardName(key);
+
+    private static bool IsCardValue(JsonElement value) =>
+        value.ValueKind is JsonValueKind.String or JsonValueKind.Number
+        && TryScalarText(value, out var text, out _)
+        && CardData.LooksLikeCardNumber(text);
 }

@@ -37,7 +37,40 @@ public static class NetworkGuard
                 || (b[0] == 198 && (b[1] == 18 || b[1] == 19))
                 || b[0] >= 224;                               // multicast and reserved
         }
-        return address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast || address.IsIPv6UniqueLocal;
+        if (address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast || address.IsIPv6UniqueLocal)
+        {
+            return true;
+        }
+        // IPv6 forms that carry an IPv4 address a gateway or relay will reach on our behalf:
+        // judged by the IPv4 address inside.
+        var v6 = address.GetAddressBytes();
+        if (v6.Length == 16)
+        {
+            if (v6[0] == 0x00 && v6[1] == 0x64 && v6[2] == 0xff && v6[3] == 0x9b)
+            {
+                // NAT64: 64:ff9b::/96 (well-known) embeds it in the last 32 bits; 64:ff9b:1::/48
+                // is for networks' own translators, private by definition (RFC 8215).
+                return (v6[4] == 0x00 && v6[5] == 0x01) || IsPrivate(new IPAddress(v6[12..16]));
+            }
+            if (v6[0] == 0x20 && v6[1] == 0x02)
+            {
+                // 6to4: 2002:AABB:CCDD::/48 routes to the IPv4 address AA.BB.CC.DD.
+                return IsPrivate(new IPAddress(v6[2..6]));
+            }
+            if (v6[0] == 0x20 && v6[1] == 0x01 && v6[2] == 0x00 && v6[3] == 0x00)
+            {
+                // Teredo: 2001:0::/32, the server's IPv4 in bits 32-63 and the client's,
+                // inverted, in the last 32 bits.
+                var client = v6[12..16].Select(b => (byte)~b).ToArray();
+                return IsPrivate(new IPAddress(v6[4..8])) || IsPrivate(new IPAddress(client));
+            }
+            if (v6.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0)
+            {
+                // IPv4-compatible ::a.b.c.d (deprecated, but a stack may still route it).
+                return IsPrivate(new IPAddress(v6[12..16]));
+            }
+        }
+        return false;
     }
 
     public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, bool allowPrivate, CancellationToken ct)
@@ -46,11 +79,15 @@ public static class NetworkGuard
             ? [literal]
             : await Dns.GetHostAddressesAsync(endPoint.Host, ct);
         var allowed = allowPrivate ? addresses : addresses.Where(a => !IsPrivate(a)).ToArray();
+        if (addresses.Length == 0)
+        {
+            // The name's problem (its DNS may be fixed), not the guard's.
+            throw new HttpRequestException($"{endPoint.Host} does not resolve to any address.");
+        }
         if (allowed.Length == 0)
         {
-            throw new OutboundBlockedException(addresses.Length == 0
-                ? $"{endPoint.Host} does not resolve to any address."
-                : $"{endPoint.Host} resolves to a private or loopback address ({addresses[0]}); set Postback:Outbound:AllowPrivateNetworks to allow it.");
+            throw new OutboundBlockedException(
+                $"{endPoint.Host} resolves to a private or loopback address ({addresses[0]}); set Postback:Outbound:AllowPrivateNetworks to allow it.");
         }
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -75,6 +112,11 @@ public sealed record OutboundResponse(int Status, IReadOnlyList<KeyValuePair<str
 public sealed record OutboundResult(OutboundResponse? Response, double DurationMs, string? Error)
 {
     public bool Succeeded => Response is { Status: >= 200 and < 300 };
+
+    /// The request never left this process and never will as it stands (a header .NET cannot
+    /// send, a URL the SSRF guard refuses): nothing the receiver did, so it must not count
+    /// toward the receiver's circuit, and retrying cannot help.
+    public bool NeverSent { get; init; }
 }
 
 /// Sends rendered requests exactly as rendered: no redirects followed, no cookies, no trace
@@ -110,7 +152,21 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
 
     public async Task<OutboundResult> SendAsync(RenderedRequest request, CancellationToken ct)
     {
-        using var message = ToMessage(request);
+        HttpRequestMessage message;
+        try
+        {
+            message = ToMessage(request);
+        }
+        catch (Exception e) when (e is UriFormatException or FormatException or ArgumentException or InvalidOperationException)
+        {
+            return new OutboundResult(null, 0, "the request cannot be built: " + e.Message) { NeverSent = true };
+        }
+        if (request.Headers.FirstOrDefault(h => HeaderRules.ValueProblem(h.Value) is not null) is { Key: not null } bad)
+        {
+            message.Dispose();
+            return new OutboundResult(null, 0, $"header {bad.Key}: {HeaderRules.ValueProblem(bad.Value)}") { NeverSent = true };
+        }
+        using var _ = message;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.Outbound.TimeoutSeconds));
         var started = time.GetTimestamp();
@@ -149,7 +205,7 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
         catch (HttpRequestException e)
         {
             var blocked = e as OutboundBlockedException ?? e.InnerException as OutboundBlockedException;
-            return new OutboundResult(null, Elapsed(started), blocked?.Message ?? Describe(e));
+            return new OutboundResult(null, Elapsed(started), blocked?.Message ?? Describe(e)) { NeverSent = blocked is not null };
         }
     }
 

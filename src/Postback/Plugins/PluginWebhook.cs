@@ -43,7 +43,7 @@ internal static class PluginWebhook
 
     private static async Task<IResult> ReceiveAsync(
         string kind, HttpContext http, PostbackDb db, EventIngest ingest, WriteGate gate, TimeProvider time,
-        ILoggerFactory logs, CancellationToken ct)
+        RefusedPostbacks refused, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger("Postback.Plugins.Inbound");
         if (!PluginKinds.IsKnown(kind))
@@ -76,6 +76,10 @@ internal static class PluginWebhook
         {
             // Not attributable to a tenant, so not in any inbound log; the hub's own log says it
             // happened, without the payload.
+            if (refused.Refuse(null, 0, http.Connection.RemoteIpAddress?.ToString(), "unknown") is { Limited: true } limited)
+            {
+                return TooMany(http, limited.RetryAfter);
+            }
             log.LogInformation("Refused a {Kind} postback for unknown plugin instance", kind);
             return Problems.NotFound($"There is no {kind} plugin instance '{Short(instanceText)}'{(string.IsNullOrWhiteSpace(organizationText) ? "" : $" in organization '{Short(organizationText)}'")}.");
         }
@@ -90,16 +94,15 @@ internal static class PluginWebhook
             Payload = PostbackReader.ForLog(raw.Pairs, instance.Secret, MaxLoggedPayload),
         };
 
+        var address = http.Connection.RemoteIpAddress?.ToString();
         if (raw.TooLarge)
         {
-            await RecordAsync(db, gate, log, entry, "too_large", 413, raw.Error);
-            return TooLarge(raw.Error!);
+            return await RefuseAsync(db, gate, log, refused, http, address, entry, "too_large", 413, raw.Error) ?? TooLarge(raw.Error!);
         }
         var secretProblem = CheckSecret(instance.Secret, raw.Secrets);
         if (secretProblem is not null)
         {
-            await RecordAsync(db, gate, log, entry, "refused", 401, secretProblem);
-            return TypedResults.Problem(
+            return await RefuseAsync(db, gate, log, refused, http, address, entry, "refused", 401, secretProblem) ?? TypedResults.Problem(
                 statusCode: StatusCodes.Status401Unauthorized,
                 title: "The postback is not authenticated.",
                 detail: "secret: " + secretProblem,
@@ -107,13 +110,12 @@ internal static class PluginWebhook
         }
         if (!instance.Enabled)
         {
-            await RecordAsync(db, gate, log, entry, "disabled", 404, "the plugin instance is disabled");
-            return Problems.NotFound($"The {kind} plugin instance {instance.Id} is disabled.");
+            return await RefuseAsync(db, gate, log, refused, http, address, entry, "disabled", 404, "the plugin instance is disabled") ?? Problems.NotFound($"The {kind} plugin instance {instance.Id} is disabled.");
         }
         if (raw.Error is not null)
         {
-            await RecordAsync(db, gate, log, entry, "invalid", 400, $"{raw.ErrorField}: {raw.Error}");
-            return Problems.Validation(raw.ErrorField!, raw.Error);
+            return await RefuseAsync(db, gate, log, refused, http, address, entry, "invalid", 400, $"{raw.ErrorField}: {raw.Error}")
+                ?? Problems.Validation(raw.ErrorField!, raw.Error);
         }
 
         var errors = new ValidationErrors();
@@ -124,8 +126,8 @@ internal static class PluginWebhook
         {
             var (field, reason) = errors.First;
             entry.CustomerType = mapped.Event?.Type;
-            await RecordAsync(db, gate, log, entry, "invalid", 400, $"{field}: {reason}");
-            return Problems.Validation(errors);
+            return await RefuseAsync(db, gate, log, refused, http, address, entry, "invalid", 400, $"{field}: {reason}")
+                ?? Problems.Validation(errors);
         }
 
         var incoming = mapped.Event;
@@ -225,6 +227,30 @@ internal static class PluginWebhook
             ok &= CryptographicOperations.FixedTimeEquals(want, SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
         }
         return ok ? null : "does not match this plugin instance's secret";
+    }
+
+    /// A refused postback: logged whole while its instance has few this hour, else only counted
+    /// (RefusedPostbacks); answered 429 instead when its instance or address is past the limit.
+    private static async Task<IResult?> RefuseAsync(
+        PostbackDb db, WriteGate gate, ILogger log, RefusedPostbacks refused, HttpContext http, string? address,
+        InboundLogEntry entry, string outcome, int status, string? reason)
+    {
+        var verdict = refused.Refuse(entry.PluginInstanceId, entry.OrganizationId, address, outcome);
+        if (verdict.KeepWhole)
+        {
+            await RecordAsync(db, gate, log, entry, outcome, status, reason);
+        }
+        return verdict.Limited ? TooMany(http, verdict.RetryAfter) : null;
+    }
+
+    private static IResult TooMany(HttpContext http, TimeSpan retryAfter)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Too many refused postbacks.",
+            detail: $"Too many postbacks from this address or for this plugin instance were refused; try again in {seconds} s.");
     }
 
     private static async Task RecordAsync(PostbackDb db, WriteGate gate, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)

@@ -32,11 +32,19 @@ public static partial class PostbackMapper
         var ignored = new List<string>();
         var order = new JsonObject();
         var lines = new SortedDictionary<int, Dictionary<string, (string Key, string Value)>>();
+        var stripped = new List<string>();
 
         foreach (var (key, value) in fields)
         {
             if (ControlKeys.Contains(key))
             {
+                continue;
+            }
+            // By value, under the CRM's own field name (product1_sku rather than items[0].sku);
+            // by name, OrderParser drops them below.
+            if (!key.Equals("orderId", StringComparison.OrdinalIgnoreCase) && CardData.LooksLikeCardNumber(value))
+            {
+                stripped.Add(key);
                 continue;
             }
             var product = ProductField().Match(key);
@@ -130,13 +138,14 @@ public static partial class PostbackMapper
                 errors.Add(FieldName(field, lineNumbers, lines), reason);
             }
         }
+        stripped.AddRange(parsed.StrippedFields);
         if (errors.Any || parsed.Order is null || type is null)
         {
-            return new Result(null, errors, ignored, parsed.StrippedFields);
+            return new Result(null, errors, ignored, stripped);
         }
         var data = parsed.Order;
         var incoming = new IncomingEvent(EventId(pluginInstanceId, type, data), type, receivedAt, data);
-        return new Result(incoming, errors, ignored, parsed.StrippedFields);
+        return new Result(incoming, errors, ignored, stripped);
     }
 
     private static string? CustomerType(IReadOnlyDictionary<string, string> fields, ValidationErrors errors)

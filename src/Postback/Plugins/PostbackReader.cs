@@ -212,7 +212,9 @@ public static class PostbackReader
                 text.Append('&');
             }
             text.Append(Uri.EscapeDataString(key)).Append('=')
-                .Append(Deliveries.SecretMasking.IsSecretName(key) || Orders.OrderParser.IsCardData(key) ? Deliveries.SecretMasking.Mask : Uri.EscapeDataString(value));
+                .Append(Deliveries.SecretMasking.IsSecretName(key) || Orders.CardData.IsCardName(key) || Orders.CardData.LooksLikeCardNumber(value)
+                    ? Deliveries.SecretMasking.Mask
+                    : Uri.EscapeDataString(value));
         }
         var payload = text.ToString();
         // The instance's secret mapped into some other field is still the secret.

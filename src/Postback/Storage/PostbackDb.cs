@@ -32,6 +32,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
     public DbSet<FileExports.FileRun> FileRuns => Set<FileExports.FileRun>();
+    public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -177,6 +178,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
         FileExports.FileRunModel.Configure(model);
+        Admin.AdminSessions.Configure(model);
     }
 
     private static void ConfigureDeliveries(ModelBuilder model)

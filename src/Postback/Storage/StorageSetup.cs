@@ -59,13 +59,46 @@ public static class StorageSetup
     private static string DefaultSqlite(string dataDirectory) =>
         new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDirectory, "postback.db") }.ToString();
 
+    /// The database holds customers' personal data and API key hashes: a folder the hub creates
+    /// is its owner's only (0700), and so is a database file it creates (0600). SQLite gives the
+    /// -wal and -shm files the mode of the database file, so creating that file empty first,
+    /// with its mode, covers all three. A folder or file the operator made is left as it is.
     private static void EnsureSqliteDirectory(string connectionString)
     {
         var dataSource = new SqliteConnectionStringBuilder(connectionString).DataSource;
-        var directory = Path.GetDirectoryName(Path.GetFullPath(dataSource));
-        if (!string.IsNullOrEmpty(directory) && dataSource != ":memory:")
+        if (string.IsNullOrEmpty(dataSource) || dataSource == ":memory:" || dataSource.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
         {
-            Directory.CreateDirectory(directory);
+            return;
+        }
+        var path = Path.GetFullPath(dataSource);
+        var directory = Path.GetDirectoryName(path);
+        if (OperatingSystem.IsWindows())
+        {
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+            return;
+        }
+        if (!string.IsNullOrEmpty(directory) && !Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        if (!File.Exists(path))
+        {
+            try
+            {
+                using var _ = new FileStream(path, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                });
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                // Another process of the hub created it at the same moment.
+            }
         }
     }
 

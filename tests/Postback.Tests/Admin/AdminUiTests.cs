@@ -237,10 +237,16 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
         await page.GetByRole(AriaRole.Link, new() { NameRegex = new Regex("^View what was sent") }).ClickAsync();
         Assert.Equal(deliveryUrl, page.Url);
 
-        // Replay: every delivery of this profile is due again (after the operator confirms).
+        // Replay (issue 12, finding 7): the page says what it would send before it acts. By
+        // default a succeeded delivery is not sent again; naming succeeded does, after the
+        // operator has seen how many already succeeded.
         await page.GotoAsync($"/admin/deliveries?profileId={profileId}");
-        page.Dialog += (_, dialog) => dialog.AcceptAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Replay matching deliveries" }).ClickAsync();
+        await Expect(page.GetByTestId("replay-preview")).ToContainTextAsync("This will send 0 deliveries again (0 already succeeded).");
+        await page.GotoAsync($"/admin/deliveries?profileId={profileId}&status=succeeded");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Replay matching deliveries" }).ClickAsync();
+        await Expect(page.GetByTestId("replay-preview")).ToHaveTextAsync("This will send 1 delivery again (1 already succeeded).");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send 1 delivery again" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Replayed 1 delivery: it is due now.");
         await page.GotoAsync(deliveryUrl);
         await WaitForAsync(page, async () => (await page.GetByRole(AriaRole.Article, new() { Name = "Attempt 3" }).CountAsync()).ToString(), "1");

@@ -4,9 +4,9 @@ using Postback.Storage;
 
 namespace Postback.Admin.Pages;
 
-public sealed class DashboardModel(PostbackDb db, TimeProvider time) : AdminPageModel
+public sealed class DashboardModel(PostbackDb db, TimeProvider time, EndpointHealth health) : AdminPageModel
 {
-    public sealed record FailingReceiver(string Endpoint, int Pending, int MostAttempts, DateTimeOffset? LastAttemptAt, int? LastStatusCode, string? LastError);
+    public sealed record FailingReceiver(string Endpoint, int Pending, int MostAttempts, DateTimeOffset? LastAttemptAt, int? LastStatusCode, string? LastError, string? Hold);
 
     public DateTimeOffset Now { get; private set; }
     public IReadOnlyDictionary<string, int> LastHour { get; private set; } = new Dictionary<string, int>();
@@ -42,7 +42,7 @@ public sealed class DashboardModel(PostbackDb db, TimeProvider time) : AdminPage
         {
             var last = await pending.Where(d => d.Endpoint == f.Endpoint && d.Attempts > 0)
                 .OrderByDescending(d => d.LastAttemptAt).Select(d => new { d.LastAttemptAt, d.LastStatusCode, d.LastError }).FirstAsync(ct);
-            receivers.Add(new FailingReceiver(f.Endpoint, f.Count, f.MostAttempts, last.LastAttemptAt, last.LastStatusCode, last.LastError));
+            receivers.Add(new FailingReceiver(f.Endpoint, f.Count, f.MostAttempts, last.LastAttemptAt, last.LastStatusCode, last.LastError, health.HoldReason(f.Endpoint, Now)));
         }
         Failing = receivers;
         Profiles = await db.ExportProfiles.AsNoTracking().CountAsync(p => p.OrganizationId == organizationId, ct);

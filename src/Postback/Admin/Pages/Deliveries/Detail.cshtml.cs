@@ -5,11 +5,13 @@ using Postback.Storage;
 
 namespace Postback.Admin.Pages.Deliveries;
 
-public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal signal) : AdminPageModel
+public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal signal, EndpointHealth health) : AdminPageModel
 {
     public DeliveryView Delivery { get; private set; } = null!;
     public IReadOnlyList<DeliveryAttempt> Attempts { get; private set; } = [];
     public string? ProfileName { get; private set; }
+    // Why a pending delivery waits beyond its due time, when its receiver's circuit holds it.
+    public string? Hold { get; private set; }
 
     public async Task<IActionResult> OnGetAsync(long id, CancellationToken ct)
     {
@@ -19,6 +21,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal
             return NotFoundPage($"There is no delivery {id}.");
         }
         Delivery = DeliveryView.From(delivery, time.GetUtcNow());
+        Hold = delivery.Status == DeliveryStatus.Pending ? health.HoldReason(delivery.Endpoint, time.GetUtcNow()) : null;
         Attempts = attempts;
         ProfileName = await db.ExportProfiles.AsNoTracking().Where(p => p.Id == delivery.ProfileId).Select(p => p.Name).FirstOrDefaultAsync(ct);
         return Page();

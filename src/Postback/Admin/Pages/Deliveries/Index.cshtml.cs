@@ -16,7 +16,11 @@ public sealed class IndexModel(PostbackDb db, TimeProvider time, DeliverySignal 
     [BindProperty(SupportsGet = true)] public string? To { get; set; }
     [BindProperty(SupportsGet = true)] public string? Before { get; set; }
 
+    [BindProperty] public bool Confirmed { get; set; }
+
     public DeliveryPage Results { get; private set; } = new([], null);
+    // Set when a replay waits for the operator's confirmation.
+    public DeliveryOperations.ReplayPreview? Replay { get; private set; }
     public IReadOnlyDictionary<long, string> ProfileNames { get; private set; } = new Dictionary<long, string>();
 
     public async Task OnGetAsync(CancellationToken ct)
@@ -44,7 +48,14 @@ public sealed class IndexModel(PostbackDb db, TimeProvider time, DeliverySignal 
             await LoadProfilesAsync(ct);
             return Page();
         }
-        var count = await DeliveryOperations.ReplayAsync(db, OrganizationId, new BulkFilter(filter.ProfileId, filter.Status, filter.From, filter.To), time.GetUtcNow(), signal, ct);
+        var bulk = new BulkFilter(filter.ProfileId, filter.Status, filter.From, filter.To);
+        if (!Confirmed)
+        {
+            Replay = await DeliveryOperations.PreviewReplayAsync(db, OrganizationId, bulk, time.GetUtcNow(), ct);
+            await OnGetAsync(ct);
+            return Page();
+        }
+        var count = await DeliveryOperations.ReplayAsync(db, OrganizationId, bulk, time.GetUtcNow(), signal, ct);
         Flash(count == 1 ? "Replayed 1 delivery: it is due now." : $"Replayed {count} deliveries: they are due now.");
         return Redirect("/admin/deliveries" + QueryString());
     }

@@ -32,6 +32,14 @@ public sealed partial class IndexModel(PostbackDb db, TimeProvider time, IOption
         }
     }
 
+    /// Ends every other admin session of this organization, the operator password's included.
+    public async Task<IActionResult> OnPostEndOtherSessionsAsync(CancellationToken ct)
+    {
+        var ended = await AdminSessions.EndOthersAsync(db, OrganizationId, User.FindFirst(AdminSessions.IdClaim)?.Value, ct);
+        Flash(ended == 1 ? "Logged out 1 other session." : $"Logged out {ended} other sessions.");
+        return Redirect("/admin/settings");
+    }
+
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
     {
         var emails = Separators().Split(NotificationEmails ?? "").Select(e => e.Trim()).Where(e => e.Length > 0).ToList();
