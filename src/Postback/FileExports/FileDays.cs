@@ -6,8 +6,9 @@ namespace Postback.FileExports;
 /// - A row belongs to the day, in the profile's zone, on which its event is due (event time +
 ///   export delay). Day D is [first instant of D, first instant of D+1).
 /// - The run for day D is due at the schedule's time on D+1. A local time the clocks skip
-///   (spring forward) means the instant the clocks jump; a time they pass twice (fall back),
-///   the first of the two. So every day has exactly one run, due once.
+///   (spring forward) moves forward by the length of the gap (02:30 becomes 03:30; a skipped
+///   midnight becomes the instant the clocks jump, the first instant of that day); a time they
+///   pass twice (fall back), the first of the two. So every day has exactly one run, due once.
 public static class FileDays
 {
     public static TimeZoneInfo? FindTimeZone(string id)
@@ -34,7 +35,8 @@ public static class FileDays
         local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
         if (zone.IsInvalidTime(local))
         {
-            // In the gap: the offset before the jump maps it to the instant the clocks jump past it.
+            // In the gap: read with the offset from before the jump, it lands as far after the
+            // jump as it was after the gap's start.
             var before = zone.GetUtcOffset(local.AddHours(-6));
             var instant = new DateTimeOffset(local.Ticks - before.Ticks, TimeSpan.Zero);
             return instant;

@@ -189,16 +189,42 @@ public sealed partial class FtpDestination(FileSettings settings, FileExportOpti
             // close_notify first: a server that reads to the end of a TLS stream needs it to know
             // the upload is complete rather than cut off.
             await data.ShutdownAsync();
+            await DrainAsync(data, ct);
         }
         else
         {
             await transfer(raw);
+            if (raw is NetworkStream network)
+            {
+                network.Socket.Shutdown(SocketShutdown.Send);
+            }
+            await DrainAsync(raw, ct);
         }
         await raw.DisposeAsync();
         var done = await ReadReplyAsync(ct);
         if (done.Code is not (226 or 250))
         {
             throw new FileDestinationException($"{Verb(command)} failed: {done.Code} {done.Text}");
+        }
+    }
+
+    // Waits for the server to close its end before closing ours. Closing a socket with unread
+    // data (the server's own close_notify) sends a reset, and a reset makes the server's
+    // kernel drop what it had received but not yet read: the end of the file.
+    private async Task DrainAsync(Stream data, CancellationToken ct)
+    {
+        using var timeout = Bounded(ct);
+        var buffer = new byte[4096];
+        try
+        {
+            while (await data.ReadAsync(buffer, timeout.Token) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or AuthenticationException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            // The server closed without a TLS goodbye, or never closed: its reply says whether
+            // the transfer is complete.
         }
     }
 

@@ -39,6 +39,8 @@ public class AdminBrowser : IAsyncLifetime
         Hub = await HubFactory.StartAsync(Storage, dispatch: true, settings: new Dictionary<string, string?>
         {
             ["Postback:Admin:Password"] = Password,
+            ["Postback:FileExports:FolderRoot"] = Environment.GetEnvironmentVariable("POSTBACK_TEST_FOLDER_ROOT"),
+            ["Postback:FileExports:PollSeconds"] = "1",
         });
         (_, OtherKey) = await Hub.CreateOrganizationAsync("Other organization", 2002);
         BaseUrl = Hub.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses

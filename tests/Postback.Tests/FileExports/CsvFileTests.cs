@@ -6,7 +6,11 @@ namespace Postback.Tests.FileExports;
 
 public sealed class CsvFileTests
 {
-    private static OrderData Order(string json) => OrderParser.Parse(System.Text.Json.JsonDocument.Parse(json).RootElement).Order!;
+    private static OrderData Order(string json)
+    {
+        var parsed = OrderParser.Parse(System.Text.Json.JsonDocument.Parse(json).RootElement);
+        return parsed.Order ?? throw new InvalidOperationException(string.Join("; ", parsed.Errors.ToDictionary().Select(e => $"{e.Key}: {string.Join(", ", e.Value)}")));
+    }
 
     [Fact]
     public void Rows_are_rfc_4180_with_values_rendered_as_for_postbacks()

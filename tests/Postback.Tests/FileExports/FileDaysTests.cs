@@ -29,10 +29,10 @@ public sealed class FileDaysTests
     }
 
     [Fact]
-    public void A_schedule_time_the_clocks_skip_runs_when_they_jump_and_one_they_repeat_runs_the_first_time()
+    public void A_schedule_time_the_clocks_skip_moves_forward_by_the_gap_and_one_they_repeat_runs_the_first_time()
     {
-        // 02:30 does not exist on 8 March: the run happens at the jump, 03:00 EDT = 07:00 UTC.
-        Assert.Equal(Utc(3, 8, 7), FileDays.RunDueAt(new DateOnly(2026, 3, 7), new TimeOnly(2, 30), NewYork));
+        // 02:30 does not exist on 8 March: moved forward by the hour the clocks skip, 03:30 EDT = 07:30 UTC.
+        Assert.Equal(Utc(3, 8, 7, 30), FileDays.RunDueAt(new DateOnly(2026, 3, 7), new TimeOnly(2, 30), NewYork));
         // 01:30 happens twice on 1 November: the first, EDT = 05:30 UTC.
         Assert.Equal(Utc(11, 1, 5, 30), FileDays.RunDueAt(new DateOnly(2026, 10, 31), new TimeOnly(1, 30), NewYork));
         // 00:15 after the change: EST.
