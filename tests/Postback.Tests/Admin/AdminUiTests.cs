@@ -253,6 +253,31 @@ public sealed class AdminUiTests(AdminBrowser ui) : IClassFixture<AdminBrowser>
     }
 
     [Fact]
+    public async Task The_dashboard_and_a_pending_delivery_say_when_its_receiver_is_on_hold()
+    {
+        // A receiver of its own: its circuit must not hold back the other tests' receiver.
+        await using var down = await Receiver.StartAsync();
+        down.Respond = _ => (503, "down for maintenance");
+        var (_, key) = await ui.Hub.CreateOrganizationAsync("Held organization", Random.Shared.Next(10_000, 99_999));
+        using var api = ui.Hub.Api(key);
+        await DeliveryScenario.CreateProfileAsync(api, down.Url("/held"), "held " + Guid.NewGuid().ToString("N")[..6]);
+        var ids = await DeliveryScenario.PostBatchAsync(api, "held-" + Guid.NewGuid().ToString("N")[..6], Random.Shared.Next(100_000, 999_999), 6);
+
+        var page = await ui.LoginAsync(key);
+        await page.GotoAsync("/admin");
+        var endpoint = $"http://127.0.0.1:{down.BaseUri.Port}";
+        await WaitForAsync(page, () => TextIfShownAsync(page.Locator($"[data-hold='{endpoint}']")),
+            text => text is not null && Regex.IsMatch(text, "^receiver on hold (until \\d\\d:\\d\\d:\\d\\d )?after \\d+ failures"));
+
+        await page.GotoAsync($"/admin/deliveries/{ids[0]}");
+        await WaitForAsync(page, () => TextIfShownAsync(page.GetByTestId("delivery-hold")),
+            text => text is not null && text.StartsWith("receiver on hold", StringComparison.Ordinal));
+    }
+
+    private static async Task<string?> TextIfShownAsync(ILocator locator) =>
+        await locator.CountAsync() > 0 ? await locator.First.TextContentAsync() : null;
+
+    [Fact]
     public async Task A_konnektive_mapping_json_replaces_the_mappings()
     {
         var page = await ui.LoginAsync();
