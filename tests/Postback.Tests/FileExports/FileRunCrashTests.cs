@@ -48,14 +48,19 @@ public sealed class FileRunCrashTests(ITestOutputHelper output)
                 }).ToArray();
                 await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/events/batch", new { events }), System.Net.HttpStatusCode.Accepted);
             }
-            var day = yesterday.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+            // Scheduled a minute or two from now (UTC), so one pass of the worker creates and
+            // claims all four runs together and the four uploads overlap.
+            var now = DateTime.UtcNow;
+            var due = new DateTime(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, DateTimeKind.Utc).AddMinutes(2);
+            Assert.True(DateOnly.FromDateTime(due) == DateOnly.FromDateTime(now), "this test needs two minutes before midnight UTC");
+            var schedule = new { time = due.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture), timeZone = "UTC" };
 
             var targets = new List<(string Destination, string Local, long ProfileId, long RunId, string Name)>();
             foreach (var destination in FileServers.Destinations)
             {
                 var (remote, local) = FileServers.NewDirectory(destination);
                 var file = FileServers.Settings(destination, remote);
-                file["schedule"] = new { time = "00:00", timeZone = "UTC" };
+                file["schedule"] = schedule;
                 var created = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/export-profiles", new
                 {
                     name = "Crash " + destination,
@@ -64,15 +69,23 @@ public sealed class FileRunCrashTests(ITestOutputHelper output)
                     routes = new object[] { new { name = "all", customerTypes = new[] { "new_sale" } } },
                     file,
                 }), System.Net.HttpStatusCode.Created);
-                var profileId = created["id"]!.GetValue<long>();
-                var run = (await Json.ReadOkAsync(await api.PostJsonAsync($"/api/v1/export-profiles/{profileId}/runs", new { date = day }),
-                    System.Net.HttpStatusCode.Accepted)).AsArray().Single()!;
-                targets.Add((destination, local, profileId, run["id"]!.GetValue<long>(), $"Crash_{destination}_all_{yesterday:yyyyMMdd}.csv"));
+                targets.Add((destination, local, created["id"]!.GetValue<long>(), 0, $"Crash_{destination}_all_{yesterday:yyyyMMdd}.csv"));
+            }
+            for (var i = 0; i < targets.Count; i++)
+            {
+                var t = targets[i];
+                JsonArray? runs = null;
+                await DeliveryScenario.WaitUntilAsync(async () =>
+                {
+                    runs = (await Json.ReadOkAsync(await api.GetAsync($"/api/v1/export-profiles/{t.ProfileId}/runs")))["items"]!.AsArray();
+                    return runs.Count == 1;
+                }, TimeSpan.FromSeconds(200), () => $"{t.Destination}: the day's run should have been scheduled at {schedule.time}: {runs?.ToJsonString()}\n{first.Output}");
+                targets[i] = t with { RunId = runs![0]!["id"]!.GetValue<long>() };
             }
 
             bool Uploading((string Destination, string Local, long ProfileId, long RunId, string Name) t) =>
                 File.Exists(Path.Combine(t.Local, t.Name + ".part")) && new FileInfo(Path.Combine(t.Local, t.Name + ".part")).Length > 0;
-            await DeliveryScenario.WaitUntilAsync(() => targets.All(Uploading), TimeSpan.FromSeconds(90),
+            await DeliveryScenario.WaitUntilAsync(() => targets.All(Uploading), TimeSpan.FromSeconds(120),
                 () => "hub-1 should be uploading every file: " + string.Join("; ", targets.Select(t => $"{t.Destination}: {string.Join(", ", FileServers.Files(t.Local))}")) + "\n" + first.Output);
             first.Kill();
             foreach (var t in targets)
