@@ -4,6 +4,7 @@
 #   bench/run.sh                              # SQLite and PostgreSQL, 20,000 events each
 #   bench/run.sh --storage sqlite --events 5000
 #   bench/run.sh --backlog 1000000            # also: memory as 1,000,000 deliveries pend (minutes)
+#   bench/run.sh --sweep 1000000 --sweep-seconds 120   # also: event latency while retention deletes 1,000,000 rows
 #   bench/run.sh --keep ...                   # keep the hub logs and SQLite file
 #   bench/run.sh --pg-stats ...               # PostgreSQL: print the top statements (pg_stat_statements)
 #
@@ -61,7 +62,7 @@ dotnet build -c Release --nologo -v q src/Postback/Postback.csproj </dev/null >&
 dotnet build -c Release --nologo -v q bench/Postback.Bench/Postback.Bench.csproj </dev/null >&2
 
 if [[ "$HELP" == 1 ]]; then
-    sed -n '2,14p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
     echo
     exec dotnet bench/Postback.Bench/bin/Release/net10.0/Postback.Bench.dll --help
 fi

@@ -24,6 +24,11 @@ public sealed class BenchOptions
           --backlog N               also grow a backlog of N pending deliveries and
                                     sample the hub's memory every --backlog-step    (default: 0 = off)
           --backlog-step N          (default: 100000)
+          --sweep N                 also measure event latency while a retention sweep
+                                    deletes about N rows (deliveries + attempts of N/2
+                                    events, seeded first, then the hub restarted with
+                                    Postback:Retention:FinishedDeliveries=00:00:01) (default: 0 = off)
+          --sweep-seconds S         length of the latency phase during the sweep     (default: 60)
           --delivery-timeout S      give up waiting for a phase's deliveries after S seconds (default: 600)
           --stall-timeout S         ... or after S seconds without a new delivery  (default: 60)
           --hub-env KEY=VALUE       extra environment for the hub (repeatable), e.g.
@@ -46,6 +51,8 @@ public sealed class BenchOptions
     public int WarmupRounds { get; private set; } = 6;
     public int Backlog { get; private set; }
     public int BacklogStep { get; private set; } = 100_000;
+    public int Sweep { get; private set; }
+    public int SweepSeconds { get; private set; } = 60;
     public int DeliveryTimeoutSeconds { get; private set; } = 600;
     public int StallTimeoutSeconds { get; private set; } = 60;
     public Dictionary<string, string> HubEnvironment { get; } = new(StringComparer.Ordinal);
@@ -93,6 +100,8 @@ public sealed class BenchOptions
                 case "--warmup-rounds": o.WarmupRounds = Int(1, 8); break;
                 case "--backlog": o.Backlog = Int(0, 9_000_000); break;
                 case "--backlog-step": o.BacklogStep = Int(1_000, 9_000_000); break;
+                case "--sweep": o.Sweep = Int(0, 20_000_000); break;
+                case "--sweep-seconds": o.SweepSeconds = Int(5, 3_600); break;
                 case "--delivery-timeout": o.DeliveryTimeoutSeconds = Int(5, 86_400); break;
                 case "--stall-timeout": o.StallTimeoutSeconds = Int(5, 3_600); break;
                 case "--hub-env":

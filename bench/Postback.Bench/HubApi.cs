@@ -44,6 +44,17 @@ public sealed class HubApi : IDisposable
         return JsonNode.Parse(text) ?? throw new BenchException($"POST {path} answered no JSON");
     }
 
+    public async Task<JsonNode> GetJsonAsync(string path, CancellationToken ct)
+    {
+        using var response = await _http.GetAsync(path, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new BenchException($"GET {path} answered {(int)response.StatusCode}: {Shorten(text)}");
+        }
+        return JsonNode.Parse(text) ?? throw new BenchException($"GET {path} answered no JSON");
+    }
+
     /// Posts a prepared event or batch body; returns the status and the number of deliveries
     /// the hub scheduled for it (from its answer).
     public async Task<(HttpStatusCode Status, int Deliveries, string? Error)> PostEventsAsync(string path, byte[] body, CancellationToken ct)

@@ -32,6 +32,14 @@ public static class Report
             (F($"event-to-delivery latency max at {o.Rate}/s"), F($"{l.Max:0.0} ms"), "", ""),
             ("hub peak memory (VmHWM, throughput + latency)", StorageRun.Mib(r.HwmKb), "", ""),
         };
+        if (r.Sweep is { } sw)
+        {
+            rows.Add((F($"retention sweep: rows deleted (of {sw.Seeded * 2:N0} seeded)"),
+                F($"{sw.Rows:N0}") + (sw.SweepSeconds is { } secs ? F($" in {secs:0.0} s ({(secs > 0 ? sw.Rows / secs : 0):N0} rows/s)") : " (NOT FINISHED in the phase)"), "", ""));
+            rows.Add((F($"event-to-delivery latency p99 at {o.Rate}/s during the sweep"), F($"{sw.Latency.P99:0.0} ms") + (sw.Latency.Complete ? "" : " (INCOMPLETE)")
+                + (sw.Overlapped ? "" : " (the sweep did not run within the phase)"), "< 50 ms", Verdict(sw.Met)));
+            rows.Add((F($"event-to-delivery latency max during the sweep"), F($"{sw.Latency.Max:0.0} ms"), "", ""));
+        }
         if (r.Backlog.Count > 2)
         {
             rows.Add((F($"hub VmRSS, backlog {r.Backlog[1].Pending:N0} -> {r.Backlog[^1].Pending:N0} pending (max)"),

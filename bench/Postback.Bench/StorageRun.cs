@@ -35,6 +35,14 @@ public sealed record BacklogRow(long Pending, long RssKb, long HwmKb, double Ing
 
 public sealed record LogSummary(int Warnings, int Failures, int Busy, IReadOnlyList<string> Samples);
 
+/// The latency phase run while a retention sweep deleted Rows rows (deliveries and attempts);
+/// SweepSeconds from the sweep's start (when the restarted hub's first sweep was due) to its
+/// end (lastSweepAt of GET /api/v1/storage); null when it had not finished within the phase.
+public sealed record SweepResult(long Seeded, long Rows, double? SweepSeconds, bool Overlapped, LatencyResult Latency)
+{
+    public bool Met => Overlapped && Latency.Complete && Latency.P99 < 50;
+}
+
 public sealed record StorageResult(
     string Storage, string StorageNote, int HubPid, string HubLog,
     RawResult Raw, ThroughputResult Throughput, LatencyResult Latency,
@@ -54,7 +62,9 @@ public sealed record StorageResult(
     public bool? MemoryFlat => Backlog.Count < 3 ? null
         : Backlog.Skip(1).Max(b => b.RssKb) <= Math.Max(Backlog[1].RssKb * 1.2, Backlog[1].RssKb + 32 * 1024);
 
-    public bool AllTargetsMet => RatioMet && LatencyMet && MemoryFlat != false;
+    public SweepResult? Sweep { get; init; }
+
+    public bool AllTargetsMet => RatioMet && LatencyMet && MemoryFlat != false && Sweep?.Met != false;
 }
 
 /// One storage's run: start the hub on a fresh database, set up a campaign and two profiles
@@ -66,6 +76,11 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
     private const int LatencyPhase = 3;
     private const int BacklogPhase = 4;
     private const int AfterBacklogPhase = 5;
+    private const int SweepSeedPhase = 6;
+    private const int SweepLatencyPhase = 7;
+    private const int SweepWarmupPhase = 8;
+    // The restarted hub's first sweep is due this long after its start: time to warm it up.
+    private static readonly TimeSpan SweepDueAfter = TimeSpan.FromSeconds(45);
 
     private static void Log(string message) =>
         Console.Error.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] {message}");
@@ -98,7 +113,8 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             env[k] = v;
         }
 
-        var capacity = (options.Warmup + 500) * options.WarmupRounds + options.Events * 2 + options.Rate * options.LatencySeconds * 2 + Math.Min(options.Events, 5_000) * 2 + 10_000;
+        var capacity = (options.Warmup + 500) * options.WarmupRounds + options.Events * 2 + options.Rate * options.LatencySeconds * 2 + Math.Min(options.Events, 5_000) * 2 + 10_000
+            + options.Sweep / 2 + options.Rate * options.SweepSeconds + 5_000;
         await using var receiver = await Receiver.StartAsync(capacity);
         var postbackUrl = new Uri(receiver.BaseUri, "postback").ToString();
         Log($"{storage}: receiver on {receiver.BaseUri}; starting the hub ({options.HubDll})");
@@ -179,7 +195,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         Log($"{storage}: ingest {throughput.Ingest.Rate:N0} events/s, end-to-end {throughput.EndToEndRate:N0} deliveries/s ({throughput.Cpu})");
 
         Log($"{storage}: latency: {options.Rate} events/s for {options.LatencySeconds} s, one POST /api/v1/events each");
-        var latency = await LatencyAsync(hub, apiKey, receiver);
+        var latency = await LatencyAsync(hub, apiKey, receiver, LatencyPhase, options.LatencySeconds);
         Log($"{storage}: latency p50 {latency.P50:0.0} ms, p99 {latency.P99:0.0} ms, max {latency.Max:0.0} ms ({latency.Cpu})");
 
         var memory = hub.Memory();
@@ -201,10 +217,84 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         {
             Log($"{storage}: WARNING: the receiver got {receiver.Other} requests that were neither deliveries nor raw load");
         }
+        long seeded = 0;
+        if (options.Sweep > 0)
+        {
+            // Every delivery leaves its row and one attempt: N/2 events make N rows to sweep.
+            var events = Math.Max(1, options.Sweep / 2);
+            Log($"{storage}: sweep: seeding {events:N0} delivered events ({events * 2L:N0} rows to delete)");
+            var seed = await IngestAsync(api, SweepSeedPhase, "new_sale", "sweep-", 0, events, options.Batch, options.IngestConnections);
+            await WaitDeliveredAsync(receiver, hub, SweepSeedPhase, seed.Deliveries, "sweep seeding");
+            seeded = seed.Deliveries;
+        }
+
         var after = hub.Memory().RssKb;
         await hub.StopAsync(TimeSpan.FromSeconds(30));
         var log = SummarizeLog(logPath);
-        return new StorageResult(storage, note, hub.Pid, logPath, raw, throughput, latency, hwm, peakSampled, after, hub.PeakThreads, backlog, afterBacklog, log);
+        var sweep = options.Sweep > 0 ? await SweepAsync(env, apiKey, receiver, seeded) : null;
+        return new StorageResult(storage, note, hub.Pid, logPath, raw, throughput, latency, hwm, peakSampled, after, hub.PeakThreads, backlog, afterBacklog, log)
+        {
+            Sweep = sweep,
+        };
+    }
+
+    /// The hub restarted on the same database with every finished delivery past its retention
+    /// and its first sweep due SweepDueAfter from start; warmed up meanwhile, then events at the
+    /// latency rate from just before the sweep is due, for --sweep-seconds.
+    private async Task<SweepResult> SweepAsync(Dictionary<string, string> baseEnv, string apiKey, Receiver receiver, long seeded)
+    {
+        var env = new Dictionary<string, string>(baseEnv, StringComparer.Ordinal)
+        {
+            ["Postback__Retention__FinishedDeliveries"] = "00:00:01",
+            // The first sweep runs one interval after start.
+            ["Postback__Retention__SweepInterval"] = SweepDueAfter.ToString("c", CultureInfo.InvariantCulture),
+        };
+        var logPath = Path.Combine(dir, "hub-sweep.log");
+        var started = DateTimeOffset.UtcNow;
+        await using var hub = await HubProcess.StartAsync(options.HubDll, env, logPath, Path.Combine(dir, "hub-sweep.pid"), TimeSpan.FromSeconds(120));
+        var due = started + SweepDueAfter;
+        Log($"{storage}: sweep: hub restarted (pid {hub.Pid}); first sweep due at {due:HH:mm:ss}");
+        using var api = new HubApi(hub.BaseUri, apiKey, 4);
+        long expected = 0;
+        for (var round = 0; DateTimeOffset.UtcNow < due - TimeSpan.FromSeconds(12) && round < 20; round++)
+        {
+            expected += await PostSinglesAsync(hub, apiKey, SweepWarmupPhase, "sweep-warm-", round * 1_000L, 500, 16);
+            await WaitDeliveredAsync(receiver, hub, SweepWarmupPhase, expected, "sweep warm-up");
+        }
+        var wait = due - TimeSpan.FromSeconds(2) - DateTimeOffset.UtcNow;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait);
+        }
+        Log($"{storage}: sweep: latency at {options.Rate} events/s for {options.SweepSeconds} s while the sweep runs");
+        // The first finished sweep is the one measured (a second may follow within the phase):
+        // looked for every two seconds meanwhile.
+        JsonNode? first = null;
+        using var stop = new CancellationTokenSource();
+        var watch = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested && first is null)
+            {
+                var retention = (await api.GetJsonAsync("storage", CancellationToken.None))["retention"]!;
+                if (retention["lastSweepAt"] is not null)
+                {
+                    first = retention;
+                    return;
+                }
+                await Task.Delay(2_000);
+            }
+        });
+        var latency = await LatencyAsync(hub, apiKey, receiver, SweepLatencyPhase, options.SweepSeconds);
+        await stop.CancelAsync();
+        await watch;
+        var lastAt = first?["lastSweepAt"]?.GetValue<DateTimeOffset>();
+        var removed = first?["lastSweepRemoved"];
+        var rows = removed is null ? 0 : removed["deliveries"]!.GetValue<long>() + removed["deliveryAttempts"]!.GetValue<long>();
+        double? seconds = lastAt is { } at ? Math.Max(0, (at - due).TotalSeconds) : null;
+        var overlapped = lastAt is { } end && end >= due && rows >= seeded;
+        Log($"{storage}: sweep: {rows:N0} rows deleted in {(seconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "(not finished)")}; latency p99 {latency.P99:0.0} ms");
+        await hub.StopAsync(TimeSpan.FromSeconds(30));
+        return new SweepResult(seeded, rows, seconds, overlapped, latency);
     }
 
     // ------------------------------------------------------------------ ingest
@@ -333,19 +423,19 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             [At(0.25), At(0.5), At(0.75), At(1.0)], perSecond, CpuUse.Between(cpu0, cpu1));
     }
 
-    private async Task<LatencyResult> LatencyAsync(HubProcess hub, string apiKey, Receiver receiver)
+    private async Task<LatencyResult> LatencyAsync(HubProcess hub, string apiKey, Receiver receiver, int phase, int seconds)
     {
         using var api = new HubApi(hub.BaseUri, apiKey, 64);
-        var total = options.Rate * options.LatencySeconds;
+        var total = options.Rate * seconds;
         var interval = (double)Stopwatch.Frequency / options.Rate;
         var sends = new Task<(long Started, long Ended, HttpStatusCode Status, string? Error)>[total];
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(options.LatencySeconds + 120));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 120));
         long maxLag = 0;
         long firstSend = 0, lastSend = 0;
 
         async Task<(long, long, HttpStatusCode, string?)> SendOne(int i)
         {
-            var orderId = LatencyPhase * Receiver.PhaseSpan + 1 + i;
+            var orderId = phase * Receiver.PhaseSpan + 1 + i;
             var sentAt = Stopwatch.GetTimestamp();
             var body = Events.Single("lat-" + orderId.ToString(CultureInfo.InvariantCulture), "new_sale", orderId, sentAt);
             try
@@ -401,10 +491,10 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         var answers = sends.Select(s => s.Result).ToArray();
         var accepted = answers.Count(a => a.Item4 is null);
         var firstError = answers.Select(a => a.Item4).FirstOrDefault(e => e is not null);
-        var complete = await WaitDeliveredAsync(receiver, hub, LatencyPhase, accepted, "latency");
+        var complete = await WaitDeliveredAsync(receiver, hub, phase, accepted, "latency");
         var cpu1 = CpuSnapshot.Take(hub, storage == "postgres");
 
-        var arrivals = receiver.Arrivals(LatencyPhase);
+        var arrivals = receiver.Arrivals(phase);
         var ms = arrivals.Select(a => Stopwatch.GetElapsedTime(a.SentAt, a.ReceivedAt).TotalMilliseconds).Order().ToArray();
         var apiMs = answers.Select(a => Stopwatch.GetElapsedTime(a.Item1, a.Item2).TotalMilliseconds).Order().ToArray();
         var rate = total > 1 ? (total - 1) / Stopwatch.GetElapsedTime(firstSend, lastSend).TotalSeconds : 0;

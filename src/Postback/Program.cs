@@ -13,6 +13,7 @@ using Postback.Orders;
 using Postback.Organizations;
 using Postback.Outbound;
 using Postback.Plugins;
+using Postback.Retention;
 using Postback.Storage;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -63,6 +64,7 @@ builder.Services.AddSingleton(sp =>
 });
 builder.Services.AddHostedService<DeliveryWorker>();
 builder.Services.AddHostedService<PluginMaintenance>();
+builder.Services.AddRetention(builder.Configuration);
 builder.Services.AddSingleton<RefusedPostbacks>();
 builder.Services.AddHostedService<RefusedPostbackLog>();
 builder.Services.AddConfirmations(builder.Configuration);
@@ -102,6 +104,7 @@ api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+api.MapRetention();
 app.MapPostbackAdmin();
 
 app.Run();

@@ -29,9 +29,11 @@ public sealed record BulkFilter(long? ProfileId, string? Status, DateTimeOffset?
 
 public sealed record BulkResult(int Count);
 
+// DetailsExpiredAt: retention deleted what the line linked to (the delivery and its attempts,
+// or the order); the line stays, with the final status, and no link.
 public sealed record HistoryView(
     long Id, string Kind, long OrderId, long? DeliveryId, long? ProfileId, string? CustomerType, string? Status, string Message,
-    string? Link, DateTimeOffset CreatedAt);
+    string? Link, DateTimeOffset CreatedAt, DateTimeOffset? DetailsExpiredAt);
 
 internal static class DeliveriesApi
 {
@@ -188,9 +190,10 @@ internal static class DeliveriesApi
         var entries = await DeliveryOperations.HistoryAsync(db, organizationId, customerId, take, ct);
         return TypedResults.Ok(entries.Select(e => new HistoryView(
             e.Entry.Id, e.Entry.Kind, e.Entry.OrderId, e.Entry.DeliveryId, e.Entry.ProfileId, e.Entry.CustomerType, e.Status, e.Entry.Message,
-            e.Entry.DeliveryId is { } id ? $"/api/v1/deliveries/{id}"
+            e.Entry.DetailsExpiredAt is not null ? null
+                : e.Entry.DeliveryId is { } id ? $"/api/v1/deliveries/{id}"
                 : e.Entry.Kind == "confirmation" ? Confirmations.ConfirmationView.LinkFor(e.Entry.OrderId) : null,
-            e.Entry.CreatedAt)).ToList());
+            e.Entry.CreatedAt, e.Entry.DetailsExpiredAt)).ToList());
     }
 
     private static ProblemHttpResult NotFound(long id) => Problems.NotFound($"There is no delivery {id}.");

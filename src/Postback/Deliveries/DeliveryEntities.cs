@@ -67,4 +67,7 @@ public sealed class HistoryEntry
     // status is its delivery's.
     public string? Status { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    // Set when retention deleted what the line links to (the delivery and its attempts, or the
+    // order): the line stays, says so, and keeps the final status in Status.
+    public DateTimeOffset? DetailsExpiredAt { get; set; }
 }

@@ -9,20 +9,18 @@ public sealed class PluginOptions
 {
     public const string Section = "Postback:Plugins";
 
-    // Inbound log entries older than this are deleted; 0 keeps them for ever.
-    public int InboundLogDays { get; set; } = 30;
+    // InboundLogDays was here: the inbound log's age limit is Postback:Retention:InboundLog now
+    // (RetentionOptions reads the old key, with a warning).
     // How often the maintenance pass runs (it also runs once at start).
     public int MaintenanceMinutes { get; set; } = 10;
 }
 
-/// The inbound plugins' housekeeping, in the background: deletes inbound log entries past
-/// InboundLogDays (in batches, so no delete holds the database for long), and finishes the
-/// line resolution of SKU links a link call left incomplete (ImportedSku.ResolvePending).
+/// The inbound plugins' housekeeping, in the background: finishes the line resolution of SKU
+/// links a link call left incomplete (ImportedSku.ResolvePending). The inbound log's age limit
+/// is the retention sweep's (Retention/RetentionSweep.cs).
 public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider time, IConfiguration config, ILogger<PluginMaintenance> log)
     : BackgroundService
 {
-    public const int DeleteBatch = 1_000;
-
     private readonly PluginOptions _options = config.GetSection(PluginOptions.Section).Get<PluginOptions>() ?? new PluginOptions();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -54,41 +52,12 @@ public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider 
         }
     }
 
-    /// One pass: prune the inbound log, then finish pending SKU links.
-    public async Task<(int Deleted, int ResolvedLines)> RunOnceAsync(CancellationToken ct)
+    /// One pass: finish pending SKU links.
+    public async Task<int> RunOnceAsync(CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var gate = scope.ServiceProvider.GetRequiredService<WriteGate>();
-        var deleted = _options.InboundLogDays <= 0 ? 0 : await PruneAsync(db, gate, time.GetUtcNow().AddDays(-_options.InboundLogDays), ct);
-        if (deleted > 0)
-        {
-            log.LogInformation("Deleted {Count} inbound log entries older than {Days} days", deleted, _options.InboundLogDays);
-        }
-        var resolved = await SkuOperations.ResolvePendingAsync(db, gate, time, ct);
-        return (deleted, resolved);
-    }
-
-    /// Deletes entries received before the cutoff (indexed), DeleteBatch at a time.
-    public static async Task<int> PruneAsync(PostbackDb db, WriteGate gate, DateTimeOffset cutoff, CancellationToken ct)
-    {
-        var total = 0;
-        while (true)
-        {
-            var ids = await db.InboundLog.AsNoTracking().Where(e => e.ReceivedAt < cutoff)
-                .OrderBy(e => e.Id).Select(e => e.Id).Take(DeleteBatch).ToListAsync(ct);
-            if (ids.Count == 0)
-            {
-                return total;
-            }
-            using (await gate.EnterAsync(ct))
-            {
-                total += await db.InboundLog.Where(e => ids.Contains(e.Id)).ExecuteDeleteAsync(ct);
-            }
-            if (ids.Count < DeleteBatch)
-            {
-                return total;
-            }
-        }
+        return await SkuOperations.ResolvePendingAsync(db, gate, time, ct);
     }
 }

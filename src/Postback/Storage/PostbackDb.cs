@@ -32,6 +32,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
     public DbSet<FileExports.FileRun> FileRuns => Set<FileExports.FileRun>();
+    public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
     public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -144,6 +145,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId });
+            // Retention (Postback:Retention:Orders) finds orders by age.
+            e.HasIndex(x => x.UpdatedAt);
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
 
@@ -178,6 +181,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
         FileExports.FileRunModel.Configure(model);
+        Retention.RetentionModel.Configure(model);
         Admin.AdminSessions.Configure(model);
     }
 
@@ -198,6 +202,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
             e.HasIndex(x => x.EventKey);
+            // Retention finds finished deliveries by age; partial, so the pending ones (the hot
+            // part of the table) are not in it.
+            e.HasIndex(x => x.CompletedAt).HasFilter("\"CompletedAt\" IS NOT NULL").HasDatabaseName("IX_deliveries_finished_CompletedAt");
             e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
             e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
         });
@@ -221,6 +228,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Status).HasMaxLength(16);
             e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
+            // Retention marks the lines of the deliveries it deletes.
+            e.HasIndex(x => x.DeliveryId).HasFilter("\"DeliveryId\" IS NOT NULL");
         });
     }
 

@@ -28,20 +28,24 @@ public sealed class WriteGate(bool serialize)
 }
 
 /// Lets SQLite itself wait (in short steps) for a writer outside the gate — an operator's
-/// edit, another tool — rather than failing or sleeping 150 ms.
+/// edit, another tool — rather than failing or sleeping 150 ms. And turns secure_delete on:
+/// deleted rows (a customer's erasure, retention) are overwritten with zeros rather than left
+/// readable in free pages of the file.
 public sealed class SqliteBusyTimeout : DbConnectionInterceptor
 {
+    private const string Pragmas = "PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;";
+
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 10000;";
+        command.CommandText = Pragmas;
         command.ExecuteNonQuery();
     }
 
     public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken ct = default)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 10000;";
+        command.CommandText = Pragmas;
         await command.ExecuteNonQueryAsync(ct);
     }
 }

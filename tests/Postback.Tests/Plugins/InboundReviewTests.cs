@@ -10,6 +10,7 @@ using Npgsql;
 using Postback.Catalog;
 using Postback.Orders;
 using Postback.Plugins;
+using Postback.Retention;
 using Postback.Storage;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.Json;
@@ -93,13 +94,20 @@ public abstract class InboundReviewTests(PluginHub fixture)
         (await db.Orders.AsNoTracking().Where(o => orderIds.Contains(o.OrderId)).Select(o => o.Data).ToListAsync())
             .Count(d => OrderJson.Deserialize(d).Items.All(i => i.ProductId == productId)));
 
-    private PluginMaintenance Maintenance(TimeProvider time, int days = 30) => new(
-        Hub.Services.GetRequiredService<IServiceScopeFactory>(), time,
-        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+    private PluginMaintenance Maintenance(TimeProvider time) => new(
+        Hub.Services.GetRequiredService<IServiceScopeFactory>(), time, new ConfigurationBuilder().Build(), NullLogger<PluginMaintenance>.Instance);
+
+    // The inbound log's retention is the retention sweep's now; the deprecated key still works.
+    private RetentionWorker Retention(TimeProvider time, int days)
+    {
+        var (options, warnings) = RetentionOptions.Read(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Postback:Plugins:InboundLogDays"] = days.ToString(CultureInfo.InvariantCulture),
-        }).Build(),
-        NullLogger<PluginMaintenance>.Instance);
+        }).Build());
+        Assert.Equal(TimeSpan.FromDays(days), options.InboundLog);
+        var sweep = new RetentionSweep(Hub.Services.GetRequiredService<IServiceScopeFactory>(), time, options, NullLogger<RetentionSweep>.Instance);
+        return new RetentionWorker(sweep, time, new RetentionWarnings(warnings), NullLogger<RetentionWorker>.Instance);
+    }
 
     [Fact]
     public async Task Linking_resolves_more_orders_than_one_batch_holds_and_says_it_is_complete()
@@ -131,7 +139,7 @@ public abstract class InboundReviewTests(PluginHub fixture)
             db.ImportedSkus.Add(new ImportedSku { OrganizationId = organizationId, Sku = sku, ProductId = "P-REFILL", ResolvePending = true, FirstSeenAt = DateTimeOffset.UtcNow, LinkedAt = DateTimeOffset.UtcNow });
             return db.SaveChangesAsync();
         });
-        var (_, resolved) = await Maintenance(TimeProvider.System).RunOnceAsync(CancellationToken.None);
+        var resolved = await Maintenance(TimeProvider.System).RunOnceAsync(CancellationToken.None);
         Assert.True(resolved >= orders.Count);
         Assert.Equal(orders.Count, await ResolvedCountAsync(orders, "P-REFILL"));
         Assert.False(await Hub.WithDbAsync(db => db.ImportedSkus.Where(s => s.Sku == sku).Select(s => s.ResolvePending).SingleAsync()));
@@ -247,12 +255,12 @@ public abstract class InboundReviewTests(PluginHub fixture)
         var accepted = await Hub.WithDbAsync(db => db.InboundLog.AsNoTracking().SingleAsync(e => e.PluginInstanceId == id && e.Outcome == "accepted"));
         Assert.True(accepted.Payload.Length > 5_400, $"payload of {accepted.Payload.Length} characters");
 
-        // Retention: an entry older than InboundLogDays goes, a newer one stays, in batches.
+        // Retention: an entry older than the inbound log's period goes, a newer one stays, in batches.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var organizationId = fixture.OrganizationId;
         await Hub.WithDbAsync(db =>
         {
-            for (var i = 0; i < PluginMaintenance.DeleteBatch + 10; i++)
+            for (var i = 0; i < RetentionOptions.DefaultBatchSize + 10; i++)
             {
                 db.InboundLog.Add(new InboundLogEntry
                 {
@@ -262,13 +270,17 @@ public abstract class InboundReviewTests(PluginHub fixture)
             }
             return db.SaveChangesAsync();
         });
-        var maintenance = Maintenance(time, days: 7);
+        var maintenance = Retention(time, days: 7);
         await maintenance.StartAsync(CancellationToken.None);
         try
         {
-            // The first pass runs at start.
+            // The first sweep runs one interval (ten minutes) after start.
             await DeliveryScenario.WaitUntilAsync(
-                () => Hub.WithDbAsync(db => db.InboundLog.AllAsync(e => e.PluginInstanceId != id || e.Payload != "old")),
+                () =>
+                {
+                    time.Advance(TimeSpan.FromMinutes(10));
+                    return Hub.WithDbAsync(db => db.InboundLog.AllAsync(e => e.PluginInstanceId != id || e.Payload != "old"));
+                },
                 TimeSpan.FromSeconds(30), () => "old entries still there after the first pass");
             Assert.Equal(2, await Hub.WithDbAsync(db => db.InboundLog.CountAsync(e => e.PluginInstanceId == id)));
 

@@ -341,6 +341,10 @@ namespace Postback.Storage.Migrations.Postgres
 
                     b.HasKey("Id");
 
+                    b.HasIndex("CompletedAt")
+                        .HasDatabaseName("IX_deliveries_finished_CompletedAt")
+                        .HasFilter("\"CompletedAt\" IS NOT NULL");
+
                     b.HasIndex("DueAt")
                         .HasDatabaseName("IX_deliveries_pending_DueAt")
                         .HasFilter("\"Status\" = 'pending'");
@@ -442,6 +446,9 @@ namespace Postback.Storage.Migrations.Postgres
                     b.Property<long?>("DeliveryId")
                         .HasColumnType("bigint");
 
+                    b.Property<DateTimeOffset?>("DetailsExpiredAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<string>("Kind")
                         .IsRequired()
                         .HasMaxLength(32)
@@ -466,6 +473,9 @@ namespace Postback.Storage.Migrations.Postgres
                         .HasColumnType("character varying(16)");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("DeliveryId")
+                        .HasFilter("\"DeliveryId\" IS NOT NULL");
 
                     b.HasIndex("OrganizationId", "OrderId");
 
@@ -753,6 +763,30 @@ namespace Postback.Storage.Migrations.Postgres
                     b.HasIndex("OrganizationId");
 
                     b.ToTable("plugin_instances", (string)null);
+                });
+
+            modelBuilder.Entity("Postback.Retention.JobLease", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Owner")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset?>("Until")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("job_leases", (string)null);
+
+                    b.HasData(
+                        new
+                        {
+                            Name = "retention-sweep"
+                        });
                 });
 
             modelBuilder.Entity("Postback.Storage.ApiKey", b =>
@@ -1057,6 +1091,8 @@ namespace Postback.Storage.Migrations.Postgres
                         .HasColumnType("bigint");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("UpdatedAt");
 
                     b.HasIndex("OrganizationId", "CustomerId");
 

@@ -327,6 +327,10 @@ namespace Postback.Storage.Migrations.Sqlite
 
                     b.HasKey("Id");
 
+                    b.HasIndex("CompletedAt")
+                        .HasDatabaseName("IX_deliveries_finished_CompletedAt")
+                        .HasFilter("\"CompletedAt\" IS NOT NULL");
+
                     b.HasIndex("DueAt")
                         .HasDatabaseName("IX_deliveries_pending_DueAt")
                         .HasFilter("\"Status\" = 'pending'");
@@ -422,6 +426,9 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.Property<long?>("DeliveryId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("DetailsExpiredAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Kind")
                         .IsRequired()
                         .HasMaxLength(32)
@@ -446,6 +453,9 @@ namespace Postback.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("DeliveryId")
+                        .HasFilter("\"DeliveryId\" IS NOT NULL");
 
                     b.HasIndex("OrganizationId", "OrderId");
 
@@ -725,6 +735,30 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.HasIndex("OrganizationId");
 
                     b.ToTable("plugin_instances", (string)null);
+                });
+
+            modelBuilder.Entity("Postback.Retention.JobLease", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Owner")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("Until")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("job_leases", (string)null);
+
+                    b.HasData(
+                        new
+                        {
+                            Name = "retention-sweep"
+                        });
                 });
 
             modelBuilder.Entity("Postback.Storage.ApiKey", b =>
@@ -1015,6 +1049,8 @@ namespace Postback.Storage.Migrations.Sqlite
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("UpdatedAt");
 
                     b.HasIndex("OrganizationId", "CustomerId");
 

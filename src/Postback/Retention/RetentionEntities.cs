@@ -1,0 +1,31 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace Postback.Retention;
+
+/// A named lease on a background job that only one process may run at a time (hubs sharing
+/// a PostgreSQL database). A row per job, seeded by the migration; a process takes it with one
+/// conditional update when it is free or expired, and keeps it by renewing it as it works. A
+/// process that dies leaves the lease to expire.
+public sealed class JobLease
+{
+    public required string Name { get; set; }
+    public string? Owner { get; set; }
+    public DateTimeOffset? Until { get; set; }
+}
+
+internal static class RetentionModel
+{
+    public const string SweepLease = "retention-sweep";
+
+    public static void Configure(ModelBuilder model)
+    {
+        model.Entity<JobLease>(e =>
+        {
+            e.ToTable("job_leases");
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasMaxLength(64);
+            e.Property(x => x.Owner).HasMaxLength(64);
+            e.HasData(new JobLease { Name = SweepLease });
+        });
+    }
+}
