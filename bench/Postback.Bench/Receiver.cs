@@ -23,7 +23,7 @@ public sealed class Receiver : IAsyncDisposable
 {
     /// Order ids of phase p are p * PhaseSpan + i, so an arrival tells its phase.
     public const long PhaseSpan = 10_000_000;
-    public const int Phases = 8;
+    public const int Phases = 10;
     public const string DeliveryIdHeader = "X-Postback-Delivery-Id";
     public const string RawHeader = "X-Bench-Raw";
 
@@ -84,7 +84,7 @@ public sealed class Receiver : IAsyncDisposable
         var request = context.Request;
         var query = request.Query;
         long.TryParse(query["order_id"], NumberStyles.None, CultureInfo.InvariantCulture, out var orderId);
-        long.TryParse(query["sent_at"], NumberStyles.None, CultureInfo.InvariantCulture, out var sentAt);
+        long.TryParse(query["sent_at"].ToString().TrimStart('t'), NumberStyles.None, CultureInfo.InvariantCulture, out var sentAt);
         if (request.Headers.ContainsKey(DeliveryIdHeader))
         {
             var slot = Interlocked.Increment(ref _next) - 1;

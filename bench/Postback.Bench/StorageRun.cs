@@ -36,8 +36,8 @@ public sealed record BacklogRow(long Pending, long RssKb, long HwmKb, double Ing
 public sealed record LogSummary(int Warnings, int Failures, int Busy, IReadOnlyList<string> Samples);
 
 /// The latency phase run while a retention sweep deleted Rows rows (deliveries and attempts);
-/// SweepSeconds from the sweep's start (when the restarted hub's first sweep was due) to its
-/// end (lastSweepAt of GET /api/v1/storage); null when it had not finished within the phase.
+/// SweepSeconds from the sweep's start to its end (lastSweepStartedAt and lastSweepAt of GET
+/// /api/v1/storage); null when it had not finished within the phase.
 public sealed record SweepResult(long Seeded, long Rows, double? SweepSeconds, bool Overlapped, LatencyResult Latency)
 {
     public bool Met => Overlapped && Latency.Complete && Latency.P99 < 50;
@@ -250,9 +250,9 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             ["Postback__Retention__SweepInterval"] = SweepDueAfter.ToString("c", CultureInfo.InvariantCulture),
         };
         var logPath = Path.Combine(dir, "hub-sweep.log");
-        var started = DateTimeOffset.UtcNow;
         await using var hub = await HubProcess.StartAsync(options.HubDll, env, logPath, Path.Combine(dir, "hub-sweep.pid"), TimeSpan.FromSeconds(120));
-        var due = started + SweepDueAfter;
+        // Its timer starts just before it answers /health.
+        var due = DateTimeOffset.UtcNow + SweepDueAfter;
         Log($"{storage}: sweep: hub restarted (pid {hub.Pid}); first sweep due at {due:HH:mm:ss}");
         using var api = new HubApi(hub.BaseUri, apiKey, 4);
         long expected = 0;
@@ -284,14 +284,18 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
                 await Task.Delay(2_000);
             }
         });
+        var phaseStart = DateTimeOffset.UtcNow;
         var latency = await LatencyAsync(hub, apiKey, receiver, SweepLatencyPhase, options.SweepSeconds);
+        var phaseEnd = DateTimeOffset.UtcNow;
         await stop.CancelAsync();
         await watch;
         var lastAt = first?["lastSweepAt"]?.GetValue<DateTimeOffset>();
         var removed = first?["lastSweepRemoved"];
         var rows = removed is null ? 0 : removed["deliveries"]!.GetValue<long>() + removed["deliveryAttempts"]!.GetValue<long>();
-        double? seconds = lastAt is { } at ? Math.Max(0, (at - due).TotalSeconds) : null;
-        var overlapped = lastAt is { } end && end >= due && rows >= seeded;
+        var startedAt = first?["lastSweepStartedAt"]?.GetValue<DateTimeOffset>();
+        double? seconds = lastAt is { } at && startedAt is { } from ? (at - from).TotalSeconds : null;
+        // The whole sweep within the phase (the events went in while it deleted).
+        var overlapped = startedAt is { } s0 && lastAt is { } s1 && s0 >= phaseStart - TimeSpan.FromSeconds(1) && s1 <= phaseEnd && rows >= seeded;
         Log($"{storage}: sweep: {rows:N0} rows deleted in {(seconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "(not finished)")}; latency p99 {latency.P99:0.0} ms");
         await hub.StopAsync(TimeSpan.FromSeconds(30));
         return new SweepResult(seeded, rows, seconds, overlapped, latency);

@@ -15,6 +15,7 @@ using Postback.Outbound;
 using Postback.Plugins;
 using Postback.Retention;
 using Postback.Storage;
+using Postback.Team;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -46,6 +47,7 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024)
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddTeam();
 builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddPostbackForwardedHeaders(builder.Configuration);
 builder.Services.AddOpenApi();
@@ -92,7 +94,8 @@ app.UseAuthorization();
 app.MapOpenApi("/openapi/{documentName}.json");
 app.MapHealthChecks("/health");
 
-var api = app.MapGroup("/api/v1").RequireAuthorization();
+// Every API endpoint: GET for any role, anything else for admin and operator (Team/Roles.cs).
+var api = app.MapGroup("/api/v1").RequireAuthorization(RolePolicies.ReadOrWrite);
 api.MapCampaigns();
 api.MapEvents();
 api.MapOrders();
@@ -104,6 +107,7 @@ api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+api.MapTeam();
 api.MapRetention();
 app.MapPostbackAdmin();
 

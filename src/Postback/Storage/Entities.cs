@@ -11,6 +11,8 @@ public sealed class Organization
     public required string Name { get; set; }
     // The numeric id the order confirmation webhook sends as companyId.
     public long CompanyId { get; set; }
+    // An IANA zone (e.g. "Europe/Prague"): the admin UI shows times in it.
+    public string TimeZone { get; set; } = "UTC";
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -24,7 +26,13 @@ public sealed class ApiKey
     public required string KeyHash { get; set; }
     // The first characters, so an operator can tell keys apart.
     public required string Prefix { get; set; }
+    // admin, operator or viewer (Team.Roles).
+    public required string Role { get; set; }
+    // The user who made it ("key:<name>" for a key made with a key; null for the bootstrap key):
+    // a key acts for its maker, so one made by a server admin may create organizations.
+    public string? CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? LastUsedAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }
 }
 

@@ -32,6 +32,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
     public DbSet<FileExports.FileRun> FileRuns => Set<FileExports.FileRun>();
+    public DbSet<Team.User> Users => Set<Team.User>();
+    public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
     public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
     public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
@@ -102,7 +104,31 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("organizations");
             e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.TimeZone).HasMaxLength(64);
             e.HasIndex(x => x.CompanyId).IsUnique();
+        });
+
+        model.Entity<Team.User>(e =>
+        {
+            e.ToTable("users");
+            e.Property(x => x.Email).HasMaxLength(254);
+            e.Property(x => x.NormalizedEmail).HasMaxLength(254);
+            e.Property(x => x.PasswordHash).HasMaxLength(200);
+            e.Property(x => x.Role).HasMaxLength(16);
+            e.HasIndex(x => x.NormalizedEmail).IsUnique();
+            e.HasIndex(x => x.OrganizationId);
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<Team.AuditEntry>(e =>
+        {
+            e.ToTable("audit_log");
+            e.Property(x => x.Actor).HasMaxLength(254);
+            e.Property(x => x.Action).HasMaxLength(32);
+            e.Property(x => x.ResourceType).HasMaxLength(64);
+            e.Property(x => x.ResourceId).HasMaxLength(128);
+            e.HasIndex(x => new { x.OrganizationId, x.Id });
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
 
         model.Entity<ApiKey>(e =>
@@ -111,6 +137,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Name).HasMaxLength(200);
             e.Property(x => x.KeyHash).HasMaxLength(64);
             e.Property(x => x.Prefix).HasMaxLength(16);
+            e.Property(x => x.Role).HasMaxLength(16);
+            e.Property(x => x.CreatedBy).HasMaxLength(254);
             e.HasIndex(x => x.KeyHash).IsUnique();
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });

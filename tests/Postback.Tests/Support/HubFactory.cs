@@ -81,7 +81,7 @@ public sealed class HubFactory : WebApplicationFactory<Program>
     }
 
     /// A second tenant with a key of its own, made the way the bootstrap makes the first.
-    public async Task<(long OrganizationId, string Key)> CreateOrganizationAsync(string name, long companyId)
+    public async Task<(long OrganizationId, string Key)> CreateOrganizationAsync(string name, long companyId, string role = "admin")
     {
         await using var scope = Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
@@ -89,7 +89,7 @@ public sealed class HubFactory : WebApplicationFactory<Program>
         db.Organizations.Add(organization);
         await db.SaveChangesAsync();
         var key = ApiKeys.Generate();
-        db.ApiKeys.Add(new ApiKey { OrganizationId = organization.Id, Name = "test", KeyHash = ApiKeys.Hash(key), Prefix = ApiKeys.DisplayPrefix(key), CreatedAt = DateTimeOffset.UtcNow });
+        db.ApiKeys.Add(new ApiKey { OrganizationId = organization.Id, Name = "test", KeyHash = ApiKeys.Hash(key), Prefix = ApiKeys.DisplayPrefix(key), Role = role, CreatedAt = DateTimeOffset.UtcNow });
         await db.SaveChangesAsync();
         return (organization.Id, key);
     }
