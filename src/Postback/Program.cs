@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Admin;
 using Postback.Catalog;
+using Postback.Observability;
 using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
@@ -17,7 +18,8 @@ using Postback.Retention;
 using Postback.Storage;
 using Postback.Team;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = HostSetup.ContentRoot(args) });
+builder.Logging.AddSafeLogLevels();
 
 builder.Services.AddOptions<PostbackOptions>()
     .Bind(builder.Configuration.GetSection(PostbackOptions.Section))
@@ -50,7 +52,8 @@ builder.Services.AddAuthorization();
 builder.Services.AddTeam();
 builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddPostbackForwardedHeaders(builder.Configuration);
-builder.Services.AddOpenApi();
+builder.Services.AddPostbackOpenApi();
+builder.AddPostbackObservability();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
 builder.Services.AddScoped<Bootstrap>();
@@ -91,8 +94,9 @@ app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
 
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapPostbackApiReference();
 app.MapHealthChecks("/health");
+app.MapPostbackObservability();
 
 // Every API endpoint: GET for any role, anything else for admin and operator (Team/Roles.cs).
 var api = app.MapGroup("/api/v1").RequireAuthorization(RolePolicies.ReadOrWrite);

@@ -1,3 +1,4 @@
+using Postback.Observability;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Deliveries;
@@ -109,6 +110,7 @@ public sealed class ConfirmationWorker(
             }
 
             var request = ConfirmationProtocol.BuildRequest(url, settings.AuthenticationToken, organization.CompanyId, confirmation.OrderId);
+            using var span = PostbackTracing.StartConfirmation(confirmation.Id, confirmation.Attempts + 1);
             var result = await sender.SendAsync(request, CancellationToken.None);
             var now = time.GetUtcNow();
             var judgement = ConfirmationProtocol.Judge(result);
@@ -141,9 +143,22 @@ public sealed class ConfirmationWorker(
                     }
                     break;
             }
-            if (await SaveAsync(db, confirmation) && confirmation.Status == ConfirmationStatus.Failed)
+            var label = confirmation.Status switch
             {
-                emailSignal.Notify();
+                ConfirmationStatus.Confirmed => "succeeded",
+                ConfirmationStatus.Pending => "retrying",
+                _ => "failed",
+            };
+            PostbackTracing.Finish(span, label, result.Response?.Status);
+            if (await SaveAsync(db, confirmation))
+            {
+                PostbackMetrics.ConfirmationRecorded(label);
+                if (confirmation.Status == ConfirmationStatus.Failed)
+                {
+                    log.LogInformation("Order confirmation {ConfirmationId} failed after {Attempts} attempt(s): {Error}; alert e-mails queued",
+                        confirmation.Id, confirmation.Attempts, confirmation.Error);
+                    emailSignal.Notify();
+                }
             }
             if (confirmation.Status == ConfirmationStatus.Pending)
             {

@@ -164,6 +164,7 @@ internal static class DeliveriesApi
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+        Observability.PostbackMetrics.DeliveriesCancelled(count);
         return TypedResults.Ok(new BulkResult(count));
     }
 

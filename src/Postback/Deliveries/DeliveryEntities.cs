@@ -39,6 +39,9 @@ public sealed class Delivery
     public string? LastError { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? CompletedAt { get; set; }
+    // The W3C trace context of the ingest that scheduled it (null unless tracing is on): each
+    // attempt's span is its child, so one trace shows a postback and every attempt it caused.
+    public string? TraceParent { get; set; }
 }
 
 /// What one attempt sent and got back. Secrets in the request are masked before it is stored.

@@ -7,7 +7,7 @@ namespace Postback.Deliveries;
 
 public sealed record ClaimedDelivery(
     long Id, long OrganizationId, long ProfileId, long OrderKey, long OrderId, string? CustomerId,
-    string CustomerType, string Endpoint, int Attempts, DateTimeOffset FirstDueAt);
+    string CustomerType, string Endpoint, int Attempts, DateTimeOffset FirstDueAt, string? TraceParent = null);
 
 /// What an attempt, or a decision not to attempt, does to a delivery.
 public sealed record DeliveryOutcome(ClaimedDelivery Delivery, string Status, DateTimeOffset? NextDueAt, DeliveryAttempt? Attempt, string? Error, int? StatusCode);
@@ -68,7 +68,7 @@ public abstract class DeliveryQueue
                 claimed.Add(new ClaimedDelivery(
                     reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
                     reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetInt32(8),
-                    ReadTime(reader, 9)));
+                    ReadTime(reader, 9), reader.IsDBNull(10) ? null : reader.GetString(10)));
             }
             await reader.DisposeAsync();
             if (transaction is not null)
@@ -168,7 +168,7 @@ public abstract class DeliveryQueue
     protected static string NotBlocked(IReadOnlyList<string> blocked) =>
         blocked.Count == 0 ? "" : $""" AND "Endpoint" NOT IN ({string.Join(", ", blocked.Select((_, i) => "@b" + i))})""";
 
-    private const string Columns = """ "Id", "OrganizationId", "ProfileId", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Endpoint", "Attempts", "FirstDueAt" """;
+    private const string Columns = """ "Id", "OrganizationId", "ProfileId", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Endpoint", "Attempts", "FirstDueAt", "TraceParent" """;
 
     private sealed class SqliteQueue : DeliveryQueue
     {

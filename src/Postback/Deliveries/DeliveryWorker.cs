@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.ExportProfiles;
 using Postback.Infrastructure;
+using Postback.Observability;
 using Postback.Orders;
 using Postback.Outbound;
 using Postback.Storage;
@@ -223,9 +224,11 @@ public sealed class DeliveryWorker(
     private async Task SendAsync(ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, EndpointHealth.Decision admitted)
     {
         var reported = false;
+        using var span = PostbackTracing.StartDeliveryAttempt(delivery.Id, delivery.ProfileId, delivery.Attempts + 1, delivery.TraceParent);
         try
         {
             var startedAt = time.GetUtcNow();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             OutboundResult result;
             try
             {
@@ -238,6 +241,9 @@ public sealed class DeliveryWorker(
                 await _outcomes.Writer.WriteAsync(Release(delivery));
                 return;
             }
+            PostbackMetrics.AttemptFinished(
+                result.Succeeded ? "succeeded" : result.Response is null ? "error" : "rejected",
+                System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             var now = time.GetUtcNow();
             if (result.NeverSent)
             {
@@ -246,10 +252,12 @@ public sealed class DeliveryWorker(
             }
             else
             {
-                _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+                LogTransition(delivery.Endpoint, _health.Report(delivery.Endpoint, admitted, result.Succeeded, now));
             }
             reported = true;
-            await _outcomes.Writer.WriteAsync(Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble()));
+            var outcome = Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble());
+            PostbackTracing.Finish(span, StatusLabel(outcome), result.Response?.Status);
+            await _outcomes.Writer.WriteAsync(outcome);
         }
         catch (Exception e)
         {
@@ -270,6 +278,24 @@ public sealed class DeliveryWorker(
             _slots.Release();
         }
     }
+
+    private void LogTransition(string endpoint, EndpointHealth.Transition transition)
+    {
+        switch (transition)
+        {
+            case EndpointHealth.Transition.Held:
+                var (failures, until) = _health.Snapshot(endpoint);
+                log.LogInformation("Receiver {Endpoint} on hold until {HeldUntil:O} after {Failures} failures in a row; one request at a time probes it",
+                    endpoint, until, failures);
+                break;
+            case EndpointHealth.Transition.Recovered:
+                log.LogInformation("Receiver {Endpoint} answered again; no longer on hold", endpoint);
+                break;
+        }
+    }
+
+    // The label of postback_deliveries_total for an outcome.
+    private static string StatusLabel(DeliveryOutcome o) => o.Status == DeliveryStatus.Pending ? "retrying" : o.Status;
 
     /// The pure part of finishing an attempt: what gets stored and when the next try is due.
     public static DeliveryOutcome Outcome(
@@ -357,11 +383,36 @@ public sealed class DeliveryWorker(
         using (await gate.EnterAsync(CancellationToken.None))
         {
             await queue.ReleaseAsync(db, _owner, batch.Where(IsRelease).Select(o => o.Delivery.Id).ToList(), CancellationToken.None);
-            await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+            var recorded = await queue.CompleteAsync(db, _owner, batch.Where(o => !IsRelease(o)).ToList(), time.GetUtcNow(), CancellationToken.None);
+            Report(batch, recorded);
         }
         foreach (var outcome in batch)
         {
             _unfinished.TryRemove(outcome.Delivery.Id, out _);
+        }
+    }
+
+    // Metrics and the give-up line, for what was recorded (an outcome whose lease another
+    // worker took over is that worker's to report).
+    private void Report(IReadOnlyList<DeliveryOutcome> batch, IReadOnlySet<long> recorded)
+    {
+        foreach (var outcome in batch)
+        {
+            if (IsRelease(outcome) || !recorded.Contains(outcome.Delivery.Id))
+            {
+                continue;
+            }
+            PostbackMetrics.DeliveryRecorded(StatusLabel(outcome));
+            if (outcome is { Status: DeliveryStatus.Succeeded, Attempt: { } attempt })
+            {
+                var answeredAt = attempt.StartedAt + TimeSpan.FromMilliseconds(attempt.DurationMs);
+                PostbackMetrics.DeliverySucceeded((answeredAt - outcome.Delivery.FirstDueAt).TotalSeconds);
+            }
+            else if (outcome.Status == DeliveryStatus.Failed)
+            {
+                log.LogInformation("Delivery {DeliveryId} (profile {ProfileId}) failed for good after {Attempts} attempt(s): {Error}",
+                    outcome.Delivery.Id, outcome.Delivery.ProfileId, outcome.Delivery.Attempts + (outcome.Attempt is null ? 0 : 1), outcome.Error);
+            }
         }
     }
 

@@ -37,3 +37,7 @@ public sealed record RenderedRequest(
     public string? Header(string name) =>
         Headers.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
 }
+
+/// The body of POST /api/v1/export-profiles/import-mapping, for the OpenAPI document:
+/// Konnektive's field mapping, {"exportName": "[field]" | "static value"}.
+public sealed class KonnektiveMappingRequest : Dictionary<string, string>;

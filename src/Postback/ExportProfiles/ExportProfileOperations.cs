@@ -106,12 +106,13 @@ public static class ExportProfileOperations
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         db.ExportProfiles.Remove(profile);
         await db.SaveChangesAsync(ct);
-        await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
+        var cancelled = await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "the export profile was deleted"), ct);
         await transaction.CommitAsync(ct);
+        Observability.PostbackMetrics.DeliveriesCancelled(cancelled);
     }
 
     /// The request the profile sends for an order (stored, by id, or given inline), with the

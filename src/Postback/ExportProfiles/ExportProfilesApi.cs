@@ -47,14 +47,15 @@ internal static class ExportProfilesApi
     public static RouteGroupBuilder MapExportProfiles(this RouteGroupBuilder api)
     {
         var group = api.MapGroup("/export-profiles").WithTags("Export profiles");
-        group.MapGet("/", List);
+        group.MapGet("/", List).WithSummary("All export profiles of the organization.");
         group.MapPost("/", Create).WithSummary("Create an export profile: URL, field mappings, routing, delay.");
-        group.MapGet("/{id:long}", Get);
-        group.MapPut("/{id:long}", Replace);
-        group.MapDelete("/{id:long}", Delete);
+        group.MapGet("/{id:long}", Get).WithSummary("One export profile.");
+        group.MapPut("/{id:long}", Replace).WithSummary("Replace an export profile; deliveries already scheduled keep their due time.");
+        group.MapDelete("/{id:long}", Delete).WithSummary("Delete an export profile; its pending deliveries are cancelled; sent ones stay as the record.");
         group.MapPost("/{id:long}/preview", Preview).WithSummary("The exact request the profile would send for an order.");
         group.MapPost("/{id:long}/test", TestSend).WithSummary("Send the profile's request for an order once, now, and show the answer.");
         group.MapPost("/import-mapping", ImportMapping)
+            .WithMetadata(new DocumentedBodyAttribute(typeof(KonnektiveMappingRequest)))
             .WithSummary("Convert Konnektive field-mapping JSON into mappings; with ?profileId= also replace that profile's mappings.");
         return api;
     }

@@ -5,7 +5,9 @@ using Postback.Storage;
 
 namespace Postback.Orders;
 
-public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order);
+// TraceParent: the span of the request that brought the event (ingest may run on another
+// thread's group commit), stored on each delivery it schedules; see PostbackTracing.
+public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order, string? TraceParent = null);
 
 public sealed record ScheduledDelivery(long Id, long ProfileId, string ProfileName, string CustomerType, DateTimeOffset DueAt, string Status);
 
@@ -146,6 +148,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                     DueAt = dueAt,
                     FirstDueAt = dueAt,
                     CreatedAt = now,
+                    TraceParent = incoming.TraceParent ?? Observability.PostbackTracing.CurrentContext(),
                 };
                 db.Deliveries.Add(delivery);
                 newDeliveries.Add((results.Count, delivery, profile));

@@ -224,6 +224,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Endpoint).HasMaxLength(300);
             e.Property(x => x.LeaseOwner).HasMaxLength(64);
             e.Property(x => x.LastError).HasMaxLength(1000);
+            e.Property(x => x.TraceParent).HasMaxLength(64);
             // The claim query: pending and due, oldest first. Partial, so the finished
             // deliveries (nearly all of them, over time) are not in it.
             e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_deliveries_pending_DueAt");
