@@ -18,11 +18,24 @@ public static class ProfileOrdering
     public const string PerOrder = "perOrder";
 }
 
-/// Customer types (at least one), campaigns and products; an empty list means "all".
+/// Customer types (at least one), campaigns and products; an empty list means "all". The
+/// optional name is what a file profile's {route} renders (route1, route2, … when not given).
 public sealed record ExportRoute(
     IReadOnlyList<string> CustomerTypes,
     IReadOnlyList<string>? CampaignIds = null,
-    IReadOnlyList<string>? ProductIds = null);
+    IReadOnlyList<string>? ProductIds = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null)
+{
+    public static string DefaultName(int index) => "route" + (index + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public string NameAt(int index) => Name ?? DefaultName(index);
+}
+
+public static class ExportTypes
+{
+    public const string Postback = "postback";
+    public const string File = "file";
+}
 
 /// The request a profile produces for one order: exactly what goes on the wire.
 public sealed record RenderedRequest(

@@ -19,14 +19,15 @@ public sealed record ExportProfileInput(
     string? SigningSecret = null,
     string? Ordering = null,
     bool? Coalesce = null,
-    IReadOnlyList<ProfileCapture>? Captures = null);
+    IReadOnlyList<ProfileCapture>? Captures = null,
+    FileExports.FileSettingsInput? File = null);
 
 /// A profile that passed validation, normalized (trimmed names, merge tags without brackets,
 /// method values upper-case).
 public sealed record ValidProfile(
     string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes,
     int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null,
-    string Ordering = ProfileOrdering.None, bool Coalesce = false, List<ProfileCapture>? Captures = null);
+    string Ordering = ProfileOrdering.None, bool Coalesce = false, List<ProfileCapture>? Captures = null, FileExports.FileSettings? File = null);
 
 public static class ProfileValidation
 {
@@ -48,7 +49,8 @@ public static class ProfileValidation
     };
 
     public static (ValidProfile? Profile, ValidationErrors Errors) Validate(
-        ExportProfileInput input, Func<string, bool> campaignExists, Func<string, bool> productExists, bool allowPrivateNetworks)
+        ExportProfileInput input, Func<string, bool> campaignExists, Func<string, bool> productExists, bool allowPrivateNetworks,
+        FileExports.FileValidationContext? files = null)
     {
         var errors = new ValidationErrors();
         var name = input.Name?.Trim();
@@ -61,16 +63,35 @@ public static class ProfileValidation
             errors.Add("name", "must be at most 200 characters, without control characters");
         }
 
-        var type = input.Type?.Trim().ToLowerInvariant() ?? "postback";
-        if (type != "postback")
+        var type = input.Type?.Trim().ToLowerInvariant() ?? ExportTypes.Postback;
+        if (type is not (ExportTypes.Postback or ExportTypes.File))
         {
-            errors.Add("type", "must be postback (the only export type Postback sends)");
+            errors.Add("type", "must be postback (an HTTP request per event) or file (a CSV file per route per day)");
         }
+        var isFile = type == ExportTypes.File;
 
         var url = input.PostbackUrl?.Trim();
-        if (CheckUrl(url, allowPrivateNetworks) is { } urlError)
+        if (isFile)
+        {
+            if (!string.IsNullOrEmpty(url))
+            {
+                errors.Add("postbackUrl", "a file profile uploads files and has no postbackUrl; leave it out");
+            }
+            url = "";
+        }
+        else if (CheckUrl(url, allowPrivateNetworks) is { } urlError)
         {
             errors.Add("postbackUrl", urlError);
+        }
+
+        FileExports.FileSettings? file = null;
+        if (isFile)
+        {
+            file = FileExports.FileSettingsValidation.Validate(input.File, files ?? new FileExports.FileValidationContext(allowPrivateNetworks, null), errors);
+        }
+        else if (input.File is not null && type == ExportTypes.Postback)
+        {
+            errors.Add("file", "only a profile of type file has a file block");
         }
 
         var delay = input.ExportDelayMinutes ?? 0;
@@ -90,7 +111,11 @@ public static class ProfileValidation
         }
 
         var signingSecret = string.IsNullOrWhiteSpace(input.SigningSecret) ? null : input.SigningSecret.Trim();
-        if (signingSecret is not null && Deliveries.WebhookSignature.Check(signingSecret) is { } badSecret)
+        if (signingSecret is not null && isFile)
+        {
+            errors.Add("signingSecret", "signs HTTP requests; a file profile sends none");
+        }
+        else if (signingSecret is not null && Deliveries.WebhookSignature.Check(signingSecret) is { } badSecret)
         {
             errors.Add("signingSecret", badSecret);
         }
@@ -116,13 +141,13 @@ public static class ProfileValidation
         }
 
         var captures = ValidateCaptures(input.Captures ?? [], errors);
-        var mappings = ValidateMappings(input.Mappings ?? [], errors);
+        var mappings = ValidateMappings(input.Mappings ?? [], errors, isFile);
         var routes = ValidateRoutes(input.Routes ?? [], errors, campaignExists, productExists);
 
         return errors.Any
             ? (null, errors)
             : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours, signingSecret,
-                ordering, coalesce, captures), errors);
+                ordering, coalesce, captures, file), errors);
     }
 
     public static string? CheckUrl(string? url, bool allowPrivateNetworks)
@@ -239,7 +264,7 @@ public static class ProfileValidation
         return result;
     }
 
-    private static List<ExportMapping> ValidateMappings(IReadOnlyList<ExportMapping> mappings, ValidationErrors errors)
+        private static List<ExportMapping> ValidateMappings(IReadOnlyList<ExportMapping> mappings, ValidationErrors errors, bool isFile = false)
     {
         var result = new List<ExportMapping>();
         if (mappings.Count > MaxMappings)
@@ -277,6 +302,12 @@ public static class ProfileValidation
             if (mapping.Field is null && mapping.Static is null)
             {
                 errors.Add(path, "needs a field (a merge tag such as firstName) or a static value");
+                continue;
+            }
+
+            if (isFile && RequestRenderer.IsHeader(exportName, out _))
+            {
+                errors.Add(path + ".exportName", "header: mappings set HTTP headers, and a file profile sends no HTTP request; name the CSV column without header:");
                 continue;
             }
 
@@ -393,6 +424,7 @@ public static class ProfileValidation
         IReadOnlyList<ExportRoute> routes, ValidationErrors errors, Func<string, bool> campaignExists, Func<string, bool> productExists)
     {
         var result = new List<ExportRoute>();
+        var names = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         if (routes.Count > MaxRoutes)
         {
             errors.Add("routes", $"a profile holds at most {MaxRoutes} routes");
@@ -408,6 +440,21 @@ public static class ProfileValidation
                 continue;
             }
             var ok = true;
+            var routeName = string.IsNullOrWhiteSpace(route.Name) ? null : route.Name.Trim();
+            if (routeName is not null && (routeName.Length > 64 || !routeName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            {
+                errors.Add(path + ".name", "must be at most 64 letters, digits, '-', '_' or '.' (it goes into file names)");
+                ok = false;
+            }
+            else if (names.TryGetValue(routeName ?? ExportRoute.DefaultName(i), out var sameName))
+            {
+                errors.Add(path + ".name", $"repeats the name of routes[{sameName}]; route names must be unique");
+                ok = false;
+            }
+            else
+            {
+                names[routeName ?? ExportRoute.DefaultName(i)] = i;
+            }
             var types = (route.CustomerTypes ?? []).Select(t => t?.Trim() ?? "").ToList();
             if (types.Count == 0)
             {
@@ -442,7 +489,7 @@ public static class ProfileValidation
             }
             if (ok)
             {
-                result.Add(new ExportRoute(types.Distinct().ToList(), campaigns.Distinct().ToList(), products.Distinct().ToList()));
+                result.Add(new ExportRoute(types.Distinct().ToList(), campaigns.Distinct().ToList(), products.Distinct().ToList(), routeName));
             }
         }
         return result;

@@ -220,7 +220,9 @@ internal sealed class RoutingContext(IReadOnlyList<ExportProfile> profiles, Hash
     public static async Task<RoutingContext> LoadAsync(PostbackDb db, long organizationId, IEnumerable<OrderData> orders, CancellationToken ct)
     {
         var profiles = await db.ExportProfiles.AsNoTracking()
-            .Where(p => p.OrganizationId == organizationId && p.Enabled)
+            // A file profile's rows are read from the events when its day's file is rendered: an
+            // event schedules no delivery for it.
+            .Where(p => p.OrganizationId == organizationId && p.Enabled && p.Type != ExportTypes.File)
             .OrderBy(p => p.Id)
             .ToListAsync(ct);
         var productIds = profiles.Count == 0

@@ -120,6 +120,9 @@ public sealed class ExportProfile
     // as JSON rather than in tables of their own.
     public List<ExportMapping> Mappings { get; set; } = [];
     public List<ExportRoute> Routes { get; set; } = [];
+    // Type "file": destination, file name, schedule and CSV format (secrets included, which the
+    // API never shows).
+    public FileExports.FileSettings? File { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }

@@ -31,6 +31,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<OrderConfirmation> Confirmations => Set<OrderConfirmation>();
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
+    public DbSet<FileExports.FileRun> FileRuns => Set<FileExports.FileRun>();
     public DbSet<Team.User> Users => Set<Team.User>();
     public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
     public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
@@ -184,6 +185,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Type).HasMaxLength(32);
             e.HasIndex(x => new { x.OrganizationId, x.EventId }).IsUnique();
             e.HasIndex(x => x.OrderKey);
+            // A file profile's day reads its events by time.
+            e.HasIndex(x => new { x.OrganizationId, x.OccurredAt });
             e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
         });
 
@@ -198,6 +201,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Captures).HasConversion(JsonConverter<List<ProfileCapture>>(), JsonComparer<List<ProfileCapture>>());
             e.Property(x => x.Mappings).HasConversion(JsonConverter<List<ExportMapping>>(), JsonComparer<List<ExportMapping>>());
             e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
+            e.Property(x => x.File).HasConversion(NullableJsonConverter<FileExports.FileSettings>(), JsonComparer<FileExports.FileSettings?>());
             e.HasIndex(x => x.OrganizationId);
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
@@ -206,6 +210,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         PluginModel.Configure(model);
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
+        FileExports.FileRunModel.Configure(model);
         Retention.RetentionModel.Configure(model);
         Admin.AdminSessions.Configure(model);
     }
@@ -265,6 +270,10 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     private static ValueConverter<T, string> JsonConverter<T>() where T : new() => new(
         v => JsonSerializer.Serialize(v, Json),
         s => JsonSerializer.Deserialize<T>(s, Json) ?? new T());
+
+    private static ValueConverter<T?, string?> NullableJsonConverter<T>() where T : class => new(
+        v => v == null ? null : JsonSerializer.Serialize(v, Json),
+        s => s == null ? null : JsonSerializer.Deserialize<T>(s, Json));
 
     private static ValueComparer<T> JsonComparer<T>() => new(
         (a, b) => JsonSerializer.Serialize(a, Json) == JsonSerializer.Serialize(b, Json),

@@ -41,6 +41,8 @@ public class AdminBrowser : IAsyncLifetime
         Hub = await HubFactory.StartAsync(Storage, dispatch: true, settings: new Dictionary<string, string?>
         {
             ["Postback:Admin:Password"] = Password,
+            ["Postback:FileExports:FolderRoot"] = Environment.GetEnvironmentVariable("POSTBACK_TEST_FOLDER_ROOT"),
+            ["Postback:FileExports:PollSeconds"] = "1",
             ["Postback:BootstrapAdmin:Email"] = AdminEmail,
             ["Postback:BootstrapAdmin:Password"] = AdminPassword,
         });

@@ -501,6 +501,105 @@ namespace Postback.Storage.Migrations.Postgres
                     b.ToTable("customer_history", (string)null);
                 });
 
+            modelBuilder.Entity("Postback.FileExports.FileRun", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer");
+
+                    b.Property<long?>("Bytes")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset?>("CompletedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<byte[]>("Content")
+                        .HasColumnType("bytea");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Day")
+                        .IsRequired()
+                        .HasMaxLength(10)
+                        .HasColumnType("character varying(10)");
+
+                    b.Property<DateTimeOffset>("DueAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("FileName")
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)");
+
+                    b.Property<DateTimeOffset>("FirstDueAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset?>("LastAttemptAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("LastError")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset?>("LeaseUntil")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<long>("OrganizationId")
+                        .HasColumnType("bigint");
+
+                    b.Property<long>("ProfileId")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("Round")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("RouteIndex")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("RouteName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<int?>("Rows")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DueAt")
+                        .HasDatabaseName("IX_file_runs_pending_DueAt")
+                        .HasFilter("\"Status\" = 'pending'");
+
+                    b.HasIndex("OrganizationId", "ProfileId", "Id");
+
+                    b.HasIndex("ProfileId", "RouteIndex", "Day")
+                        .IsUnique();
+
+                    b.ToTable("file_runs", (string)null);
+                });
+
             modelBuilder.Entity("Postback.Notifications.OutboxEmail", b =>
                 {
                     b.Property<long>("Id")
@@ -820,6 +919,9 @@ namespace Postback.Storage.Migrations.Postgres
                     b.Property<int>("ExportDelayMinutes")
                         .HasColumnType("integer");
 
+                    b.Property<string>("File")
+                        .HasColumnType("text");
+
                     b.Property<int?>("GiveUpAfterHours")
                         .HasColumnType("integer");
 
@@ -910,6 +1012,8 @@ namespace Postback.Storage.Migrations.Postgres
 
                     b.HasIndex("OrganizationId", "EventId")
                         .IsUnique();
+
+                    b.HasIndex("OrganizationId", "OccurredAt");
 
                     b.ToTable("order_events", (string)null);
                 });
@@ -1220,6 +1324,15 @@ namespace Postback.Storage.Migrations.Postgres
                     b.HasOne("Postback.Deliveries.Delivery", null)
                         .WithMany()
                         .HasForeignKey("DeliveryId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Postback.FileExports.FileRun", b =>
+                {
+                    b.HasOne("Postback.Storage.ExportProfile", null)
+                        .WithMany()
+                        .HasForeignKey("ProfileId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

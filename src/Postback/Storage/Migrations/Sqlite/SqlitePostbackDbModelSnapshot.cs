@@ -481,6 +481,103 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.ToTable("customer_history", (string)null);
                 });
 
+            modelBuilder.Entity("Postback.FileExports.FileRun", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("Bytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("CompletedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("Content")
+                        .HasColumnType("BLOB");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Day")
+                        .IsRequired()
+                        .HasMaxLength(10)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("DueAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FileName")
+                        .HasMaxLength(300)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("FirstDueAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LastAttemptAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("LastError")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("LeaseUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("OrganizationId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("ProfileId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Round")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("RouteIndex")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("RouteName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("Rows")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DueAt")
+                        .HasDatabaseName("IX_file_runs_pending_DueAt")
+                        .HasFilter("\"Status\" = 'pending'");
+
+                    b.HasIndex("OrganizationId", "ProfileId", "Id");
+
+                    b.HasIndex("ProfileId", "RouteIndex", "Day")
+                        .IsUnique();
+
+                    b.ToTable("file_runs", (string)null);
+                });
+
             modelBuilder.Entity("Postback.Notifications.OutboxEmail", b =>
                 {
                     b.Property<long>("Id")
@@ -788,6 +885,9 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.Property<int>("ExportDelayMinutes")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("File")
+                        .HasColumnType("TEXT");
+
                     b.Property<int?>("GiveUpAfterHours")
                         .HasColumnType("INTEGER");
 
@@ -876,6 +976,8 @@ namespace Postback.Storage.Migrations.Sqlite
 
                     b.HasIndex("OrganizationId", "EventId")
                         .IsUnique();
+
+                    b.HasIndex("OrganizationId", "OccurredAt");
 
                     b.ToTable("order_events", (string)null);
                 });
@@ -1176,6 +1278,15 @@ namespace Postback.Storage.Migrations.Sqlite
                     b.HasOne("Postback.Deliveries.Delivery", null)
                         .WithMany()
                         .HasForeignKey("DeliveryId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Postback.FileExports.FileRun", b =>
+                {
+                    b.HasOne("Postback.Storage.ExportProfile", null)
+                        .WithMany()
+                        .HasForeignKey("ProfileId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
