@@ -39,8 +39,8 @@ internal static class FileRunsApi
         var group = api.MapGroup("/export-profiles/{id:long}/runs").WithTags("File runs");
         group.MapGet("/", List).WithSummary("A file profile's runs (one per route per day), newest first; page with ?before=.");
         group.MapPost("/", RunNow).WithSummary("Render and upload a day's file(s) now: {\"date\": \"2026-11-30\", \"route\": \"route1\"?}. Re-running a day overwrites its file.");
-        group.MapGet("/{runId:long}", Get);
-        group.MapGet("/{runId:long}/file", Download).WithSummary("The CSV exactly as it was uploaded (kept Postback:FileExports:KeepFilesDays days).");
+        group.MapGet("/{runId:long}", Get).WithSummary("One file run: its day, route, status, rows, bytes, file name, attempts and last error.");
+        group.MapGet("/{runId:long}/file", Download).Produces<string>(StatusCodes.Status200OK, "text/csv").WithSummary("The CSV exactly as it was uploaded (kept Postback:FileExports:KeepFilesDays days).");
         group.MapGet("/preview", Preview).WithSummary("The CSV a day's run would upload now (?date=, ?route=), without uploading it.");
         return api;
     }
