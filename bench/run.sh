@@ -7,6 +7,8 @@
 #   bench/run.sh --sweep 1000000 --sweep-seconds 120   # also: event latency while retention deletes 1,000,000 rows
 #   bench/run.sh --keep ...                   # keep the hub logs and SQLite file
 #   bench/run.sh --pg-stats ...               # PostgreSQL: print the top statements (pg_stat_statements)
+#   bench/run.sh --metrics off ...            # the hub without metrics (default on, as shipped), to
+#                                             # measure what they cost: compare with --metrics on
 #
 # Builds the hub and the benchmark in Release, copies the hub's build to a private directory
 # (so a concurrent rebuild cannot change it mid-run), starts a private, durable PostgreSQL
@@ -39,6 +41,14 @@ while (($#)); do
         --storage=*) STORAGE=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
         --pg-stats) PG_STATS=1; shift ;;
+        --metrics)
+            [[ $# -ge 2 ]] || die "--metrics needs on or off"
+            case "$2" in
+                on) ARGS+=(--hub-env Postback__Metrics__Enabled=true) ;;
+                off) ARGS+=(--hub-env Postback__Metrics__Enabled=false) ;;
+                *) die "--metrics must be on or off, not '$2'" ;;
+            esac
+            shift 2 ;;
         --backlog) [[ $# -ge 2 ]] || die "--backlog needs a value"; BACKLOG=$2; ARGS+=("$1" "$2"); shift 2 ;;
         --events) [[ $# -ge 2 ]] || die "--events needs a value"; EVENTS=$2; ARGS+=("$1" "$2"); shift 2 ;;
         -h|--help) HELP=1; shift ;;
@@ -62,7 +72,7 @@ dotnet build -c Release --nologo -v q src/Postback/Postback.csproj </dev/null >&
 dotnet build -c Release --nologo -v q bench/Postback.Bench/Postback.Bench.csproj </dev/null >&2
 
 if [[ "$HELP" == 1 ]]; then
-    sed -n '2,15p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
     echo
     exec dotnet bench/Postback.Bench/bin/Release/net10.0/Postback.Bench.dll --help
 fi

@@ -24,6 +24,11 @@ public sealed class BenchOptions
           --backlog N               also grow a backlog of N pending deliveries and
                                     sample the hub's memory every --backlog-step    (default: 0 = off)
           --backlog-step N          (default: 100000)
+          --stuck-order-seconds N   ordering under a stuck order: the profile sends in order
+                                    per order, and one order's first delivery is answered
+                                    500 for N seconds (its second waits) while the latency
+                                    phase runs; the latency reported is the other orders'
+                                    (use --latency-seconds >= N)              (default: 0 = off)
           --sweep N                 also measure event latency while a retention sweep
                                     deletes about N rows (deliveries + attempts of N/2
                                     events, seeded first, then the hub restarted with
@@ -54,6 +59,7 @@ public sealed class BenchOptions
     public int Sweep { get; private set; }
     public int SweepSeconds { get; private set; } = 60;
     public int DeliveryTimeoutSeconds { get; private set; } = 600;
+    public int StuckOrderSeconds { get; private set; }
     public int StallTimeoutSeconds { get; private set; } = 60;
     public Dictionary<string, string> HubEnvironment { get; } = new(StringComparer.Ordinal);
     public string? WorkDir { get; private set; }
@@ -103,6 +109,7 @@ public sealed class BenchOptions
                 case "--sweep": o.Sweep = Int(0, 20_000_000); break;
                 case "--sweep-seconds": o.SweepSeconds = Int(5, 3_600); break;
                 case "--delivery-timeout": o.DeliveryTimeoutSeconds = Int(5, 86_400); break;
+                case "--stuck-order-seconds": o.StuckOrderSeconds = Int(0, 3_600); break;
                 case "--stall-timeout": o.StallTimeoutSeconds = Int(5, 3_600); break;
                 case "--hub-env":
                     var kv = Value();

@@ -113,8 +113,12 @@ public static class Events
         ["dateCreated"] = "2024-07-31 16:24:58",
         ["totalAmount"] = 49.90,
         ["items"] = new JsonArray(new JsonObject { ["productId"] = "12", ["sku"] = "TRIAL-1", ["name"] = "Trial bottle", ["qty"] = 1, ["price"] = 4.95 }),
-        ["benchSentAt"] = sentAt.ToString(CultureInfo.InvariantCulture),
+        ["benchSentAt"] = SentAtText(sentAt),
     };
+
+    // Not digits alone: a 13-19 digit timestamp passing the Luhn check (one in ten) looks like a
+    // card number, which the hub drops wherever it arrives; the receiver strips the 't'.
+    public static string SentAtText(long sentAt) => "t" + sentAt.ToString(CultureInfo.InvariantCulture);
 
     public static byte[] Single(string eventId, string type, long orderId, long sentAt)
     {
@@ -176,7 +180,7 @@ public static class Events
         w.WriteNumber("price", 4.95m);
         w.WriteEndObject();
         w.WriteEndArray();
-        w.WriteString("benchSentAt", sentAt.ToString(CultureInfo.InvariantCulture));
+        w.WriteString("benchSentAt", SentAtText(sentAt));
         w.WriteEndObject();
         w.WriteEndObject();
     }

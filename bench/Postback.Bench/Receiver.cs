@@ -23,7 +23,7 @@ public sealed class Receiver : IAsyncDisposable
 {
     /// Order ids of phase p are p * PhaseSpan + i, so an arrival tells its phase.
     public const long PhaseSpan = 10_000_000;
-    public const int Phases = 8;
+    public const int Phases = 10;
     public const string DeliveryIdHeader = "X-Postback-Delivery-Id";
     public const string RawHeader = "X-Bench-Raw";
 
@@ -35,6 +35,9 @@ public sealed class Receiver : IAsyncDisposable
     private long _raw;
     private long _other;
     private readonly long[] _perPhase = new long[Phases];
+    private long _failOrder = -1;
+    private long _failUntil;
+    private long _failed;
 
     private Receiver(WebApplication app, int capacity)
     {
@@ -62,6 +65,15 @@ public sealed class Receiver : IAsyncDisposable
 
     public long Delivered(int phase) => Interlocked.Read(ref _perPhase[phase]);
 
+    /// Answers 500 to every delivery of this order until the time (Stopwatch ticks) has passed.
+    public void FailOrder(long orderId, long untilTimestamp)
+    {
+        Interlocked.Exchange(ref _failUntil, untilTimestamp);
+        Interlocked.Exchange(ref _failOrder, orderId);
+    }
+
+    public long Failed => Interlocked.Read(ref _failed);
+
     /// The recorded arrivals of one phase (call once its deliveries are all in).
     public List<Arrival> Arrivals(int phase)
     {
@@ -84,7 +96,13 @@ public sealed class Receiver : IAsyncDisposable
         var request = context.Request;
         var query = request.Query;
         long.TryParse(query["order_id"], NumberStyles.None, CultureInfo.InvariantCulture, out var orderId);
-        long.TryParse(query["sent_at"], NumberStyles.None, CultureInfo.InvariantCulture, out var sentAt);
+        long.TryParse(query["sent_at"].ToString().TrimStart('t'), NumberStyles.None, CultureInfo.InvariantCulture, out var sentAt);
+        if (orderId == Interlocked.Read(ref _failOrder) && received < Interlocked.Read(ref _failUntil))
+        {
+            Interlocked.Increment(ref _failed);
+            context.Response.StatusCode = 500;
+            return Task.CompletedTask;
+        }
         if (request.Headers.ContainsKey(DeliveryIdHeader))
         {
             var slot = Interlocked.Increment(ref _next) - 1;

@@ -36,8 +36,8 @@ public sealed record BacklogRow(long Pending, long RssKb, long HwmKb, double Ing
 public sealed record LogSummary(int Warnings, int Failures, int Busy, IReadOnlyList<string> Samples);
 
 /// The latency phase run while a retention sweep deleted Rows rows (deliveries and attempts);
-/// SweepSeconds from the sweep's start (when the restarted hub's first sweep was due) to its
-/// end (lastSweepAt of GET /api/v1/storage); null when it had not finished within the phase.
+/// SweepSeconds from the sweep's start to its end (lastSweepStartedAt and lastSweepAt of GET
+/// /api/v1/storage); null when it had not finished within the phase.
 public sealed record SweepResult(long Seeded, long Rows, double? SweepSeconds, bool Overlapped, LatencyResult Latency)
 {
     public bool Met => Overlapped && Latency.Complete && Latency.P99 < 50;
@@ -136,6 +136,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             ["name"] = "Bench call center",
             ["postbackUrl"] = postbackUrl,
             ["exportDelayMinutes"] = 0,
+            ["ordering"] = options.StuckOrderSeconds > 0 ? "perOrder" : "none",
             ["mappings"] = Events.Mappings(),
             ["routes"] = new JsonArray(new JsonObject { ["customerTypes"] = new JsonArray("new_sale") }),
         }, setup.Token);
@@ -194,6 +195,10 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         var throughput = await ThroughputAsync(api, receiver, hub, ThroughputPhase, "tp-", options.Events);
         Log($"{storage}: ingest {throughput.Ingest.Rate:N0} events/s, end-to-end {throughput.EndToEndRate:N0} deliveries/s ({throughput.Cpu})");
 
+        if (options.StuckOrderSeconds > 0)
+        {
+            await StartStuckOrderAsync(api, receiver);
+        }
         Log($"{storage}: latency: {options.Rate} events/s for {options.LatencySeconds} s, one POST /api/v1/events each");
         var latency = await LatencyAsync(hub, apiKey, receiver, LatencyPhase, options.LatencySeconds);
         Log($"{storage}: latency p50 {latency.P50:0.0} ms, p99 {latency.P99:0.0} ms, max {latency.Max:0.0} ms ({latency.Cpu})");
@@ -250,9 +255,9 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             ["Postback__Retention__SweepInterval"] = SweepDueAfter.ToString("c", CultureInfo.InvariantCulture),
         };
         var logPath = Path.Combine(dir, "hub-sweep.log");
-        var started = DateTimeOffset.UtcNow;
         await using var hub = await HubProcess.StartAsync(options.HubDll, env, logPath, Path.Combine(dir, "hub-sweep.pid"), TimeSpan.FromSeconds(120));
-        var due = started + SweepDueAfter;
+        // Its timer starts just before it answers /health.
+        var due = DateTimeOffset.UtcNow + SweepDueAfter;
         Log($"{storage}: sweep: hub restarted (pid {hub.Pid}); first sweep due at {due:HH:mm:ss}");
         using var api = new HubApi(hub.BaseUri, apiKey, 4);
         long expected = 0;
@@ -284,14 +289,18 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
                 await Task.Delay(2_000);
             }
         });
+        var phaseStart = DateTimeOffset.UtcNow;
         var latency = await LatencyAsync(hub, apiKey, receiver, SweepLatencyPhase, options.SweepSeconds);
+        var phaseEnd = DateTimeOffset.UtcNow;
         await stop.CancelAsync();
         await watch;
         var lastAt = first?["lastSweepAt"]?.GetValue<DateTimeOffset>();
         var removed = first?["lastSweepRemoved"];
         var rows = removed is null ? 0 : removed["deliveries"]!.GetValue<long>() + removed["deliveryAttempts"]!.GetValue<long>();
-        double? seconds = lastAt is { } at ? Math.Max(0, (at - due).TotalSeconds) : null;
-        var overlapped = lastAt is { } end && end >= due && rows >= seeded;
+        var startedAt = first?["lastSweepStartedAt"]?.GetValue<DateTimeOffset>();
+        double? seconds = lastAt is { } at && startedAt is { } from ? (at - from).TotalSeconds : null;
+        // The whole sweep within the phase (the events went in while it deleted).
+        var overlapped = startedAt is { } s0 && lastAt is { } s1 && s0 >= phaseStart - TimeSpan.FromSeconds(1) && s1 <= phaseEnd && rows >= seeded;
         Log($"{storage}: sweep: {rows:N0} rows deleted in {(seconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "(not finished)")}; latency p99 {latency.P99:0.0} ms");
         await hub.StopAsync(TimeSpan.FromSeconds(30));
         return new SweepResult(seeded, rows, seconds, overlapped, latency);
@@ -503,6 +512,29 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             Percentile(ms, 0.50), Percentile(ms, 0.90), Percentile(ms, 0.99), ms.Length == 0 ? double.NaN : ms[^1],
             Percentile(apiMs, 0.50), Percentile(apiMs, 0.99), apiMs.Length == 0 ? double.NaN : apiMs[^1],
             firstError, CpuUse.Between(cpu0, cpu1));
+    }
+
+    // The stuck order lives in a phase of its own, so its arrivals are not counted as the
+    // latency phase's: two events, the first answered 500 for the whole window (retrying on
+    // its schedule), the second waiting behind it. The latency phase then measures whether
+    // the other orders are held up by it.
+    private const int StuckPhase = 9;
+
+    private async Task StartStuckOrderAsync(HubApi api, Receiver receiver)
+    {
+        var orderId = StuckPhase * Receiver.PhaseSpan + 1;
+        receiver.FailOrder(orderId, Stopwatch.GetTimestamp() + options.StuckOrderSeconds * Stopwatch.Frequency);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        foreach (var type in new[] { "new_sale", "new_sale" })
+        {
+            var body = Events.Single($"stuck-{orderId}-{Guid.NewGuid():N}", type, orderId, Stopwatch.GetTimestamp());
+            var (status, deliveries, error) = await api.PostEventsAsync("events", body, cts.Token);
+            if (error is not null || deliveries != 1)
+            {
+                throw new InvalidOperationException($"posting the stuck order's event answered {(int)status}: {error ?? deliveries + " deliveries"}");
+            }
+        }
+        Log($"{storage}: stuck order {orderId}: its first delivery is answered 500 for {options.StuckOrderSeconds} s, its second waits behind it");
     }
 
     /// Single POST /api/v1/events calls, <paramref name="concurrency"/> at a time; returns the

@@ -3,9 +3,11 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Json;
 using Postback.Admin;
 using Postback.Catalog;
+using Postback.Observability;
 using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
+using Postback.FileExports;
 using Postback.Fields;
 using Postback.Infrastructure;
 using Postback.Orders;
@@ -14,8 +16,10 @@ using Postback.Outbound;
 using Postback.Plugins;
 using Postback.Retention;
 using Postback.Storage;
+using Postback.Team;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = HostSetup.ContentRoot(args) });
+builder.Logging.AddSafeLogLevels();
 
 builder.Services.AddOptions<PostbackOptions>()
     .Bind(builder.Configuration.GetSection(PostbackOptions.Section))
@@ -45,9 +49,11 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024)
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddTeam();
 builder.Services.AddPostbackAdmin(builder.Configuration);
 builder.Services.AddPostbackForwardedHeaders(builder.Configuration);
-builder.Services.AddOpenApi();
+builder.Services.AddPostbackOpenApi();
+builder.AddPostbackObservability();
 builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
 builder.Services.AddScoped<Bootstrap>();
@@ -67,6 +73,9 @@ builder.Services.AddRetention(builder.Configuration);
 builder.Services.AddSingleton<RefusedPostbacks>();
 builder.Services.AddHostedService<RefusedPostbackLog>();
 builder.Services.AddConfirmations(builder.Configuration);
+builder.Services.AddSingleton<FileRunSignal>();
+builder.Services.AddSingleton<FileRunWorker>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<FileRunWorker>());
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
 var app = builder.Build();
@@ -85,20 +94,24 @@ app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
 
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapPostbackApiReference();
 app.MapHealthChecks("/health");
+app.MapPostbackObservability();
 
-var api = app.MapGroup("/api/v1").RequireAuthorization();
+// Every API endpoint: GET for any role, anything else for admin and operator (Team/Roles.cs).
+var api = app.MapGroup("/api/v1").RequireAuthorization(RolePolicies.ReadOrWrite);
 api.MapCampaigns();
 api.MapEvents();
 api.MapOrders();
 api.MapFields();
 api.MapExportProfiles();
+api.MapFileRuns();
 api.MapDeliveries();
 api.MapPluginInstances();
 api.MapSkus();
 app.MapPluginWebhooks();
 api.MapConfirmations();
+api.MapTeam();
 api.MapRetention();
 app.MapPostbackAdmin();
 

@@ -3,7 +3,7 @@ namespace Postback.Admin;
 /// The top navigation, in order. A feature adds its pages here.
 public static class AdminNav
 {
-    public sealed record Item(string Title, string Path);
+    public sealed record Item(string Title, string Path, bool AdminOnly = false);
 
     public static readonly IReadOnlyList<Item> Items =
     [
@@ -14,6 +14,7 @@ public static class AdminNav
         new("Plugins", "/admin/plugins"),
         new("SKUs", "/admin/skus"),
         new("Settings", "/admin/settings"),
+        new("Team", "/admin/team", AdminOnly: true),
     ];
 
     public static bool IsCurrent(Item item, string requestPath) =>

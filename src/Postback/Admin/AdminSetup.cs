@@ -70,7 +70,7 @@ public static class AdminSetup
             o.RootDirectory = "/Admin/Pages";
             o.Conventions.AuthorizeFolder("/", Policy);
             o.Conventions.AllowAnonymousToPage("/Login");
-        });
+        }).AddMvcOptions(o => o.Filters.Add<RolePageFilter>());
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "postback_admin_af";
@@ -84,7 +84,8 @@ public static class AdminSetup
     }
 
     // A session lives while its server-side record does (AdminSessions: log out and revocation
-    // end it for good); one made with an API key also ends when that key is revoked.
+    // end it for good); one made with an API key also ends when that key is revoked, a user's
+    // when the account is disabled or its role or password changes (SessionVersion).
     private static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
     {
         var services = context.HttpContext.RequestServices;
@@ -96,6 +97,12 @@ public static class AdminSetup
         if (valid && context.Principal?.FindFirst(AdminLogin.KeyHashClaim)?.Value is { } hash)
         {
             valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.KeyHash == hash && k.RevokedAt == null, ct);
+        }
+        if (valid && context.Principal?.FindFirst(Team.TeamClaims.UserId)?.Value is { } userId)
+        {
+            var id = long.Parse(userId, System.Globalization.CultureInfo.InvariantCulture);
+            var version = int.Parse(context.Principal.FindFirst(AdminLogin.SessionVersionClaim)?.Value ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
+            valid = await db.Users.AsNoTracking().AnyAsync(u => u.Id == id && u.DisabledAt == null && u.SessionVersion == version, ct);
         }
         if (valid)
         {

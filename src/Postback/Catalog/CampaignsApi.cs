@@ -31,9 +31,9 @@ internal static partial class CampaignsApi
         var group = api.MapGroup("/campaigns").WithTags("Campaigns");
         group.MapGet("/", List).WithSummary("All campaigns with their products.");
         group.MapPost("/", Create).WithSummary("Create a campaign with its products.");
-        group.MapGet("/{campaignId}", Get);
+        group.MapGet("/{campaignId}", Get).WithSummary("One campaign with its products.");
         group.MapPut("/{campaignId}", Replace).WithSummary("Replace a campaign's name and products.");
-        group.MapDelete("/{campaignId}", Delete);
+        group.MapDelete("/{campaignId}", Delete).WithSummary("Delete a campaign and its products.");
         return api;
     }
 

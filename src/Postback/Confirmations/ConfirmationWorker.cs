@@ -5,6 +5,7 @@ using Postback.ExportProfiles;
 using Postback.Notifications;
 using Postback.Outbound;
 using Postback.Infrastructure;
+using Postback.Observability;
 using Postback.Storage;
 
 namespace Postback.Confirmations;
@@ -86,6 +87,7 @@ public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedCo
         }
 
         var request = ConfirmationProtocol.BuildRequest(url, settings.AuthenticationToken, organization.CompanyId, confirmation.OrderId);
+        using var span = PostbackTracing.StartConfirmation(confirmation.Id, confirmation.Attempts + 1);
         var result = await _sender.SendAsync(request, CancellationToken.None);
         var now = _time.GetUtcNow();
         var judgement = ConfirmationProtocol.Judge(result);
@@ -116,9 +118,25 @@ public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedCo
                 alerts.AddRange(ConfirmationAlert.Emails(confirmation, settings.NotificationEmails, organization.Name, organization.CompanyId, url, now));
                 break;
         }
-        if (await RecordAsync(new ConfirmationOutcome(claimed, confirmation, attempt, entry, alerts), owner) && alerts.Count > 0)
+        var label = confirmation.Status switch
         {
-            _emailSignal.Notify();
+            ConfirmationStatus.Confirmed => "succeeded",
+            ConfirmationStatus.Pending => "retrying",
+            _ => "failed",
+        };
+        PostbackTracing.Finish(span, label, result.Response?.Status);
+        if (await RecordAsync(new ConfirmationOutcome(claimed, confirmation, attempt, entry, alerts), owner))
+        {
+            PostbackMetrics.ConfirmationRecorded(label);
+            if (confirmation.Status == ConfirmationStatus.Failed)
+            {
+                _log.LogInformation("Order confirmation {ConfirmationId} failed after {Attempts} attempt(s): {Error}; alert e-mails queued",
+                    confirmation.Id, confirmation.Attempts, confirmation.Error);
+            }
+            if (alerts.Count > 0)
+            {
+                _emailSignal.Notify();
+            }
         }
         if (confirmation.Status == ConfirmationStatus.Pending)
         {

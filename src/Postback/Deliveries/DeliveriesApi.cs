@@ -11,15 +11,16 @@ namespace Postback.Deliveries;
 public sealed record DeliveryView(
     long Id, long ProfileId, long EventId, long OrderId, string? CustomerId, string CustomerType, string Status,
     DateTimeOffset DueAt, DateTimeOffset FirstDueAt, int Attempts, DateTimeOffset? LastAttemptAt, int? LastStatusCode, string? LastError,
-    bool InFlight, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt)
+    bool InFlight, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, bool Ordered = false, long? WaitedFor = null, long? CoalescedInto = null)
 {
     public static DeliveryView From(Delivery d, DateTimeOffset now) => new(
         d.Id, d.ProfileId, d.EventKey, d.OrderId, d.CustomerId, d.CustomerType, d.Status, d.DueAt, d.FirstDueAt, d.Attempts,
-        d.LastAttemptAt, d.LastStatusCode, d.LastError, d.LeaseUntil > now, d.CreatedAt, d.CompletedAt);
+        d.LastAttemptAt, d.LastStatusCode, d.LastError, d.LeaseUntil > now, d.CreatedAt, d.CompletedAt, d.Ordered, d.AfterId, d.CoalescedIntoId);
 }
 
 public sealed record AttemptView(
-    int Number, DateTimeOffset StartedAt, double DurationMs, bool Succeeded, JsonObject Request, JsonObject? Response, string? Error);
+    int Number, DateTimeOffset StartedAt, double DurationMs, bool Succeeded, JsonObject Request, JsonObject? Response, string? Error,
+    IReadOnlyList<CaptureNote>? Captures);
 
 public sealed record DeliveryDetail(DeliveryView Delivery, IReadOnlyList<AttemptView> Attempts);
 
@@ -84,7 +85,8 @@ internal static class DeliveriesApi
     }
 
     private static AttemptView ToView(DeliveryAttempt a) =>
-        new(a.Number, a.StartedAt, a.DurationMs, a.Succeeded, a.RequestJson(), a.ResponseJson(), a.Error);
+        new(a.Number, a.StartedAt, a.DurationMs, a.Succeeded, a.RequestJson(), a.ResponseJson(), a.Error,
+            a.Captures is null ? null : AnswerCapture.FromJson(a.Captures));
 
     private static async Task<Results<Ok<DeliveryView>, ProblemHttpResult>> Retry(
         long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, DeliverySignal signal, CancellationToken ct)
@@ -95,6 +97,10 @@ internal static class DeliveriesApi
         if (delivery is null)
         {
             return NotFound(id);
+        }
+        if (outcome == RetryOutcome.LaterPending)
+        {
+            return Problems.Conflict("id", $"delivery {id} is ordered (its profile sends one order's deliveries in order) and a later delivery of the same order is still pending; retry it once that one has finished");
         }
         if (outcome != RetryOutcome.Done)
         {
@@ -164,6 +170,7 @@ internal static class DeliveriesApi
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+        Observability.PostbackMetrics.DeliveriesCancelled(count);
         return TypedResults.Ok(new BulkResult(count));
     }
 

@@ -6,8 +6,10 @@ public static class DeliveryStatus
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
+    // Went out with an earlier delivery of the same order and profile (coalescing profiles).
+    public const string Coalesced = "coalesced";
 
-    public static readonly IReadOnlyList<string> All = [Pending, Succeeded, Failed, Cancelled];
+    public static readonly IReadOnlyList<string> All = [Pending, Succeeded, Failed, Cancelled, Coalesced];
 }
 
 /// One export profile × one order event. Written in the same transaction as its event (an
@@ -39,6 +41,17 @@ public sealed class Delivery
     public string? LastError { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? CompletedAt { get; set; }
+    // The W3C trace context of the ingest that scheduled it (null unless tracing is on): each
+    // attempt's span is its child, so one trace shows a postback and every attempt it caused.
+    public string? TraceParent { get; set; }
+    // Scheduled by a profile with ordering perOrder: not claimed while an earlier delivery of
+    // the same order and profile is pending (docs/ordering.md).
+    public bool Ordered { get; set; }
+    // Ordered deliveries: the earlier delivery of the same order and profile this one waited
+    // for (the last one still pending after this one was due), set when it is first claimed.
+    public long? AfterId { get; set; }
+    // Coalescing profiles: the delivery this one's event went out with (status coalesced).
+    public long? CoalescedIntoId { get; set; }
 }
 
 /// What one attempt sent and got back. Secrets in the request are masked before it is stored.
@@ -48,6 +61,8 @@ public sealed class DeliveryAttempt : Outbound.RecordedExchange
     public long DeliveryId { get; set; }
     public long OrganizationId { get; set; }
     public int Number { get; set; }
+    // What the profile's captures took from the answer, or why they took nothing.
+    public string? Captures { get; set; }
 }
 
 /// The customer's log (seed 001, "Viewing Fired Webhooks"): one entry per fired export,

@@ -9,6 +9,9 @@ public enum RetryOutcome
     NotFound,
     InFlight,
     NotPending,
+    // An ordered delivery while a later one of its order and profile is pending: sending the
+    // earlier one again now would put it out of order, or in flight beside the later one.
+    LaterPending,
 }
 
 /// What the operations API and the admin pages both do with deliveries.
@@ -51,8 +54,8 @@ public static class DeliveryOperations
     {
         // One conditional statement, so a worker claiming the delivery at the same moment
         // either wins (InFlight) or sees it already due again.
-        var changed = await db.Deliveries
-            .Where(d => d.OrganizationId == organizationId && d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now))
+        var changed = await InTurn(db, db.Deliveries
+            .Where(d => d.OrganizationId == organizationId && d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now)))
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Pending)
                 .SetProperty(d => d.DueAt, now)
@@ -66,7 +69,7 @@ public static class DeliveryOperations
         }
         if (changed == 0)
         {
-            return (RetryOutcome.InFlight, delivery);
+            return (delivery.LeaseUntil >= now ? RetryOutcome.InFlight : RetryOutcome.LaterPending, delivery);
         }
         signal.Notify();
         return (RetryOutcome.Done, delivery);
@@ -81,6 +84,7 @@ public static class DeliveryOperations
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+        Observability.PostbackMetrics.DeliveriesCancelled(changed);
         var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
         if (delivery is null)
         {
@@ -113,6 +117,14 @@ public static class DeliveryOperations
         return count;
     }
 
+    // Ordering's other half (the claim is the first, see Storage/DeliveryStore.cs): a finished ordered
+    // delivery is made pending again only while no later one of its order and profile is
+    // pending, so an earlier delivery never comes back behind, or beside, a later one. (One
+    // still pending is ahead of its later ones anyway: making it due now changes no order.)
+    private static IQueryable<Delivery> InTurn(PostbackDb db, IQueryable<Delivery> query) =>
+        query.Where(d => !d.Ordered || d.Status == DeliveryStatus.Pending || !db.Deliveries.Any(l =>
+            l.OrderKey == d.OrderKey && l.ProfileId == d.ProfileId && l.Id > d.Id && l.Status == DeliveryStatus.Pending));
+
     public static async Task<ReplayPreview> PreviewReplayAsync(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now, CancellationToken ct)
     {
         var matches = Replayable(db, organizationId, filter, now).AsNoTracking();
@@ -123,7 +135,7 @@ public static class DeliveryOperations
 
     private static IQueryable<Delivery> Replayable(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now)
     {
-        var query = Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
+        var query = Filter(InTurn(db, db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now))),
             filter.ProfileId, filter.Status, filter.From, filter.To);
         return filter.Status is null
             ? query.Where(d => d.Status == DeliveryStatus.Failed || d.Status == DeliveryStatus.Cancelled)

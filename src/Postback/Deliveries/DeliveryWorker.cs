@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.ExportProfiles;
 using Postback.Infrastructure;
+using Postback.Observability;
 using Postback.Orders;
 using Postback.Outbound;
 using Postback.Storage;
@@ -24,6 +25,8 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
     private readonly DeliveryOptions _options;
     private readonly EndpointHealth _health;
     private readonly LeaseQueue<ClaimedDelivery, DeliveryOutcome> _queue;
+    private readonly IDeliveryStore _store;
+    private readonly DeliverySignal _signal;
     private readonly TimeSpan _firstRetry;
 
     public DeliveryWorker(
@@ -36,6 +39,8 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         _log = log;
         _options = options.Value.Delivery;
         _health = health;
+        _store = store;
+        _signal = signal;
         _firstRetry = TimeSpan.FromSeconds(_options.FirstRetrySeconds);
         _queue = new(new LeaseQueueSettings
         {
@@ -77,8 +82,9 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
         var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
 
-        foreach (var delivery in claimed)
+        foreach (var claimedDelivery in claimed)
         {
+            var delivery = claimedDelivery;
             // From here on each delivery is either written as an outcome, sent, or released.
             if (!profiles.TryGetValue(delivery.ProfileId, out var profile) || !profile.Enabled)
             {
@@ -90,6 +96,15 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             {
                 await dispatch.FinishAsync(Finish(delivery, DeliveryStatus.Cancelled, "the order no longer exists"));
                 continue;
+            }
+            if (profile.Coalesce && delivery.Attempts == 0)
+            {
+                string? latest;
+                latest = await _store.CoalesceAsync(dispatch.Owner, delivery, now, ct);
+                if (latest is not null)
+                {
+                    delivery = delivery with { CustomerType = latest };
+                }
             }
             RenderedRequest request;
             try
@@ -143,9 +158,11 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, EndpointHealth.Decision admitted, CancellationToken abort)
     {
         var reported = false;
+        using var span = PostbackTracing.StartDeliveryAttempt(delivery.Id, delivery.ProfileId, delivery.Attempts + 1, delivery.TraceParent);
         try
         {
             var startedAt = _time.GetUtcNow();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             OutboundResult result;
             try
             {
@@ -157,6 +174,9 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
                 _health.Abandon(delivery.Endpoint, admitted);
                 throw;
             }
+            PostbackMetrics.AttemptFinished(
+                result.Succeeded ? "succeeded" : result.Response is null ? "error" : "rejected",
+                System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             var now = _time.GetUtcNow();
             if (result.NeverSent)
             {
@@ -165,10 +185,12 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             }
             else
             {
-                _health.Report(delivery.Endpoint, admitted, result.Succeeded, now);
+                LogTransition(delivery.Endpoint, _health.Report(delivery.Endpoint, admitted, result.Succeeded, now));
             }
             reported = true;
-            return Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble());
+            var outcome = Outcome(delivery, profile, request, result, startedAt, now, _firstRetry, Random.Shared.NextDouble());
+            PostbackTracing.Finish(span, StatusLabel(outcome), result.Response?.Status);
+            return outcome;
         }
         catch (Exception e) when (!abort.IsCancellationRequested || e is not OperationCanceledException)
         {
@@ -186,6 +208,24 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         }
     }
 
+    private void LogTransition(string endpoint, EndpointHealth.Transition transition)
+    {
+        switch (transition)
+        {
+            case EndpointHealth.Transition.Held:
+                var (failures, until) = _health.Snapshot(endpoint);
+                _log.LogInformation("Receiver {Endpoint} on hold until {HeldUntil:O} after {Failures} failures in a row; one request at a time probes it",
+                    endpoint, until, failures);
+                break;
+            case EndpointHealth.Transition.Recovered:
+                _log.LogInformation("Receiver {Endpoint} answered again; no longer on hold", endpoint);
+                break;
+        }
+    }
+
+    // The label of postback_deliveries_total for an outcome.
+    private static string StatusLabel(DeliveryOutcome o) => o.Status == DeliveryStatus.Pending ? "retrying" : o.Status;
+
     /// The pure part of finishing an attempt: what gets stored and when the next try is due.
     public static DeliveryOutcome Outcome(
         ClaimedDelivery delivery, ExportProfile profile, RenderedRequest request, OutboundResult result,
@@ -200,7 +240,9 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         attempt.Record(SecretMasking.MaskRequest(request), result, startedAt);
         if (result.Succeeded)
         {
-            return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status);
+            var captures = AnswerCapture.Read(profile.Captures, result.Response!);
+            attempt.Captures = captures.Count == 0 ? null : AnswerCapture.ToJson(captures);
+            return new DeliveryOutcome(delivery, DeliveryStatus.Succeeded, null, attempt, null, result.Response!.Status, captures);
         }
         if (result.NeverSent)
         {
@@ -224,6 +266,38 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
     /// An outcome that keeps failing on its own is stored without the bodies it carried.
     public DeliveryOutcome Degrade(DeliveryOutcome outcome) =>
         outcome.Attempt is null ? outcome : outcome with { Attempt = WithoutBodies(outcome.Attempt) };
+
+    /// Metrics and the give-up line, for what was recorded (an outcome whose lease another
+    /// worker took over is that worker's to report).
+    public void Recorded(IReadOnlyList<DeliveryOutcome> outcomes, IReadOnlySet<long> recorded)
+    {
+        var orderedFinished = false;
+        foreach (var outcome in outcomes)
+        {
+            orderedFinished |= outcome.Delivery.Ordered && outcome.Status != DeliveryStatus.Pending;
+            if (!recorded.Contains(outcome.Delivery.Id))
+            {
+                continue;
+            }
+            PostbackMetrics.DeliveryRecorded(StatusLabel(outcome));
+            if (outcome is { Status: DeliveryStatus.Succeeded, Attempt: { } attempt })
+            {
+                var answeredAt = attempt.StartedAt + TimeSpan.FromMilliseconds(attempt.DurationMs);
+                PostbackMetrics.DeliverySucceeded((answeredAt - outcome.Delivery.FirstDueAt).TotalSeconds);
+            }
+            else if (outcome.Status == DeliveryStatus.Failed)
+            {
+                _log.LogInformation("Delivery {DeliveryId} (profile {ProfileId}) failed for good after {Attempts} attempt(s): {Error}",
+                    outcome.Delivery.Id, outcome.Delivery.ProfileId, outcome.Delivery.Attempts + (outcome.Attempt is null ? 0 : 1), outcome.Error);
+            }
+        }
+        // The next delivery of an ordered profile for the same order is due the moment this one
+        // finished: claim again now rather than at the next poll (other processes poll).
+        if (orderedFinished)
+        {
+            _signal.Notify();
+        }
+    }
 
     private static DeliveryAttempt WithoutBodies(DeliveryAttempt a) => new()
     {

@@ -61,10 +61,19 @@ public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpo
         }
     }
 
+    public enum Transition
+    {
+        None,
+        // The endpoint went on hold (a run of failures reached the threshold).
+        Held,
+        // A success after a hold: the endpoint is back.
+        Recovered,
+    }
+
     /// The answer to a request <see cref="Admit"/> let through. Only a failed probe makes the
     /// hold longer: requests that were already in flight when the endpoint was held come back
     /// failing too, and must not count as more evidence than the one run of failures they are.
-    public void Report(string endpoint, Decision admitted, bool succeeded, DateTimeOffset now)
+    public Transition Report(string endpoint, Decision admitted, bool succeeded, DateTimeOffset now)
     {
         lock (_lock)
         {
@@ -76,11 +85,12 @@ public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpo
             }
             if (succeeded)
             {
+                var wasHeld = state.HeldUntil is not null;
                 state.Failures = 0;
                 state.Holds = 0;
                 state.HeldUntil = null;
                 state.Probing = false;
-                return;
+                return wasHeld ? Transition.Recovered : Transition.None;
             }
             state.Failures++;
             if (admitted == Decision.Probe || (state.HeldUntil is null && state.Failures >= failureThreshold))
@@ -89,7 +99,18 @@ public sealed class EndpointHealth(int failureThreshold, int maxInFlightPerEndpo
                 state.Holds++;
                 var hold = TimeSpan.FromSeconds(Math.Min(2 * Math.Pow(2, Math.Min(state.Holds - 1, 20)), MaxHold.TotalSeconds));
                 state.HeldUntil = now + hold;
+                return state.Holds == 1 ? Transition.Held : Transition.None;
             }
+            return Transition.None;
+        }
+    }
+
+    /// Endpoints held back now (for the postback_endpoints_on_hold gauge).
+    public int OnHold(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            return _states.Values.Count(s => s.HeldUntil is not null);
         }
     }
 

@@ -8,11 +8,34 @@ public sealed record ExportMapping(
     string? Field = null,
     [property: JsonPropertyName("static")] string? Static = null);
 
-/// Customer types (at least one), campaigns and products; an empty list means "all".
+/// A value taken from a successful delivery's JSON answer: From is an RFC 6901 JSON Pointer,
+/// Field the order's extra field it is stored in (and so the merge tag [Field]).
+public sealed record ProfileCapture(string Field, string From);
+
+public static class ProfileOrdering
+{
+    public const string None = "none";
+    public const string PerOrder = "perOrder";
+}
+
+/// Customer types (at least one), campaigns and products; an empty list means "all". The
+/// optional name is what a file profile's {route} renders (route1, route2, … when not given).
 public sealed record ExportRoute(
     IReadOnlyList<string> CustomerTypes,
     IReadOnlyList<string>? CampaignIds = null,
-    IReadOnlyList<string>? ProductIds = null);
+    IReadOnlyList<string>? ProductIds = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null)
+{
+    public static string DefaultName(int index) => "route" + (index + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public string NameAt(int index) => Name ?? DefaultName(index);
+}
+
+public static class ExportTypes
+{
+    public const string Postback = "postback";
+    public const string File = "file";
+}
 
 /// The request a profile produces for one order: exactly what goes on the wire.
 public sealed record RenderedRequest(
@@ -24,3 +47,7 @@ public sealed record RenderedRequest(
     public string? Header(string name) =>
         Headers.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
 }
+
+/// The body of POST /api/v1/export-profiles/import-mapping, for the OpenAPI document:
+/// Konnektive's field mapping, {"exportName": "[field]" | "static value"}.
+public sealed class KonnektiveMappingRequest : Dictionary<string, string>;

@@ -8,7 +8,7 @@ namespace Postback.ExportProfiles;
 
 /// The outcome of rendering a profile for one order: the request, or why there is none
 /// (validation errors, or the profile or order is not found).
-public sealed record RenderOutcome(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, string? NotFound);
+public sealed record RenderOutcome(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, string? NotFound, string? Csv = null);
 
 /// What the API and the admin pages both do with profiles: validate against the catalog,
 /// save, delete, render for an order. One implementation, so the two cannot disagree.
@@ -20,10 +20,12 @@ public static class ExportProfileOperations
     public static string NotFoundMessage(long id) => $"There is no export profile {id}.";
 
     public static ExportProfileInput ToInput(ExportProfile p) =>
-        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret);
+        new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
+            p.Ordering, p.Coalesce, p.Captures, FileExports.FileSettingsInputs.From(p.File));
 
     public static async Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
-        ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct)
+        ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct,
+        FileExports.FileSettings? existingFile = null)
     {
         var campaignIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.CampaignIds ?? []).Where(c => c is not null).Select(c => c.Trim()).Distinct().ToList();
         var productIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.ProductIds ?? []).Where(p => p is not null).Select(p => p.Trim()).Distinct().ToList();
@@ -31,7 +33,8 @@ public static class ExportProfileOperations
             .Where(c => c.OrganizationId == organizationId && campaignIds.Contains(c.CampaignId)).Select(c => c.CampaignId).ToListAsync(ct)).ToHashSet();
         var knownProducts = productIds.Count == 0 ? [] : (await db.Products.AsNoTracking()
             .Where(p => p.OrganizationId == organizationId && productIds.Contains(p.ProductId)).Select(p => p.ProductId).ToListAsync(ct)).ToHashSet();
-        return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks);
+        return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks,
+            new FileExports.FileValidationContext(options.Outbound.AllowPrivateNetworks, options.FileExports.FolderRoot, existingFile));
     }
 
     /// A test-send goes out as a delivery would: with a webhook-id (test_…, never a delivery's)
@@ -55,6 +58,10 @@ public static class ExportProfileOperations
         profile.RetryCapMinutes = valid.RetryCapMinutes;
         profile.GiveUpAfterHours = valid.GiveUpAfterHours;
         profile.SigningSecret = valid.SigningSecret;
+        profile.Ordering = valid.Ordering;
+        profile.Coalesce = valid.Coalesce;
+        profile.Captures = valid.Captures ?? [];
+        profile.File = valid.File;
         profile.UpdatedAt = now;
     }
 
@@ -78,7 +85,7 @@ public static class ExportProfileOperations
     public static async Task<ValidationErrors> ReplaceAsync(
         ExportProfile profile, ExportProfileInput input, PostbackDb db, DateTimeOffset now, PostbackOptions options, CancellationToken ct)
     {
-        var (valid, errors) = await ValidateAsync(input, profile.OrganizationId, db, options, ct);
+        var (valid, errors) = await ValidateAsync(input, profile.OrganizationId, db, options, ct, profile.File);
         if (valid is null)
         {
             return errors;
@@ -102,12 +109,13 @@ public static class ExportProfileOperations
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         db.ExportProfiles.Remove(profile);
         await db.SaveChangesAsync(ct);
-        await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
+        var cancelled = await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "the export profile was deleted"), ct);
         await transaction.CommitAsync(ct);
+        Observability.PostbackMetrics.DeliveriesCancelled(cancelled);
     }
 
     /// The request the profile sends for an order (stored, by id, or given inline), with the
@@ -172,7 +180,12 @@ public static class ExportProfileOperations
             .Select(c => c.Name).FirstOrDefaultAsync(ct);
         var customerType = fired ?? eventType;
         var request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(customerType, campaignName));
-        return new RenderOutcome(request, customerType, new RoutingView(eventType, fired is not null, fired, explanation), null, null);
+        // A file profile's preview is the order's line of the CSV, under the header row.
+        var csv = profile is { Type: ExportTypes.File, File: { } file }
+            ? FileExports.CsvFile.Utf8.GetString(FileExports.CsvFile.Render(
+                profile.Mappings, [new FileExports.FileRow(order, new RenderContext(customerType, campaignName))], header: true, file.Delimiter))
+            : null;
+        return new RenderOutcome(request, customerType, new RoutingView(eventType, fired is not null, fired, explanation), null, null, csv);
 
         static RenderOutcome Invalid(string field, string reason)
         {

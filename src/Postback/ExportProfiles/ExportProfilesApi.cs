@@ -16,10 +16,12 @@ namespace Postback.ExportProfiles;
 public sealed record ExportProfileView(
     long Id, string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled,
     IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, int RetryCapMinutes, int? GiveUpAfterHours,
-    string? SigningSecret, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    string? SigningSecret, string Ordering, bool Coalesce, IReadOnlyList<ProfileCapture> Captures, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] FileExports.FileSettingsView? File = null)
 {
     public static ExportProfileView From(ExportProfile p) =>
-        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret, p.CreatedAt, p.UpdatedAt);
+        new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
+            p.Ordering, p.Coalesce, p.Captures, p.CreatedAt, p.UpdatedAt, FileExports.FileSettingsView.From(p.File));
 }
 
 /// Which order to render: a stored one by id, or one given inline; and as which event type.
@@ -32,7 +34,9 @@ public sealed record RequestView(string Method, string Url, IReadOnlyList<KeyVal
 
 public sealed record RoutingView(string EventType, bool Fires, string? FiredCustomerType, string Explanation);
 
-public sealed record PreviewView(string CustomerType, RoutingView Routing, RequestView Request);
+public sealed record PreviewView(
+    string CustomerType, RoutingView Routing, RequestView Request,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Csv = null);
 
 public sealed record TestSendView(RequestView Request, bool Succeeded, OutboundResponse? Response, double DurationMs, string? Error);
 
@@ -43,14 +47,15 @@ internal static class ExportProfilesApi
     public static RouteGroupBuilder MapExportProfiles(this RouteGroupBuilder api)
     {
         var group = api.MapGroup("/export-profiles").WithTags("Export profiles");
-        group.MapGet("/", List);
+        group.MapGet("/", List).WithSummary("All export profiles of the organization.");
         group.MapPost("/", Create).WithSummary("Create an export profile: URL, field mappings, routing, delay.");
-        group.MapGet("/{id:long}", Get);
-        group.MapPut("/{id:long}", Replace);
-        group.MapDelete("/{id:long}", Delete);
+        group.MapGet("/{id:long}", Get).WithSummary("One export profile.");
+        group.MapPut("/{id:long}", Replace).WithSummary("Replace an export profile; deliveries already scheduled keep their due time.");
+        group.MapDelete("/{id:long}", Delete).WithSummary("Delete an export profile; its pending deliveries are cancelled; sent ones stay as the record.");
         group.MapPost("/{id:long}/preview", Preview).WithSummary("The exact request the profile would send for an order.");
         group.MapPost("/{id:long}/test", TestSend).WithSummary("Send the profile's request for an order once, now, and show the answer.");
         group.MapPost("/import-mapping", ImportMapping)
+            .WithMetadata(new DocumentedBodyAttribute(typeof(KonnektiveMappingRequest)))
             .WithSummary("Convert Konnektive field-mapping JSON into mappings; with ?profileId= also replace that profile's mappings.");
         return api;
     }
@@ -118,12 +123,20 @@ internal static class ExportProfilesApi
         {
             return Problems.Validation(rendered.Errors);
         }
-        return TypedResults.Ok(new PreviewView(rendered.CustomerType!, rendered.Routing!, RequestView.From(rendered.Request!)));
+        return TypedResults.Ok(new PreviewView(rendered.CustomerType!, rendered.Routing!, RequestView.From(rendered.Request!), rendered.Csv));
     }
 
-    private static async Task<Results<Ok<TestSendView>, ValidationProblem, ProblemHttpResult>> TestSend(
-        long id, RenderInput input, ClaimsPrincipal user, PostbackDb db, OutboundSender sender, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Ok<TestSendView>, Ok<FileExports.ConnectionTestView>, ValidationProblem, ProblemHttpResult>> TestSend(
+        long id, [FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] RenderInput? input,
+        ClaimsPrincipal user, PostbackDb db, OutboundSender sender, TimeProvider time, IOptions<PostbackOptions> options, CancellationToken ct)
     {
+        // A file profile's test connects to its destination, lists the directory, and writes and
+        // deletes a probe file.
+        if (await Find(db, user.OrganizationId(), id, ct) is { Type: ExportTypes.File, File: { } file })
+        {
+            return TypedResults.Ok(await FileExports.FileRunsApi.TestConnectionAsync(file, options.Value, time, ct));
+        }
+        input ??= new RenderInput(null, null, null);
         var rendered = await RenderAsync(id, input, user.OrganizationId(), db, ct);
         if (rendered.Problem is not null)
         {
@@ -165,10 +178,8 @@ internal static class ExportProfilesApi
         {
             return NotFound(profileId.Value);
         }
-        var input = new ExportProfileInput(
-            profile.Name, profile.Type, profile.PostbackUrl, profile.ExportDelayMinutes, profile.Enabled, mappings, profile.Routes,
-            profile.RetryCapMinutes, profile.GiveUpAfterHours, profile.SigningSecret);
-        var (valid, validationErrors) = await ValidateAsync(input, organizationId, db, options.Value, ct);
+        var input = ExportProfileOperations.ToInput(profile) with { Mappings = mappings };
+        var (valid, validationErrors) = await ExportProfileOperations.ValidateAsync(input, organizationId, db, options.Value, ct, profile.File);
         if (valid is null)
         {
             return Problems.Validation(Rename(validationErrors));
@@ -203,10 +214,10 @@ internal static class ExportProfilesApi
     {
         var outcome = await ExportProfileOperations.RenderAsync(id, input, organizationId, db, ct);
         return new Rendered(outcome.Request, outcome.CustomerType, outcome.Routing, outcome.Errors,
-            outcome.NotFound is null ? null : Problems.NotFound(outcome.NotFound));
+            outcome.NotFound is null ? null : Problems.NotFound(outcome.NotFound), outcome.Csv);
     }
 
-    private sealed record Rendered(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, ProblemHttpResult? Problem);
+    private sealed record Rendered(RenderedRequest? Request, string? CustomerType, RoutingView? Routing, ValidationErrors? Errors, ProblemHttpResult? Problem, string? Csv = null);
 
     private static Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
         ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct) =>

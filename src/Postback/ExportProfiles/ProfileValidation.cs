@@ -16,13 +16,18 @@ public sealed record ExportProfileInput(
     IReadOnlyList<ExportRoute>? Routes,
     int? RetryCapMinutes = null,
     int? GiveUpAfterHours = null,
-    string? SigningSecret = null);
+    string? SigningSecret = null,
+    string? Ordering = null,
+    bool? Coalesce = null,
+    IReadOnlyList<ProfileCapture>? Captures = null,
+    FileExports.FileSettingsInput? File = null);
 
 /// A profile that passed validation, normalized (trimmed names, merge tags without brackets,
 /// method values upper-case).
 public sealed record ValidProfile(
     string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes,
-    int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null);
+    int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null,
+    string Ordering = ProfileOrdering.None, bool Coalesce = false, List<ProfileCapture>? Captures = null, FileExports.FileSettings? File = null);
 
 public static class ProfileValidation
 {
@@ -34,6 +39,7 @@ public static class ProfileValidation
     public const int MaxStaticLength = 2_000;
     public const int MaxRetryCapMinutes = 1_440;
     public const int MaxGiveUpHours = 8_760;
+    public const int MaxCaptures = 20;
 
     // Headers the HTTP stack owns: letting a mapping set them would corrupt the request.
     private static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -43,7 +49,8 @@ public static class ProfileValidation
     };
 
     public static (ValidProfile? Profile, ValidationErrors Errors) Validate(
-        ExportProfileInput input, Func<string, bool> campaignExists, Func<string, bool> productExists, bool allowPrivateNetworks)
+        ExportProfileInput input, Func<string, bool> campaignExists, Func<string, bool> productExists, bool allowPrivateNetworks,
+        FileExports.FileValidationContext? files = null)
     {
         var errors = new ValidationErrors();
         var name = input.Name?.Trim();
@@ -56,16 +63,35 @@ public static class ProfileValidation
             errors.Add("name", "must be at most 200 characters, without control characters");
         }
 
-        var type = input.Type?.Trim().ToLowerInvariant() ?? "postback";
-        if (type != "postback")
+        var type = input.Type?.Trim().ToLowerInvariant() ?? ExportTypes.Postback;
+        if (type is not (ExportTypes.Postback or ExportTypes.File))
         {
-            errors.Add("type", "must be postback (the only export type Postback sends)");
+            errors.Add("type", "must be postback (an HTTP request per event) or file (a CSV file per route per day)");
         }
+        var isFile = type == ExportTypes.File;
 
         var url = input.PostbackUrl?.Trim();
-        if (CheckUrl(url, allowPrivateNetworks) is { } urlError)
+        if (isFile)
+        {
+            if (!string.IsNullOrEmpty(url))
+            {
+                errors.Add("postbackUrl", "a file profile uploads files and has no postbackUrl; leave it out");
+            }
+            url = "";
+        }
+        else if (CheckUrl(url, allowPrivateNetworks) is { } urlError)
         {
             errors.Add("postbackUrl", urlError);
+        }
+
+        FileExports.FileSettings? file = null;
+        if (isFile)
+        {
+            file = FileExports.FileSettingsValidation.Validate(input.File, files ?? new FileExports.FileValidationContext(allowPrivateNetworks, null), errors);
+        }
+        else if (input.File is not null && type == ExportTypes.Postback)
+        {
+            errors.Add("file", "only a profile of type file has a file block");
         }
 
         var delay = input.ExportDelayMinutes ?? 0;
@@ -85,17 +111,43 @@ public static class ProfileValidation
         }
 
         var signingSecret = string.IsNullOrWhiteSpace(input.SigningSecret) ? null : input.SigningSecret.Trim();
-        if (signingSecret is not null && Deliveries.WebhookSignature.Check(signingSecret) is { } badSecret)
+        if (signingSecret is not null && isFile)
+        {
+            errors.Add("signingSecret", "signs HTTP requests; a file profile sends none");
+        }
+        else if (signingSecret is not null && Deliveries.WebhookSignature.Check(signingSecret) is { } badSecret)
         {
             errors.Add("signingSecret", badSecret);
         }
 
-        var mappings = ValidateMappings(input.Mappings ?? [], errors);
+        var ordering = input.Ordering?.Trim() ?? ProfileOrdering.None;
+        if (ordering.Equals(ProfileOrdering.None, StringComparison.OrdinalIgnoreCase))
+        {
+            ordering = ProfileOrdering.None;
+        }
+        else if (ordering.Equals(ProfileOrdering.PerOrder, StringComparison.OrdinalIgnoreCase))
+        {
+            ordering = ProfileOrdering.PerOrder;
+        }
+        else
+        {
+            errors.Add("ordering", $"must be {ProfileOrdering.None} (deliveries go out as they come due) or {ProfileOrdering.PerOrder} (one order's deliveries go out one at a time, in the order of their events)");
+        }
+
+        var coalesce = input.Coalesce ?? false;
+        if (coalesce && delay == 0)
+        {
+            errors.Add("coalesce", "needs an export delay: events of one order are coalesced within it (set exportDelayMinutes above 0)");
+        }
+
+        var captures = ValidateCaptures(input.Captures ?? [], errors);
+        var mappings = ValidateMappings(input.Mappings ?? [], errors, isFile);
         var routes = ValidateRoutes(input.Routes ?? [], errors, campaignExists, productExists);
 
         return errors.Any
             ? (null, errors)
-            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours, signingSecret), errors);
+            : (new ValidProfile(name!, type, url!, delay, input.Enabled ?? true, mappings, routes, retryCap, input.GiveUpAfterHours, signingSecret,
+                ordering, coalesce, captures, file), errors);
     }
 
     public static string? CheckUrl(string? url, bool allowPrivateNetworks)
@@ -144,7 +196,75 @@ public static class ProfileValidation
         return null;
     }
 
-    private static List<ExportMapping> ValidateMappings(IReadOnlyList<ExportMapping> mappings, ValidationErrors errors)
+    // A capture adds a field of its own to the order; it may not shadow a field the CRM sends
+    // (the CRM's next postback would put it back) nor one the renderer derives.
+    private static List<ProfileCapture> ValidateCaptures(IReadOnlyList<ProfileCapture> captures, ValidationErrors errors)
+    {
+        var result = new List<ProfileCapture>();
+        if (captures.Count > MaxCaptures)
+        {
+            errors.Add("captures", $"a profile holds at most {MaxCaptures} captures");
+            return result;
+        }
+        var fields = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < captures.Count; i++)
+        {
+            var path = $"captures[{i}]";
+            var capture = captures[i];
+            if (capture is null)
+            {
+                errors.Add(path, "must be an object {field, from}, e.g. {\"field\": \"erpOrderNumber\", \"from\": \"/data/erpId\"}");
+                continue;
+            }
+            var field = capture.Field is null ? "" : FieldCatalog.NormalizeTag(capture.Field);
+            var ok = true;
+            if (field.Length == 0)
+            {
+                errors.Add(path + ".field", "is required: the name of the order field the value is stored in, e.g. erpOrderNumber");
+                ok = false;
+            }
+            else if (FieldCatalog.Find(field) is { } known)
+            {
+                errors.Add(path + ".field", known.Derived
+                    ? $"{known.Name} is a merge tag Postback computes; a capture needs a new field name"
+                    : $"{known.Name} is a CRM field and cannot be overwritten by a capture; choose a new field name, e.g. erp{char.ToUpperInvariant(known.Name[0])}{known.Name[1..]}");
+                ok = false;
+            }
+            else if (FieldCatalog.TryParseProductTag(field, out _, out _))
+            {
+                errors.Add(path + ".field", "product line tags (productN_...) come from the order's items and cannot be captured into");
+                ok = false;
+            }
+            else if (!FieldCatalog.IsValidFieldName(field))
+            {
+                errors.Add(path + ".field", "must be a valid merge-tag name: a letter, then letters, digits or underscores (at most 64), e.g. erpOrderNumber");
+                ok = false;
+            }
+            else if (fields.TryGetValue(field, out var earlier))
+            {
+                errors.Add(path + ".field", $"repeats captures[{earlier}].field (field names are case-insensitive)");
+                ok = false;
+            }
+            if (capture.From is null)
+            {
+                errors.Add(path + ".from", "is required: a JSON Pointer (RFC 6901) into the receiver's answer, e.g. /data/erpId");
+                ok = false;
+            }
+            else if (JsonPointer.Check(capture.From) is { } pointerError)
+            {
+                errors.Add(path + ".from", pointerError);
+                ok = false;
+            }
+            if (ok)
+            {
+                fields[field] = i;
+                result.Add(new ProfileCapture(field, capture.From!));
+            }
+        }
+        return result;
+    }
+
+        private static List<ExportMapping> ValidateMappings(IReadOnlyList<ExportMapping> mappings, ValidationErrors errors, bool isFile = false)
     {
         var result = new List<ExportMapping>();
         if (mappings.Count > MaxMappings)
@@ -182,6 +302,12 @@ public static class ProfileValidation
             if (mapping.Field is null && mapping.Static is null)
             {
                 errors.Add(path, "needs a field (a merge tag such as firstName) or a static value");
+                continue;
+            }
+
+            if (isFile && RequestRenderer.IsHeader(exportName, out _))
+            {
+                errors.Add(path + ".exportName", "header: mappings set HTTP headers, and a file profile sends no HTTP request; name the CSV column without header:");
                 continue;
             }
 
@@ -298,6 +424,7 @@ public static class ProfileValidation
         IReadOnlyList<ExportRoute> routes, ValidationErrors errors, Func<string, bool> campaignExists, Func<string, bool> productExists)
     {
         var result = new List<ExportRoute>();
+        var names = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         if (routes.Count > MaxRoutes)
         {
             errors.Add("routes", $"a profile holds at most {MaxRoutes} routes");
@@ -313,6 +440,21 @@ public static class ProfileValidation
                 continue;
             }
             var ok = true;
+            var routeName = string.IsNullOrWhiteSpace(route.Name) ? null : route.Name.Trim();
+            if (routeName is not null && (routeName.Length > 64 || !routeName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            {
+                errors.Add(path + ".name", "must be at most 64 letters, digits, '-', '_' or '.' (it goes into file names)");
+                ok = false;
+            }
+            else if (names.TryGetValue(routeName ?? ExportRoute.DefaultName(i), out var sameName))
+            {
+                errors.Add(path + ".name", $"repeats the name of routes[{sameName}]; route names must be unique");
+                ok = false;
+            }
+            else
+            {
+                names[routeName ?? ExportRoute.DefaultName(i)] = i;
+            }
             var types = (route.CustomerTypes ?? []).Select(t => t?.Trim() ?? "").ToList();
             if (types.Count == 0)
             {
@@ -347,7 +489,7 @@ public static class ProfileValidation
             }
             if (ok)
             {
-                result.Add(new ExportRoute(types.Distinct().ToList(), campaigns.Distinct().ToList(), products.Distinct().ToList()));
+                result.Add(new ExportRoute(types.Distinct().ToList(), campaigns.Distinct().ToList(), products.Distinct().ToList(), routeName));
             }
         }
         return result;

@@ -27,7 +27,12 @@ public static class RouteMatcher
 
     /// The customer type with which a profile fires for an event, or null if none of its routes
     /// match. A profile fires at most once per event: the first matching route decides.
-    public static string? Match(IReadOnlyList<ExportRoute> routes, string eventType, RoutingFacts order)
+    public static string? Match(IReadOnlyList<ExportRoute> routes, string eventType, RoutingFacts order) =>
+        MatchRoute(routes, eventType, order)?.CustomerType;
+
+    /// The first matching route (its index, which picks a file profile's file) and the customer
+    /// type it fires with, or null.
+    public static (int Index, string CustomerType)? MatchRoute(IReadOnlyList<ExportRoute> routes, string eventType, RoutingFacts order)
     {
         // Test card orders never export (seeds 001, 003).
         if (order.IsTestCard)
@@ -35,8 +40,9 @@ public static class RouteMatcher
             return null;
         }
         var candidates = CandidateTypes(eventType, order);
-        foreach (var route in routes)
+        for (var index = 0; index < routes.Count; index++)
         {
+            var route = routes[index];
             var type = candidates.FirstOrDefault(c => route.CustomerTypes.Contains(c, StringComparer.Ordinal));
             if (type is null)
             {
@@ -51,7 +57,7 @@ public static class RouteMatcher
             {
                 continue;
             }
-            return type;
+            return (index, type);
         }
         return null;
     }

@@ -50,6 +50,12 @@ public interface ILeaseWork<TItem, TOutcome>
     /// The outcome to store when this one keeps failing on its own (say, a body the database
     /// refuses): by default the same again.
     TOutcome Degrade(TOutcome outcome) => outcome;
+
+    /// Called after each batch of outcomes is written, with the ids whose lease was still ours
+    /// (metrics, log lines, waking the claim for work the outcomes made due).
+    void Recorded(IReadOnlyList<TOutcome> outcomes, IReadOnlySet<long> recorded)
+    {
+    }
 }
 
 public sealed record LeaseQueueSettings
@@ -390,7 +396,16 @@ public sealed class LeaseQueue<TItem, TOutcome>
         var outcomes = batch.Where(s => s.Outcome is not null).Select(s => s.Outcome!).ToList();
         if (outcomes.Count > 0)
         {
-            await _store.CompleteAsync(Owner, outcomes, _time.GetUtcNow(), CancellationToken.None);
+            var recorded = await _store.CompleteAsync(Owner, outcomes, _time.GetUtcNow(), CancellationToken.None);
+            try
+            {
+                _work.Recorded(outcomes, recorded);
+            }
+            catch (Exception e)
+            {
+                // What is written stays written: a failing report must not write it again.
+                _log.LogError(e, "{Work}: reporting {Count} recorded outcomes failed", _settings.Work, outcomes.Count);
+            }
         }
         foreach (var settled in batch)
         {

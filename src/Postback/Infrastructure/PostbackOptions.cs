@@ -9,6 +9,7 @@ public sealed class PostbackOptions
     public string? BootstrapApiKey { get; set; }
     public OutboundOptions Outbound { get; set; } = new();
     public DeliveryOptions Delivery { get; set; } = new();
+    public FileExports.FileExportOptions FileExports { get; set; } = new();
 }
 
 public sealed class DeliveryOptions

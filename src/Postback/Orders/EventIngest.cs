@@ -5,7 +5,9 @@ using Postback.Storage;
 
 namespace Postback.Orders;
 
-public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order);
+// TraceParent: the span of the request that brought the event (ingest may run on another
+// thread's group commit), stored on each delivery it schedules; see PostbackTracing.
+public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order, string? TraceParent = null);
 
 public sealed record ScheduledDelivery(long Id, long ProfileId, string ProfileName, string CustomerType, DateTimeOffset DueAt, string Status);
 
@@ -142,9 +144,11 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                     CustomerId = data.CustomerId,
                     CustomerType = customerType,
                     Endpoint = Endpoints.Of(profile.PostbackUrl),
+                    Ordered = profile.Ordering == ProfileOrdering.PerOrder,
                     DueAt = dueAt,
                     FirstDueAt = dueAt,
                     CreatedAt = now,
+                    TraceParent = incoming.TraceParent ?? Observability.PostbackTracing.CurrentContext(),
                 };
                 db.Deliveries.Add(delivery);
                 newDeliveries.Add((results.Count, delivery, profile));
@@ -186,7 +190,9 @@ internal sealed class RoutingContext(IReadOnlyList<ExportProfile> profiles, Hash
     public static async Task<RoutingContext> LoadAsync(PostbackDb db, long organizationId, IEnumerable<OrderData> orders, CancellationToken ct)
     {
         var profiles = await db.ExportProfiles.AsNoTracking()
-            .Where(p => p.OrganizationId == organizationId && p.Enabled)
+            // A file profile's rows are read from the events when its day's file is rendered: an
+            // event schedules no delivery for it.
+            .Where(p => p.OrganizationId == organizationId && p.Enabled && p.Type != ExportTypes.File)
             .OrderBy(p => p.Id)
             .ToListAsync(ct);
         var productIds = profiles.Count == 0

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Postback.Infrastructure;
+using Postback.Observability;
 using Postback.Organizations;
 
 namespace Postback.Orders;
@@ -29,10 +30,10 @@ internal static class EventsApi
     public static RouteGroupBuilder MapEvents(this RouteGroupBuilder api)
     {
         api.MapPost("/events", PostEvent)
-            .WithMetadata(new RequestSizeLimitAttribute(MaxEventBytes))
+            .WithMetadata(new RequestSizeLimitAttribute(MaxEventBytes), new DocumentedBodyAttribute(typeof(EventRequest)))
             .WithSummary("Store an order event: upsert its order, record the event (idempotent on eventId).");
         api.MapPost("/events/batch", PostBatch)
-            .WithMetadata(new RequestSizeLimitAttribute(MaxBatchBytes))
+            .WithMetadata(new RequestSizeLimitAttribute(MaxBatchBytes), new DocumentedBodyAttribute(typeof(BatchRequest)))
             .WithSummary($"Store up to {MaxBatchEvents} events at once: all are stored, or none.");
         return api;
     }
@@ -120,7 +121,9 @@ internal static class EventsApi
     private static async Task<IReadOnlyList<EventAccepted>> StoreAsync(
         long organizationId, IReadOnlyList<EventParser.Result> parsed, GroupCommit ingest, CancellationToken ct)
     {
+        using var span = PostbackTracing.StartIngest("api", parsed.Count);
         var stored = await ingest.IngestAsync(organizationId, parsed.Select(p => p.Event!).ToList(), ct);
+        PostbackMetrics.EventsStored("api", stored.Count(s => !s.Duplicate));
         return stored.Select((s, i) => new EventAccepted(
             s.Event.Id,
             s.Event.EventId,

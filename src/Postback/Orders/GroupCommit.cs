@@ -33,7 +33,11 @@ public sealed class GroupCommit : IAsyncDisposable
     {
         _store = store;
         _log = log;
-        _loop = Task.Run(LoopAsync);
+        // Not under the ambient span of whichever request created this singleton.
+        using (ExecutionContext.SuppressFlow())
+        {
+            _loop = Task.Run(LoopAsync);
+        }
     }
 
     /// Stores the events. Once queued they are committed even if the caller goes away, so a
@@ -41,6 +45,10 @@ public sealed class GroupCommit : IAsyncDisposable
     public Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
         var done = new TaskCompletionSource<IReadOnlyList<IngestedEvent>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Observability.PostbackTracing.CurrentContext() is { } trace)
+        {
+            events = events.Select(e => e with { TraceParent = e.TraceParent ?? trace }).ToList();
+        }
         if (!_requests.Writer.TryWrite(new Request(organizationId, events, done)))
         {
             throw new InvalidOperationException("The hub is stopping.");

@@ -12,7 +12,7 @@ public sealed record OrderEventView(long Id, string EventId, string Type, DateTi
 
 public sealed record OrderView(
     long OrderId, JsonObject Order, IReadOnlyList<OrderEventView> Events, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    Confirmations.ConfirmationView? Confirmation = null);
+    Confirmations.ConfirmationView? Confirmation = null, IReadOnlyList<CapturedField>? Captured = null);
 
 internal static class OrdersApi
 {
@@ -36,6 +36,8 @@ internal static class OrdersApi
             .Select(e => new OrderEventView(e.Id, e.EventId, e.Type, e.OccurredAt, e.ReceivedAt))
             .ToListAsync(ct);
         var confirmation = await Confirmations.ConfirmationsApi.ViewForOrderAsync(db, organizationId, orderId, ct);
-        return TypedResults.Ok(new OrderView(row.OrderId, OrderJson.ToApi(OrderJson.Deserialize(row.Data)), events, row.CreatedAt, row.UpdatedAt, confirmation));
+        var order = OrderJson.Deserialize(row.Data);
+        return TypedResults.Ok(new OrderView(row.OrderId, OrderJson.ToApi(order), events, row.CreatedAt, row.UpdatedAt, confirmation,
+            OrderCaptures.List(row.CaptureSources, order)));
     }
 }

@@ -6,18 +6,20 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using Postback.Storage;
+using Postback.Team;
 
 namespace Postback.Organizations;
 
 /// `Authorization: Bearer <key>` → the key's organization. Lookups are cached briefly by hash so a
 /// burst of events costs one query, not one per request; a revoked key stops working within
-/// that window.
+/// that window in other processes (revoking through this one evicts it at once).
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
     PostbackDb db,
-    IMemoryCache cache)
+    IMemoryCache cache,
+    TimeProvider time)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -36,21 +38,42 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.Fail("The Authorization header must be 'Bearer <API key>'.");
         }
         var hash = ApiKeys.Hash(header[7..].Trim());
-        var organizationId = await cache.GetOrCreateAsync("apikey:" + hash, async entry =>
+        var key = await cache.GetOrCreateAsync(CacheKey(hash), async entry =>
         {
             entry.AbsoluteExpirationRelativeToNow = CacheFor;
-            return await db.ApiKeys.AsNoTracking()
+            var found = await db.ApiKeys.AsNoTracking()
                 .Where(k => k.KeyHash == hash && k.RevokedAt == null)
-                .Select(k => (long?)k.OrganizationId)
+                .Select(k => new CachedKey(k.Id, k.OrganizationId, k.Name, k.Role, k.CreatedBy))
                 .FirstOrDefaultAsync(Context.RequestAborted);
+            if (found is not null)
+            {
+                // "Last used" is as fresh as this cache: one write per key per CacheFor, not one per call.
+                await db.ApiKeys.Where(k => k.Id == found.Id)
+                    .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, time.GetUtcNow()), Context.RequestAborted);
+            }
+            return found;
         });
-        if (organizationId is null)
+        if (key is null)
         {
             return AuthenticateResult.Fail("The API key is not valid.");
         }
-        var identity = new ClaimsIdentity([new Claim(OrganizationClaim, organizationId.Value.ToString(CultureInfo.InvariantCulture))], SchemeName);
+        var identity = new ClaimsIdentity(
+        [
+            new Claim(OrganizationClaim, key.OrganizationId.ToString(CultureInfo.InvariantCulture)),
+            new Claim(ClaimTypes.Role, key.Role),
+            new Claim(TeamClaims.Actor, "key:" + key.Name),
+            new Claim(TeamClaims.KeyId, key.Id.ToString(CultureInfo.InvariantCulture)),
+        ], SchemeName, ClaimTypes.Name, ClaimTypes.Role);
+        if (key.CreatedBy is not null)
+        {
+            identity.AddClaim(new Claim(TeamClaims.OnBehalfOf, key.CreatedBy));
+        }
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
+
+    public static string CacheKey(string keyHash) => "apikey:" + keyHash;
+
+    private sealed record CachedKey(long Id, long OrganizationId, string Name, string Role, string? CreatedBy);
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {

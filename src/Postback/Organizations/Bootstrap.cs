@@ -5,10 +5,11 @@ using Postback.Storage;
 
 namespace Postback.Organizations;
 
-/// On first start: the first organization and its API key. The key is either the configured
+/// On first start: the first organization and its API key, an admin key named "bootstrap". The key is either the configured
 /// Postback:BootstrapApiKey or, if none is configured, a generated one written to a file only
 /// the hub's user can read (a key is a secret and never goes to the log).
-public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, TimeProvider time, ILogger<Bootstrap> log)
+public sealed class Bootstrap(
+    PostbackDb db, IOptions<PostbackOptions> options, IConfiguration configuration, Team.UserAccounts accounts, TimeProvider time, ILogger<Bootstrap> log)
 {
     public const int MinimumKeyLength = 16;
 
@@ -31,7 +32,7 @@ public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, 
             if (string.IsNullOrEmpty(configuredKey))
             {
                 var key = ApiKeys.Generate();
-                await AddKeyAsync(organization.Id, key, "initial", ct);
+                await AddKeyAsync(organization.Id, key, "bootstrap", ct);
                 var path = Path.GetFullPath(Path.Combine(options.Value.Storage.DataDirectory, "initial-api-key"));
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 await File.WriteAllTextAsync(path, key + Environment.NewLine, ct);
@@ -52,6 +53,14 @@ public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, 
                 log.LogInformation("Added the configured bootstrap API key to organization {OrganizationId}", organization.Id);
             }
         }
+
+        await accounts.EnsureBootstrapAdminAsync(
+            organization.Id, configuration["Postback:BootstrapAdmin:Email"], configuration["Postback:BootstrapAdmin:Password"], log, ct);
+        if (!string.IsNullOrEmpty(configuration["Postback:Admin:Password"]))
+        {
+            log.LogWarning("Postback:Admin:Password is deprecated and will be removed in the next release: create operator accounts "
+                + "(Postback:BootstrapAdmin:Email and Password make the first admin) and log in with e-mail and password");
+        }
     }
 
     private async Task AddKeyAsync(long organizationId, string key, string name, CancellationToken ct)
@@ -62,6 +71,7 @@ public sealed class Bootstrap(PostbackDb db, IOptions<PostbackOptions> options, 
             Name = name,
             KeyHash = ApiKeys.Hash(key),
             Prefix = ApiKeys.DisplayPrefix(key),
+            Role = Team.Roles.Admin,
             CreatedAt = time.GetUtcNow(),
         });
         await db.SaveChangesAsync(ct);

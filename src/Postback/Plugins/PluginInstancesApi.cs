@@ -65,9 +65,9 @@ internal static class PluginInstancesApi
         var group = api.MapGroup("/plugin-instances").WithTags("Inbound plugins");
         group.MapGet("/", List).WithSummary("All plugin instances, each with its secret and setup (webhook URL, Konnektive postback URL and field mapping).");
         group.MapPost("/", Create).WithSummary("Create a plugin instance (a secret is generated when none is given).");
-        group.MapGet("/{id:long}", Get);
+        group.MapGet("/{id:long}", Get).WithSummary("One plugin instance with its secret and setup.");
         group.MapPut("/{id:long}", Replace).WithSummary("Change a plugin instance; a secret left out stays as it is.");
-        group.MapDelete("/{id:long}", Delete);
+        group.MapDelete("/{id:long}", Delete).WithSummary("Delete a plugin instance; its postbacks are refused from then on.");
         group.MapGet("/{id:long}/inbound", InstanceLog).WithSummary("The postbacks this instance received, newest first (secrets masked).");
         api.MapGet("/inbound-log", OrganizationLog).WithTags("Inbound plugins")
             .WithSummary("Every postback received by this organization's plugin instances, newest first.");

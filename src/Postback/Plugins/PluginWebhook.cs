@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Postback.Catalog;
 using Postback.Infrastructure;
+using Postback.Observability;
 using Postback.Orders;
 using Postback.Storage;
 
@@ -37,7 +38,13 @@ internal static class PluginWebhook
         app.MapMethods("/api/v1/plugins/webhooks/{kind}", [HttpMethods.Get, HttpMethods.Post], ReceiveAsync)
             .AllowAnonymous()
             .WithTags("Inbound plugins")
-            .WithSummary("Receive a CRM postback (query string, form or JSON); authenticated by the plugin instance's secret.");
+            .WithSummary("Receive a CRM postback (query string, form or JSON); authenticated by the plugin instance's secret.")
+            .WithMetadata(new DocumentedBodyAttribute(typeof(CrmPostbackRequest), Required: false, "application/x-www-form-urlencoded", "application/json"))
+            .Produces<PostbackAccepted>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         return app;
     }
 
@@ -81,6 +88,7 @@ internal static class PluginWebhook
                 return TooMany(http, limited.RetryAfter);
             }
             log.LogInformation("Refused a {Kind} postback for unknown plugin instance", kind);
+            PostbackMetrics.InboundPostback("unknown_instance");
             return Problems.NotFound($"There is no {kind} plugin instance '{Short(instanceText)}'{(string.IsNullOrWhiteSpace(organizationText) ? "" : $" in organization '{Short(organizationText)}'")}.");
         }
 
@@ -141,6 +149,7 @@ internal static class PluginWebhook
         IReadOnlyList<string> imported = [];
         InboundLogEntry? logged = null;
         IngestedEvent stored;
+        using var span = PostbackTracing.StartIngest("plugin", 1);
         try
         {
             stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], CancellationToken.None, async (results, token) =>
@@ -174,7 +183,9 @@ internal static class PluginWebhook
             return TypedResults.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "The postback could not be stored.",
                 detail: "Nothing was stored; send it again.");
         }
-        log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, logged!.Outcome, 200);
+        log.LogDebug("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, logged!.Outcome, 200);
+        PostbackMetrics.InboundPostback(logged.Outcome);
+        PostbackMetrics.EventsStored("plugin", stored.Duplicate ? 0 : 1);
 
         // A link that committed between our SKU lookup and our commit did not see this order:
         // look again now that it is stored (SkuOperations.ResolveLateLinksAsync).
@@ -256,6 +267,7 @@ internal static class PluginWebhook
     private static async Task RecordAsync(PostbackDb db, WriteGate gate, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
     {
         Finish(entry, outcome, status, reason);
+        PostbackMetrics.InboundPostback(outcome);
         log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", entry.PluginInstanceId, outcome, status);
         try
         {
@@ -285,3 +297,8 @@ internal static class PluginWebhook
 
     private static string Short(string s) => PostbackMapper.Shorten(s);
 }
+
+/// What a CRM sends to /api/v1/plugins/webhooks/{kind}, for the OpenAPI document: its own
+/// field names (the plugin instance's mapping), in the query string, a form or a JSON object.
+[System.ComponentModel.Description("The CRM's postback fields: pluginInstanceId and secret, the customer type, the order's fields in the CRM's names (orderId, customerId, emailAddress, product1_id, ...).")]
+public sealed class CrmPostbackRequest : Dictionary<string, string>;

@@ -7,7 +7,7 @@ using Postback.Storage;
 namespace Postback.Retention;
 
 public sealed record RetentionView(string FinishedDeliveries, string Orders, string InboundLog, string SweepInterval,
-    DateTimeOffset? LastSweepAt, RemovedCounts? LastSweepRemoved);
+    DateTimeOffset? LastSweepStartedAt, DateTimeOffset? LastSweepAt, RemovedCounts? LastSweepRemoved);
 
 public sealed record StorageView(string Provider, long DatabaseBytes, long? FreeBytes, bool RowsEstimated, IReadOnlyList<TableRows> Tables, RetentionView Retention);
 
@@ -42,7 +42,7 @@ internal static class RetentionApi
         var last = sweep.Last;
         return TypedResults.Ok(new StorageView(report.Provider, report.DatabaseBytes, report.FreeBytes, report.RowsEstimated, report.Tables,
             new RetentionView(RetentionOptions.Describe(o.FinishedDeliveries), RetentionOptions.Describe(o.Orders), RetentionOptions.Describe(o.InboundLog),
-                RetentionOptions.Describe(o.SweepInterval), last?.At, last?.Removed)));
+                RetentionOptions.Describe(o.SweepInterval), last?.StartedAt, last?.At, last?.Removed)));
     }
 
     private static async Task<Results<Ok<RetentionStore.ErasureCounts>, ValidationProblem>> Erase(

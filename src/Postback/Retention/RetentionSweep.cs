@@ -29,9 +29,10 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
             return null;
         }
         var removed = new RemovedCounts();
+        var startedAt = time.GetUtcNow();
         try
         {
-            var now = time.GetUtcNow();
+            var now = startedAt;
             var batch = options.BatchSize;
             if (options.FinishedDeliveries is { } finished)
             {
@@ -71,7 +72,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         {
             await ReleaseLeaseAsync(db);
         }
-        Last = new SweepReport(time.GetUtcNow(), removed);
+        Last = new SweepReport(startedAt, time.GetUtcNow(), removed);
         if (removed.Total > 0)
         {
             log.LogInformation(
@@ -170,7 +171,7 @@ public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, Ret
     }
 }
 
-public sealed record SweepReport(DateTimeOffset At, RemovedCounts Removed);
+public sealed record SweepReport(DateTimeOffset StartedAt, DateTimeOffset At, RemovedCounts Removed);
 
 /// What reading the options had to say (a deprecated key in use), logged once a logger exists.
 public sealed record RetentionWarnings(IReadOnlyList<string> Texts);

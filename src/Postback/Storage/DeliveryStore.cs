@@ -40,14 +40,40 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
 
     protected const string AttemptColumns = """
         "DeliveryId", "OrganizationId", "Number", "StartedAt", "DurationMs", "RequestMethod", "RequestUrl",
-        "RequestHeaders", "RequestBody", "ResponseStatus", "ResponseHeaders", "ResponseBody", "Error", "Succeeded"
+        "RequestHeaders", "RequestBody", "ResponseStatus", "ResponseHeaders", "ResponseBody", "Error", "Succeeded", "Captures"
         """;
 
     protected const string HistoryColumns = """
         "OrganizationId", "CustomerId", "OrderId", "Kind", "DeliveryId", "ProfileId", "CustomerType", "Message", "CreatedAt"
         """;
 
-    protected const string Columns = """ "Id", "OrganizationId", "ProfileId", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Endpoint", "Attempts", "FirstDueAt" """;
+    protected const string Columns = """ "Id", "OrganizationId", "ProfileId", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Endpoint", "Attempts", "FirstDueAt", "TraceParent", "EventKey", "Ordered" """;
+
+    // Ordering (docs/ordering.md): an ordered delivery is not a candidate while an earlier
+    // delivery of its order and profile is pending, retrying or in flight. Within one order,
+    // ids follow commit order (ingest of one order is serialized by the order's version) and a
+    // delivery leaves "pending" only once it is finished, so a claim that sees the earlier
+    // one finished cannot be overtaken by it; retry and replay never make an earlier one
+    // pending again while a later one is (DeliveryOperations). A stale snapshot only ever
+    // shows an earlier one as still pending: it holds a delivery back, never lets one through.
+    protected const string InTurn = """
+         AND (NOT c0."Ordered" OR NOT EXISTS (
+          SELECT 1 FROM deliveries e
+          WHERE e."OrderKey" = c0."OrderKey" AND e."ProfileId" = c0."ProfileId" AND e."Status" = 'pending' AND e."Id" < c0."Id"))
+        """;
+
+    // On an ordered delivery's first claim: the earlier delivery it waited for, if any (the
+    // last one that was still unfinished when this one came due), for the delivery page.
+    protected const string WaitedFor = """
+        CASE WHEN {0}"Ordered" AND {0}"Attempts" = 0 THEN (
+          SELECT MAX(w."Id") FROM deliveries w
+          WHERE w."OrderKey" = {0}"OrderKey" AND w."ProfileId" = {0}"ProfileId" AND w."Id" < {0}"Id" AND w."CompletedAt" > {0}"FirstDueAt")
+        ELSE {0}"AfterId" END
+        """;
+
+    /// Row lock for reading an order that is about to be written (PostgreSQL: FOR UPDATE, so a
+    /// concurrent ingest waits and then sees the new version; SQLite has one writer).
+    protected virtual string LockRow => "";
 
     protected static string? ErrorOf(DeliveryOutcome o) => Text.ClipOrNull(o.Error, 1000);
 
@@ -79,7 +105,7 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
                 claimed.Add(new ClaimedDelivery(
                     reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
                     reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetInt32(8),
-                    ReadTime(reader, 9)));
+                    ReadTime(reader, 9), reader.IsDBNull(10) ? null : reader.GetString(10), reader.GetInt64(11), reader.GetBoolean(12)));
             }
             await reader.DisposeAsync();
             if (transaction is not null)
@@ -128,6 +154,16 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         var dbTransaction = transaction.GetDbTransaction();
         var recorded = await UpdateAsync(connection, dbTransaction, owner, outcomes, now, ct);
 
+        // Captured values reach the order in the same transaction as the success they came
+        // from; older events first, so a batch holding two of one order's ends with the newer.
+        foreach (var outcome in outcomes
+            .Where(o => o.Captures is { } c && c.Any(n => n.Value is not null) && o.Attempt is not null && recorded.Contains(o.Delivery.Id))
+            .OrderBy(o => o.Delivery.EventKey))
+        {
+            var notes = await CaptureOntoOrderAsync(connection, dbTransaction, outcome, now, ct);
+            outcome.Attempt!.Captures = AnswerCapture.ToJson(notes);
+        }
+
         var attempts = outcomes.Where(o => o.Attempt is not null && recorded.Contains(o.Delivery.Id)).ToList();
         if (attempts.Count > 0)
         {
@@ -155,6 +191,103 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         return recorded;
     }
 
+    public async Task<string?> CoalesceAsync(string owner, ClaimedDelivery delivery, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        using var turn = await gate.EnterAsync(ct);
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var connection = db.Database.GetDbConnection();
+        await using var coalesce = connection.CreateCommand();
+        coalesce.Transaction = transaction.GetDbTransaction();
+        coalesce.CommandText = """
+            UPDATE deliveries SET "Status" = 'coalesced', "CoalescedIntoId" = @id, "CompletedAt" = @now, "LeaseOwner" = NULL, "LeaseUntil" = NULL,
+              "LastError" = 'went out with delivery ' || CAST(@id AS TEXT)
+            WHERE "OrderKey" = @order AND "ProfileId" = @profile AND "Status" = 'pending' AND "Id" > @id AND "Attempts" = 0
+              AND "CreatedAt" <= @first_due AND ("LeaseUntil" IS NULL OR "LeaseUntil" < @now)
+            RETURNING "Id", "CustomerType"
+            """;
+        Add(coalesce, "id", delivery.Id);
+        Add(coalesce, "now", Time(now));
+        Add(coalesce, "order", delivery.OrderKey);
+        Add(coalesce, "profile", delivery.ProfileId);
+        Add(coalesce, "first_due", Time(delivery.FirstDueAt));
+        (long Id, string CustomerType)? latest = null;
+        await using (var reader = await coalesce.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                var row = (reader.GetInt64(0), reader.GetString(1));
+                if (latest is null || row.Item1 > latest.Value.Id)
+                {
+                    latest = row;
+                }
+            }
+        }
+        if (latest is null)
+        {
+            return null;
+        }
+        await using var take = connection.CreateCommand();
+        take.Transaction = coalesce.Transaction;
+        take.CommandText = """UPDATE deliveries SET "CustomerType" = @type WHERE "Id" = @id AND "LeaseOwner" = @owner""";
+        Add(take, "type", latest.Value.CustomerType);
+        Add(take, "id", delivery.Id);
+        Add(take, "owner", owner);
+        await take.ExecuteNonQueryAsync(ct);
+        await transaction.CommitAsync(ct);
+        return latest.Value.CustomerType;
+    }
+
+    private async Task<IReadOnlyList<CaptureNote>> CaptureOntoOrderAsync(
+        DbConnection connection, DbTransaction transaction, DeliveryOutcome outcome, DateTimeOffset now, CancellationToken ct)
+    {
+        var delivery = outcome.Delivery;
+        var source = new Orders.CaptureSource(delivery.EventKey, delivery.Id, delivery.ProfileId, outcome.Attempt!.StartedAt);
+        // The order's version is checked as ingest checks it: a postback merged in meanwhile
+        // makes this read again rather than overwrite what it wrote.
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var read = connection.CreateCommand();
+            read.Transaction = transaction;
+            read.CommandText = $"""SELECT "Data", "CaptureSources", "Version" FROM orders WHERE "Id" = @id{LockRow}""";
+            Add(read, "id", delivery.OrderKey);
+            string data;
+            string? sources;
+            long version;
+            await using (var reader = await read.ExecuteReaderAsync(ct))
+            {
+                if (!await reader.ReadAsync(ct))
+                {
+                    return outcome.Captures!.Select(n => n.Value is null ? n : n with { Note = "not stored: the order no longer exists" }).ToList();
+                }
+                data = reader.GetString(0);
+                sources = reader.IsDBNull(1) ? null : reader.GetString(1);
+                version = reader.GetInt64(2);
+            }
+            var (newData, newSources, notes) = Orders.OrderCaptures.Apply(data, sources, outcome.Captures!, source);
+            if (newData is null)
+            {
+                return notes;
+            }
+            await using var update = connection.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandText = """
+                UPDATE orders SET "Data" = @data, "CaptureSources" = @sources, "Version" = @version + 1, "UpdatedAt" = @now
+                WHERE "Id" = @id AND "Version" = @version
+                """;
+            Add(update, "data", newData);
+            Add(update, "sources", newSources!);
+            Add(update, "version", version);
+            Add(update, "now", Time(now));
+            Add(update, "id", delivery.OrderKey);
+            if (await update.ExecuteNonQueryAsync(ct) == 1 || attempt >= 10)
+            {
+                return notes;
+            }
+        }
+    }
+
     protected static DbParameter Add(DbCommand command, string name, object value)
     {
         var parameter = command.CreateParameter();
@@ -165,5 +298,5 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
     }
 
     protected static string NotBlocked(IReadOnlyList<string> blocked) =>
-        blocked.Count == 0 ? "" : $""" AND "Endpoint" NOT IN ({string.Join(", ", blocked.Select((_, i) => "@b" + i))})""";
+        blocked.Count == 0 ? "" : $""" AND c0."Endpoint" NOT IN ({string.Join(", ", blocked.Select((_, i) => "@b" + i))})""";
 }

@@ -11,6 +11,8 @@ public sealed class Organization
     public required string Name { get; set; }
     // The numeric id the order confirmation webhook sends as companyId.
     public long CompanyId { get; set; }
+    // An IANA zone (e.g. "Europe/Prague"): the admin UI shows times in it.
+    public string TimeZone { get; set; } = "UTC";
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -24,7 +26,13 @@ public sealed class ApiKey
     public required string KeyHash { get; set; }
     // The first characters, so an operator can tell keys apart.
     public required string Prefix { get; set; }
+    // admin, operator or viewer (Team.Roles).
+    public required string Role { get; set; }
+    // The user who made it ("key:<name>" for a key made with a key; null for the bootstrap key):
+    // a key acts for its maker, so one made by a server admin may create organizations.
+    public string? CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? LastUsedAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }
 }
 
@@ -65,6 +73,9 @@ public sealed class StoredOrder
     // Bumped on every write and checked by it: two processes merging postbacks into the same
     // order cannot overwrite each other's fields; the second one reloads and merges again.
     public long Version { get; set; }
+    // Which delivery wrote each field captured from a receiver's answer (see CaptureWriter):
+    // JSON, null until the first capture. The values themselves are in Data, as extra fields.
+    public string? CaptureSources { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }
@@ -98,10 +109,20 @@ public sealed class ExportProfile
     public int? GiveUpAfterHours { get; set; }
     // Standard Webhooks signing secret (whsec_…): when set, every request is signed.
     public string? SigningSecret { get; set; }
+    // "none" or "perOrder": whether one order's deliveries of this profile go out one at a
+    // time, in the order of their events (see docs/ordering.md).
+    public string Ordering { get; set; } = ProfileOrdering.None;
+    // Several events of one order within the export delay go out as one delivery.
+    public bool Coalesce { get; set; }
+    // Values taken from the receiver's JSON answer onto the order.
+    public List<ProfileCapture> Captures { get; set; } = [];
     // Mappings and routes are always read and written with their profile, so they live in it
     // as JSON rather than in tables of their own.
     public List<ExportMapping> Mappings { get; set; } = [];
     public List<ExportRoute> Routes { get; set; } = [];
+    // Type "file": destination, file name, schedule and CSV format (secrets included, which the
+    // API never shows).
+    public FileExports.FileSettings? File { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }

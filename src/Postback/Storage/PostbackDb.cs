@@ -31,6 +31,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<OrderConfirmation> Confirmations => Set<OrderConfirmation>();
     public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
     public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
+    public DbSet<FileExports.FileRun> FileRuns => Set<FileExports.FileRun>();
+    public DbSet<Team.User> Users => Set<Team.User>();
+    public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
     public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
     public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
 
@@ -101,7 +104,31 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("organizations");
             e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.TimeZone).HasMaxLength(64);
             e.HasIndex(x => x.CompanyId).IsUnique();
+        });
+
+        model.Entity<Team.User>(e =>
+        {
+            e.ToTable("users");
+            e.Property(x => x.Email).HasMaxLength(254);
+            e.Property(x => x.NormalizedEmail).HasMaxLength(254);
+            e.Property(x => x.PasswordHash).HasMaxLength(200);
+            e.Property(x => x.Role).HasMaxLength(16);
+            e.HasIndex(x => x.NormalizedEmail).IsUnique();
+            e.HasIndex(x => x.OrganizationId);
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<Team.AuditEntry>(e =>
+        {
+            e.ToTable("audit_log");
+            e.Property(x => x.Actor).HasMaxLength(254);
+            e.Property(x => x.Action).HasMaxLength(32);
+            e.Property(x => x.ResourceType).HasMaxLength(64);
+            e.Property(x => x.ResourceId).HasMaxLength(128);
+            e.HasIndex(x => new { x.OrganizationId, x.Id });
+            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
 
         model.Entity<ApiKey>(e =>
@@ -110,6 +137,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Name).HasMaxLength(200);
             e.Property(x => x.KeyHash).HasMaxLength(64);
             e.Property(x => x.Prefix).HasMaxLength(16);
+            e.Property(x => x.Role).HasMaxLength(16);
+            e.Property(x => x.CreatedBy).HasMaxLength(254);
             e.HasIndex(x => x.KeyHash).IsUnique();
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
@@ -156,6 +185,8 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Type).HasMaxLength(32);
             e.HasIndex(x => new { x.OrganizationId, x.EventId }).IsUnique();
             e.HasIndex(x => x.OrderKey);
+            // A file profile's day reads its events by time.
+            e.HasIndex(x => new { x.OrganizationId, x.OccurredAt });
             e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
         });
 
@@ -166,8 +197,11 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Type).HasMaxLength(32);
             e.Property(x => x.PostbackUrl).HasMaxLength(2048);
             e.Property(x => x.SigningSecret).HasMaxLength(100);
+            e.Property(x => x.Ordering).HasMaxLength(16);
+            e.Property(x => x.Captures).HasConversion(JsonConverter<List<ProfileCapture>>(), JsonComparer<List<ProfileCapture>>());
             e.Property(x => x.Mappings).HasConversion(JsonConverter<List<ExportMapping>>(), JsonComparer<List<ExportMapping>>());
             e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
+            e.Property(x => x.File).HasConversion(NullableJsonConverter<FileExports.FileSettings>(), JsonComparer<FileExports.FileSettings?>());
             e.HasIndex(x => x.OrganizationId);
             e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
         });
@@ -176,6 +210,7 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         PluginModel.Configure(model);
         ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
         EmailModel.Configure(model);
+        FileExports.FileRunModel.Configure(model);
         Retention.RetentionModel.Configure(model);
         Admin.AdminSessions.Configure(model);
     }
@@ -191,12 +226,16 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.Endpoint).HasMaxLength(300);
             e.Property(x => x.LeaseOwner).HasMaxLength(64);
             e.Property(x => x.LastError).HasMaxLength(1000);
+            e.Property(x => x.TraceParent).HasMaxLength(64);
             // The claim query: pending and due, oldest first. Partial, so the finished
             // deliveries (nearly all of them, over time) are not in it.
             e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_deliveries_pending_DueAt");
             e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
             e.HasIndex(x => new { x.OrganizationId, x.OrderId });
             e.HasIndex(x => x.EventKey);
+            // Ordering: "is an earlier delivery of this order and profile still pending?" and
+            // "which one did it wait for?" are lookups on this index.
+            e.HasIndex(x => new { x.OrderKey, x.ProfileId, x.Id }).HasDatabaseName("IX_deliveries_order_profile");
             // Retention finds finished deliveries by age; partial, so the pending ones (the hot
             // part of the table) are not in it.
             e.HasIndex(x => x.CompletedAt).HasFilter("\"CompletedAt\" IS NOT NULL").HasDatabaseName("IX_deliveries_finished_CompletedAt");
@@ -231,6 +270,10 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     private static ValueConverter<T, string> JsonConverter<T>() where T : new() => new(
         v => JsonSerializer.Serialize(v, Json),
         s => JsonSerializer.Deserialize<T>(s, Json) ?? new T());
+
+    private static ValueConverter<T?, string?> NullableJsonConverter<T>() where T : class => new(
+        v => v == null ? null : JsonSerializer.Serialize(v, Json),
+        s => s == null ? null : JsonSerializer.Deserialize<T>(s, Json));
 
     private static ValueComparer<T> JsonComparer<T>() => new(
         (a, b) => JsonSerializer.Serialize(a, Json) == JsonSerializer.Serialize(b, Json),

@@ -13,6 +13,8 @@ namespace Postback.Tests.Admin;
 public class AdminBrowser : IAsyncLifetime
 {
     public const string Password = "operator-password-for-tests";
+    public const string AdminEmail = "first.admin@example.test";
+    public const string AdminPassword = "first-admin-password";
 
     private IPlaywright? _playwright;
 
@@ -39,6 +41,10 @@ public class AdminBrowser : IAsyncLifetime
         Hub = await HubFactory.StartAsync(Storage, dispatch: true, settings: new Dictionary<string, string?>
         {
             ["Postback:Admin:Password"] = Password,
+            ["Postback:FileExports:FolderRoot"] = Environment.GetEnvironmentVariable("POSTBACK_TEST_FOLDER_ROOT"),
+            ["Postback:FileExports:PollSeconds"] = "1",
+            ["Postback:BootstrapAdmin:Email"] = AdminEmail,
+            ["Postback:BootstrapAdmin:Password"] = AdminPassword,
         });
         (_, OtherKey) = await Hub.CreateOrganizationAsync("Other organization", 2002);
         BaseUrl = Hub.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
@@ -61,6 +67,18 @@ public class AdminBrowser : IAsyncLifetime
         await page.GetByLabel("API key or password").FillAsync(secret);
         await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
         await page.WaitForURLAsync(BaseUrl + "/admin");
+        return page;
+    }
+
+    /// A fresh browser context logged in with an operator account's e-mail and password.
+    public async Task<IPage> LoginUserAsync(string email, string password, string expectUrl = "/admin")
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(BaseUrl + "/admin/login");
+        await page.GetByLabel("E-mail").FillAsync(email);
+        await page.GetByLabel("API key or password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
+        await page.WaitForURLAsync(BaseUrl + expectUrl);
         return page;
     }
 

@@ -515,8 +515,8 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     public async Task Api_keys_are_unique_by_hash()
     {
         var db = Db();
-        db.ApiKeys.Add(new ApiKey { OrganizationId = 1, Name = "a", KeyHash = new string('a', 64), Prefix = "pb_" });
-        db.ApiKeys.Add(new ApiKey { OrganizationId = 2, Name = "b", KeyHash = new string('a', 64), Prefix = "pb_" });
+        db.ApiKeys.Add(new ApiKey { OrganizationId = 1, Name = "a", KeyHash = new string('a', 64), Prefix = "pb_", Role = "admin" });
+        db.ApiKeys.Add(new ApiKey { OrganizationId = 2, Name = "b", KeyHash = new string('a', 64), Prefix = "pb_", Role = "admin" });
         await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync());
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Postback.Organizations;
 using Postback.Storage;
@@ -21,14 +22,16 @@ public sealed class HubFactory : WebApplicationFactory<Program>
 
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "postback-tests", Guid.NewGuid().ToString("N"));
     private readonly Dictionary<string, string?> _settings;
+    private readonly TimeProvider? _time;
 
     /// <param name="dispatch">Whether the delivery worker runs. Off for tests of the API alone, whose
     /// profiles may point at hosts that are not on this machine.</param>
     public HubFactory(
         StorageKind storage = StorageKind.Sqlite, string? postgresConnectionString = null, bool allowPrivateNetworks = true,
-        bool dispatch = false, IReadOnlyDictionary<string, string?>? settings = null)
+        bool dispatch = false, IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
         Storage = storage;
+        _time = time;
         Directory.CreateDirectory(_dataDirectory);
         _settings = new()
         {
@@ -53,10 +56,10 @@ public sealed class HubFactory : WebApplicationFactory<Program>
 
     public static async Task<HubFactory> StartAsync(
         StorageKind storage = StorageKind.Sqlite, bool allowPrivateNetworks = true, bool dispatch = false,
-        IReadOnlyDictionary<string, string?>? settings = null)
+        IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
         var connectionString = storage == StorageKind.Postgres ? await PostgresServer.CreateDatabaseAsync("pb_hub") : null;
-        var factory = new HubFactory(storage, connectionString, allowPrivateNetworks, dispatch, settings);
+        var factory = new HubFactory(storage, connectionString, allowPrivateNetworks, dispatch, settings, time);
         factory.StartServer();
         return factory;
     }
@@ -67,6 +70,10 @@ public sealed class HubFactory : WebApplicationFactory<Program>
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
+        }
+        if (_time is not null)
+        {
+            builder.ConfigureTestServices(services => services.AddSingleton(_time));
         }
     }
 
@@ -81,7 +88,7 @@ public sealed class HubFactory : WebApplicationFactory<Program>
     }
 
     /// A second tenant with a key of its own, made the way the bootstrap makes the first.
-    public async Task<(long OrganizationId, string Key)> CreateOrganizationAsync(string name, long companyId)
+    public async Task<(long OrganizationId, string Key)> CreateOrganizationAsync(string name, long companyId, string role = "admin")
     {
         await using var scope = Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
@@ -89,7 +96,7 @@ public sealed class HubFactory : WebApplicationFactory<Program>
         db.Organizations.Add(organization);
         await db.SaveChangesAsync();
         var key = ApiKeys.Generate();
-        db.ApiKeys.Add(new ApiKey { OrganizationId = organization.Id, Name = "test", KeyHash = ApiKeys.Hash(key), Prefix = ApiKeys.DisplayPrefix(key), CreatedAt = DateTimeOffset.UtcNow });
+        db.ApiKeys.Add(new ApiKey { OrganizationId = organization.Id, Name = "test", KeyHash = ApiKeys.Hash(key), Prefix = ApiKeys.DisplayPrefix(key), Role = role, CreatedAt = DateTimeOffset.UtcNow });
         await db.SaveChangesAsync();
         return (organization.Id, key);
     }

@@ -126,7 +126,7 @@ public sealed partial class HubProcess : IAsyncDisposable
 
     public static async Task<HubProcess> StartAsync(
         IReadOnlyDictionary<string, string?> baseSettings, IReadOnlyDictionary<string, string?>? settings, string name,
-        TimeSpan? healthTimeout = null)
+        TimeSpan? healthTimeout = null, string? dll = null)
     {
         var merged = new Dictionary<string, string?>(baseSettings);
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
@@ -136,11 +136,11 @@ public sealed partial class HubProcess : IAsyncDisposable
         // A free port can be taken between our probe and the hub's bind: try a few.
         for (var attempt = 1; ; attempt++)
         {
-            var hub = Launch(merged, name, FreePort());
+            var hub = Launch(merged, name, FreePort(), dll);
             try
             {
-                // Bounded, not a performance check: a hub starting on a machine running several
-                // suites at once took over 60 s to answer its first health check.
+                // Bounded generously: on a loaded shared machine a process has taken over 60 s
+                // to print its first line (a wait on a condition, not a fixed sleep).
                 await hub.WaitHealthyAsync(healthTimeout ?? TimeSpan.FromSeconds(180));
                 return hub;
             }
@@ -156,11 +156,14 @@ public sealed partial class HubProcess : IAsyncDisposable
         }
     }
 
-    private static HubProcess Launch(IReadOnlyDictionary<string, string?> settings, string name, int port)
+    /// <param name="dll">Another build of the hub (the publish output); it is started as it is,
+    /// from an empty working directory.</param>
+    private static HubProcess Launch(IReadOnlyDictionary<string, string?> settings, string name, int port, string? dll)
     {
-        var binDirectory = Path.GetDirectoryName(typeof(Program).Assembly.Location)
-            ?? throw new InvalidOperationException("Cannot locate Postback.dll.");
-        var dll = Path.Combine(binDirectory, "Postback.dll");
+        var published = dll is not null;
+        dll ??= Path.Combine(Path.GetDirectoryName(typeof(Program).Assembly.Location)
+            ?? throw new InvalidOperationException("Cannot locate Postback.dll."), "Postback.dll");
+        var binDirectory = Path.GetDirectoryName(dll)!;
         if (!File.Exists(dll) || !File.Exists(Path.Combine(binDirectory, "Postback.runtimeconfig.json")))
         {
             throw new InvalidOperationException($"Postback.dll or Postback.runtimeconfig.json is missing in {binDirectory}.");
@@ -171,7 +174,7 @@ public sealed partial class HubProcess : IAsyncDisposable
         // The content root is the working directory: give it the hub's own appsettings.json
         // (log levels), everything else comes from the environment.
         var appsettings = Path.Combine(binDirectory, "appsettings.json");
-        if (File.Exists(appsettings))
+        if (!published && File.Exists(appsettings))
         {
             File.Copy(appsettings, Path.Combine(workingDirectory, "appsettings.json"));
         }

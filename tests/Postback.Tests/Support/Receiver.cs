@@ -26,6 +26,10 @@ public sealed class Receiver : IAsyncDisposable
 
     public Func<ReceivedRequest, (int Status, string Body)> Respond { get; set; } = _ => (200, "OK");
 
+    /// When set, answers instead of Respond, and may take its time (the request is in flight
+    /// at the receiver until it returns); the token fires when the sender goes away.
+    public Func<ReceivedRequest, CancellationToken, Task<(int Status, string Body)>>? RespondAsync { get; set; }
+
     public TimeSpan Delay { get; set; } = TimeSpan.Zero;
 
     /// Sent as the Retry-After header when set.
@@ -73,7 +77,23 @@ public sealed class Receiver : IAsyncDisposable
                 return;
             }
         }
-        var (status, text) = Respond(request);
+        int status;
+        string text;
+        if (RespondAsync is { } respondAsync)
+        {
+            try
+            {
+                (status, text) = await respondAsync(request, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+        else
+        {
+            (status, text) = Respond(request);
+        }
         context.Response.StatusCode = status;
         if (RetryAfter is not null)
         {

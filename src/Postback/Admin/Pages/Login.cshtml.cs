@@ -4,29 +4,45 @@ using Microsoft.Extensions.Options;
 
 namespace Postback.Admin.Pages;
 
+[AnyRoleMayPost]
 public sealed class LoginModel(AdminLogin login, LoginThrottle throttle, IOptions<AdminOptions> options) : AdminPageModel
 {
     public string? ReturnUrl { get; private set; }
+
+    public string? Email { get; private set; }
 
     public bool PasswordEnabled => !string.IsNullOrEmpty(options.Value.Password);
 
     public void OnGet(string? returnUrl) => ReturnUrl = returnUrl;
 
-    public async Task<IActionResult> OnPostAsync(string? secret, string? returnUrl, CancellationToken ct)
+    public async Task<IActionResult> OnPostAsync(string? email, string? secret, string? returnUrl, CancellationToken ct)
     {
         ReturnUrl = returnUrl;
+        Email = email;
         var address = HttpContext.Connection.RemoteIpAddress;
-        if (throttle.IsBlocked(address))
+        var account = string.IsNullOrWhiteSpace(email) ? null : LoginThrottle.AccountKey(email);
+        if (throttle.IsBlocked(address) || (account is not null && throttle.IsBlocked(account)))
         {
-            AddError("secret", "Too many failed attempts from this address; try again in a few minutes.");
+            AddError("secret", "Too many failed attempts; try again in a few minutes.");
             return Page();
         }
-        var principal = await login.SignInAsync(secret, ct);
+        // With an e-mail the secret is that account's password; without, an API key (or the
+        // deprecated operator password).
+        var principal = account is null ? await login.SignInAsync(secret, ct) : await login.SignInUserAsync(email!, secret, ct);
         if (principal is null)
         {
             throttle.Failed(address);
-            AddError("secret", PasswordEnabled ? "That is not a valid API key or password." : "That is not a valid API key.");
+            if (account is not null)
+            {
+                throttle.Failed(account);
+            }
+            AddError("secret", account is not null ? "That e-mail and password do not match an enabled account."
+                : PasswordEnabled ? "That is not a valid API key or password." : "That is not a valid API key.");
             return Page();
+        }
+        if (account is not null)
+        {
+            throttle.Succeeded(account);
         }
         throttle.Succeeded(address);
         await HttpContext.SignInAsync(AdminSetup.Scheme, principal);

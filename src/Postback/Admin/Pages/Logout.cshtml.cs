@@ -1,8 +1,10 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Postback.Admin.Pages;
 
+[AnyRoleMayPost]
 public sealed class LogoutModel(Storage.PostbackDb db) : AdminPageModel
 {
     // Logging out is a POST (with its antiforgery token), so a link elsewhere cannot do it.

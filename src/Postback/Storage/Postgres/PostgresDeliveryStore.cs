@@ -12,6 +12,8 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
     // cost 6 ms a claim instead of 0.3 ms in the benchmark.
     protected override string? ClaimSettings => "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; ";
 
+    protected override string LockRow => " FOR UPDATE";
+
     // One statement for the whole batch: the outcomes go as arrays and are joined in.
     protected override async Task<HashSet<long>> UpdateAsync(
         DbConnection connection, DbTransaction transaction, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
@@ -50,7 +52,7 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
         insert.Transaction = transaction;
         insert.CommandText = $"""
             INSERT INTO delivery_attempts ({AttemptColumns})
-            SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13)
+            SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14)
             """;
         Add(insert, "p0", attempts.Select(a => a.DeliveryId).ToArray());
         Add(insert, "p1", attempts.Select(a => a.OrganizationId).ToArray());
@@ -66,6 +68,7 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
         Add(insert, "p11", attempts.Select(a => a.ResponseBody).ToArray());
         Add(insert, "p12", attempts.Select(a => Text.ClipOrNull(a.Error, 1000)).ToArray());
         Add(insert, "p13", attempts.Select(a => a.Succeeded).ToArray());
+        Add(insert, "p14", attempts.Select(a => a.Captures).ToArray());
         await insert.ExecuteNonQueryAsync(ct);
     }
 
@@ -94,11 +97,11 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
     protected override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
 
     protected override string ClaimSql(IReadOnlyList<string> blocked) => $"""
-        UPDATE deliveries AS d SET "LeaseOwner" = @owner, "LeaseUntil" = @until
+        UPDATE deliveries AS d SET "LeaseOwner" = @owner, "LeaseUntil" = @until, "AfterId" = {string.Format(WaitedFor, "d.")}
         FROM (
-          SELECT "Id" FROM deliveries
-          WHERE "Status" = 'pending' AND "DueAt" <= @now AND ("LeaseUntil" IS NULL OR "LeaseUntil" < @now){NotBlocked(blocked)}
-          ORDER BY "DueAt" LIMIT @limit
+          SELECT c0."Id" FROM deliveries c0
+          WHERE c0."Status" = 'pending' AND c0."DueAt" <= @now AND (c0."LeaseUntil" IS NULL OR c0."LeaseUntil" < @now){NotBlocked(blocked)}{InTurn}
+          ORDER BY c0."DueAt" LIMIT @limit
           FOR UPDATE SKIP LOCKED) AS c
         WHERE d."Id" = c."Id"
         RETURNING {string.Join(", ", Columns.Split(',').Select(c => "d." + c.Trim()))}

@@ -48,9 +48,9 @@ public sealed class SqliteDeliveryStore(IServiceScopeFactory scopes, WriteGate g
         insert.Transaction = transaction;
         insert.CommandText = $"""
             INSERT INTO delivery_attempts ({AttemptColumns})
-            VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13)
+            VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14)
             """;
-        var p = Enumerable.Range(0, 14).Select(i => Add(insert, "p" + i, DBNull.Value)).ToArray();
+        var p = Enumerable.Range(0, 15).Select(i => Add(insert, "p" + i, DBNull.Value)).ToArray();
         foreach (var a in attempts)
         {
             p[0].Value = a.DeliveryId;
@@ -67,6 +67,7 @@ public sealed class SqliteDeliveryStore(IServiceScopeFactory scopes, WriteGate g
             p[11].Value = (object?)a.ResponseBody ?? DBNull.Value;
             p[12].Value = (object?)Text.ClipOrNull(a.Error, 1000) ?? DBNull.Value;
             p[13].Value = a.Succeeded;
+            p[14].Value = (object?)a.Captures ?? DBNull.Value;
             await insert.ExecuteNonQueryAsync(ct);
         }
     }
@@ -101,11 +102,11 @@ public sealed class SqliteDeliveryStore(IServiceScopeFactory scopes, WriteGate g
     protected override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => StorageTime.FromTicks(reader.GetInt64(ordinal));
 
     protected override string ClaimSql(IReadOnlyList<string> blocked) => $"""
-        UPDATE deliveries SET "LeaseOwner" = @owner, "LeaseUntil" = @until
-        WHERE "Id" IN (
-          SELECT "Id" FROM deliveries
-          WHERE "Status" = 'pending' AND "DueAt" <= @now AND ("LeaseUntil" IS NULL OR "LeaseUntil" < @now){NotBlocked(blocked)}
-          ORDER BY "DueAt" LIMIT @limit)
+        UPDATE deliveries AS d SET "LeaseOwner" = @owner, "LeaseUntil" = @until, "AfterId" = {string.Format(WaitedFor, "d.")}
+        WHERE d."Id" IN (
+          SELECT c0."Id" FROM deliveries c0
+          WHERE c0."Status" = 'pending' AND c0."DueAt" <= @now AND (c0."LeaseUntil" IS NULL OR c0."LeaseUntil" < @now){NotBlocked(blocked)}{InTurn}
+          ORDER BY c0."DueAt" LIMIT @limit)
         RETURNING {Columns}
         """;
 }

@@ -34,7 +34,12 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, DeliverySignal
         {
             return NotFoundPage($"There is no delivery {id}.");
         }
-        Flash(outcome == RetryOutcome.Done ? "The delivery is due now: it goes out within moments." : "The delivery is being sent right now; wait for its answer.");
+        Flash(outcome switch
+        {
+            RetryOutcome.Done => "The delivery is due now: it goes out within moments.",
+            RetryOutcome.LaterPending => "Not retried: the profile sends this order's deliveries in order and a later one is still pending; retry once it has finished.",
+            _ => "The delivery is being sent right now; wait for its answer.",
+        });
         return Redirect($"/admin/deliveries/{id}");
     }
 

@@ -14,7 +14,8 @@ namespace Postback.Admin.Pages.ExportProfiles;
 /// One profile's configuration page: General Settings, Field Mappings, Profile Routing,
 /// Konnektive import, preview and test-send (seeds 001 and 003). Every change goes through
 /// ExportProfileOperations, so it is validated exactly as the API validates it.
-public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, OutboundSender sender) : AdminPageModel
+public sealed partial class EditModel(
+    PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, OutboundSender sender, Postback.FileExports.FileRunSignal fileSignal) : AdminPageModel
 {
     public ExportProfile Profile { get; private set; } = null!;
     public IReadOnlyList<Campaign> Campaigns { get; private set; } = [];
@@ -27,6 +28,10 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     [BindProperty] public string? RetryCapMinutes { get; set; }
     [BindProperty] public string? GiveUpAfterHours { get; set; }
     [BindProperty] public string? SigningSecret { get; set; }
+    [BindProperty] public string? Ordering { get; set; }
+    [BindProperty] public bool Coalesce { get; set; }
+    // One capture a line: "erpOrderNumber = /data/erpId".
+    [BindProperty] public string? Captures { get; set; }
 
     // New field mapping
     [BindProperty] public string? NewExportName { get; set; }
@@ -40,6 +45,15 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
     [BindProperty] public List<string> RouteProductIds { get; set; } = [];
 
     [BindProperty] public string? KonnektiveJson { get; set; }
+
+    // File profiles: destination settings, the CSV of a day, the runs.
+    [BindProperty] public FileForm FileSettingsForm { get; set; } = new();
+    [BindProperty(SupportsGet = true)] public string? RunDate { get; set; }
+    public bool IsFile => Profile.Type == ExportTypes.File && Profile.File is not null;
+    public List<(string Route, string FileName, string Csv)> CsvPreviews { get; } = [];
+    public string? CsvPreviewDay { get; private set; }
+    public IReadOnlyList<Postback.FileExports.FileRunView> Runs { get; private set; } = [];
+    public Postback.FileExports.ConnectionTestView? ConnectionTest { get; private set; }
 
     // Preview and test-send: a stored order by id, or the sample order when blank.
     [BindProperty(SupportsGet = true)] public string? OrderId { get; set; }
@@ -81,6 +95,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         var delay = AdminForms.ParseInt(ExportDelayMinutes, "exportDelayMinutes", this);
         var cap = AdminForms.ParseInt(RetryCapMinutes, "retryCapMinutes", this);
         var giveUp = AdminForms.ParseInt(GiveUpAfterHours, "giveUpAfterHours", this);
+        var captures = ParseCaptures(Captures);
         if (HasErrors)
         {
             return await RedisplayAsync(ct);
@@ -89,8 +104,14 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         {
             Name = Name, PostbackUrl = PostbackUrl, ExportDelayMinutes = delay ?? 0, Enabled = Enabled,
             RetryCapMinutes = cap, GiveUpAfterHours = giveUp, SigningSecret = SigningSecret,
+            Ordering = Ordering, Coalesce = Coalesce, Captures = captures,
         };
-        return await SaveAsync(input, "Saved the general settings.", "general", null, ct);
+        // A capture's errors are shown under the captures box, each with the line it is about.
+        return await SaveAsync(input, "Saved the general settings.", "general", (path, reason) =>
+            path.StartsWith("captures[", StringComparison.Ordinal) ? ("captures", $"capture {CaptureNumber(path)}: {reason}") : (path, reason), ct);
+
+        static string CaptureNumber(string path) =>
+            int.TryParse(path.AsSpan(9, path.IndexOf(']') - 9), out var i) ? (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : path;
     }
 
     public async Task<IActionResult> OnPostAddMappingAsync(long id, CancellationToken ct)
@@ -232,6 +253,70 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         return Page();
     }
 
+    public async Task<IActionResult> OnPostFileSettingsAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        var file = FileSettingsForm.ToInput(this);
+        FillGeneral(keepFileForm: true);
+        if (HasErrors)
+        {
+            return await RedisplayAsync(ct);
+        }
+        var input = ExportProfileOperations.ToInput(Profile) with { File = file };
+        return await SaveAsync(input, "Saved the destination settings.", "destination", null, ct);
+    }
+
+    public async Task<IActionResult> OnPostTestConnectionAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        if (Profile.File is { } file)
+        {
+            ConnectionTest = await Postback.FileExports.FileRunsApi.TestConnectionAsync(file, options.Value, time, ct);
+        }
+        return await RedisplayAsync(ct);
+    }
+
+    public async Task<IActionResult> OnPostRunNowAsync(long id, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        if (!IsFile)
+        {
+            return Changed("runs");
+        }
+        var now = time.GetUtcNow();
+        var (day, _, errors) = Postback.FileExports.FileRunsApi.CheckDay(Profile, RunDate, null, now, requireDue: true);
+        if (errors is not null)
+        {
+            AddErrors(errors, f => "run." + f);
+            return await RedisplayAsync(ct);
+        }
+        var runs = await Postback.FileExports.FileRunStore.RequestAsync(db, Profile, day, null, now, ct);
+        fileSignal.Notify();
+        Flash($"Running {Postback.FileExports.FileDays.Format(day)} now: {runs.Count} file(s). The list below shows when they are uploaded.");
+        return Redirect($"/admin/export-profiles/{Profile.Id}#runs");
+    }
+
+    public async Task<IActionResult> OnGetDownloadAsync(long id, long runId, CancellationToken ct)
+    {
+        var run = await db.FileRuns.AsNoTracking()
+            .Where(r => r.OrganizationId == OrganizationId && r.ProfileId == id && r.Id == runId)
+            .Select(r => new { r.FileName, r.Content }).FirstOrDefaultAsync(ct);
+        return run?.Content is null
+            ? NotFoundPage($"Run {runId} has no file to download.")
+            : File(run.Content, "text/csv; charset=utf-8", run.FileName);
+    }
+
     public async Task<IActionResult> OnPostDeleteAsync(long id, CancellationToken ct)
     {
         if (!await LoadAsync(id, ct))
@@ -292,13 +377,26 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
             return false;
         }
         Profile = profile;
+        if (IsFile)
+        {
+            var profileId = profile.Id;
+            Runs = await db.FileRuns.AsNoTracking().Where(r => r.OrganizationId == OrganizationId && r.ProfileId == profileId)
+                .OrderByDescending(r => r.Id).Take(50)
+                .Select(r => new Postback.FileExports.FileRunView(r.Id, r.ProfileId, r.RouteName, r.Day, r.Status, r.Trigger, r.Round, r.Attempts,
+                    r.Rows, r.Bytes, r.FileName, r.Content != null, r.LastError, r.DueAt, r.LastAttemptAt, r.CreatedAt, r.UpdatedAt, r.CompletedAt))
+                .ToListAsync(ct);
+        }
         Campaigns = await db.Campaigns.AsNoTracking().Include(c => c.Products)
             .Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
         return true;
     }
 
-    private void FillGeneral()
+    private void FillGeneral(bool keepFileForm = false)
     {
+        if (!keepFileForm && Profile.File is { } file)
+        {
+            FileSettingsForm = FileForm.From(file);
+        }
         Name = Profile.Name;
         PostbackUrl = Profile.PostbackUrl;
         ExportDelayMinutes = Profile.ExportDelayMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -306,10 +404,51 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time, IOptions
         RetryCapMinutes = Profile.RetryCapMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture);
         GiveUpAfterHours = Profile.GiveUpAfterHours?.ToString(System.Globalization.CultureInfo.InvariantCulture);
         SigningSecret = Profile.SigningSecret;
+        Ordering = Profile.Ordering;
+        Coalesce = Profile.Coalesce;
+        Captures = string.Join("\n", Profile.Captures.Select(c => $"{c.Field} = {c.From}"));
+    }
+
+    public const string CapturesHelp = "one a line: field = /json/pointer, e.g. erpOrderNumber = /data/erpId";
+
+    private List<ProfileCapture> ParseCaptures(string? text)
+    {
+        var captures = new List<ProfileCapture>();
+        var lines = (text ?? "").Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i]))
+            {
+                continue;
+            }
+            var equals = lines[i].IndexOf('=');
+            if (equals < 0)
+            {
+                AddError("captures", $"line {i + 1}: {CapturesHelp}");
+                continue;
+            }
+            captures.Add(new ProfileCapture(lines[i][..equals].Trim(), lines[i][(equals + 1)..].Trim()));
+        }
+        return captures;
     }
 
     private async Task<RenderOutcome?> RenderPreviewAsync(CancellationToken ct)
     {
+        if (IsFile)
+        {
+            var (day, _, dayErrors) = Postback.FileExports.FileRunsApi.CheckDay(Profile, string.IsNullOrWhiteSpace(RunDate) ? null : RunDate, null, time.GetUtcNow(), requireDue: false);
+            if (dayErrors is null)
+            {
+                CsvPreviewDay = Postback.FileExports.FileDays.Format(day);
+                CsvPreviews.Clear();
+                for (var i = 0; i < Profile.Routes.Count; i++)
+                {
+                    var route = Profile.Routes[i].NameAt(i);
+                    var csv = Postback.FileExports.CsvFile.Utf8.GetString(await Postback.FileExports.FileRunsApi.RenderDayAsync(db, Profile, day, i, ct));
+                    CsvPreviews.Add((route, Postback.FileExports.FileNameTemplate.Render(Profile.File!.FileName, Profile.Name, route, day), csv));
+                }
+            }
+        }
         var orderId = AdminForms.ParseLong(OrderId, "preview.orderId", this);
         if (Error("preview.orderId") is not null)
         {

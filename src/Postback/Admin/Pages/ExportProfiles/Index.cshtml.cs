@@ -15,6 +15,7 @@ public sealed class IndexModel(PostbackDb db, TimeProvider time, IOptions<Postba
     [BindProperty] public string? Type { get; set; } = "postback";
     [BindProperty] public string? PostbackUrl { get; set; }
     [BindProperty] public string? ExportDelayMinutes { get; set; } = "0";
+    [BindProperty] public FileForm FileSettingsForm { get; set; } = new();
 
     public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
 
@@ -24,7 +25,9 @@ public sealed class IndexModel(PostbackDb db, TimeProvider time, IOptions<Postba
         if (!HasErrors)
         {
             // A new profile has no mappings and no routes yet: it exports nothing until routed.
-            var input = new ExportProfileInput(Name, Type, PostbackUrl, delay, true, [], []);
+            var isFile = Type == ExportTypes.File;
+            var file = isFile ? FileSettingsForm.ToInput(this) : null;
+            var input = new ExportProfileInput(Name, Type, isFile ? null : PostbackUrl, delay, true, [], [], File: file);
             var (profile, errors) = await ExportProfileOperations.CreateAsync(input, OrganizationId, db, time.GetUtcNow(), options.Value, ct);
             if (profile is not null)
             {

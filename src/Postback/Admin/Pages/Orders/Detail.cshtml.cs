@@ -16,6 +16,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSi
 
     public StoredOrder Order { get; private set; } = null!;
     public JsonObject Data { get; private set; } = [];
+    public IReadOnlyList<CapturedField> Captured { get; private set; } = [];
     public IReadOnlyList<OrderEventView> Events { get; private set; } = [];
     public IReadOnlyList<DeliveryView> Exports { get; private set; } = [];
     public IReadOnlyDictionary<long, string> ProfileNames { get; private set; } = new Dictionary<long, string>();
@@ -28,7 +29,9 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSi
             return NotFoundPage($"There is no order {orderId}.");
         }
         Order = row;
-        Data = OrderJson.ToApi(OrderJson.Deserialize(row.Data));
+        var order = OrderJson.Deserialize(row.Data);
+        Data = OrderJson.ToApi(order);
+        Captured = OrderCaptures.List(row.CaptureSources, order);
         Events = await db.OrderEvents.AsNoTracking().Where(e => e.OrderKey == row.Id).OrderBy(e => e.Id)
             .Select(e => new OrderEventView(e.Id, e.EventId, e.Type, e.OccurredAt, e.ReceivedAt)).ToListAsync(ct);
         var now = time.GetUtcNow();

@@ -1,0 +1,103 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Postback.Storage.Migrations.Postgres
+{
+    /// <inheritdoc />
+    public partial class OrderAwareDelivery : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "CaptureSources",
+                table: "orders",
+                type: "text",
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "Captures",
+                table: "export_profiles",
+                type: "text",
+                nullable: false,
+                defaultValue: "[]");
+
+            migrationBuilder.AddColumn<bool>(
+                name: "Coalesce",
+                table: "export_profiles",
+                type: "boolean",
+                nullable: false,
+                defaultValue: false);
+
+            migrationBuilder.AddColumn<string>(
+                name: "Ordering",
+                table: "export_profiles",
+                type: "character varying(16)",
+                maxLength: 16,
+                nullable: false,
+                defaultValue: "none");
+
+            migrationBuilder.AddColumn<string>(
+                name: "Captures",
+                table: "delivery_attempts",
+                type: "text",
+                nullable: true);
+
+            migrationBuilder.AddColumn<long>(
+                name: "AfterId",
+                table: "deliveries",
+                type: "bigint",
+                nullable: true);
+
+            migrationBuilder.AddColumn<long>(
+                name: "CoalescedIntoId",
+                table: "deliveries",
+                type: "bigint",
+                nullable: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_deliveries_AfterId",
+                table: "deliveries",
+                column: "AfterId",
+                unique: true,
+                filter: "\"AfterId\" IS NOT NULL");
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropIndex(
+                name: "IX_deliveries_AfterId",
+                table: "deliveries");
+
+            migrationBuilder.DropColumn(
+                name: "CaptureSources",
+                table: "orders");
+
+            migrationBuilder.DropColumn(
+                name: "Captures",
+                table: "export_profiles");
+
+            migrationBuilder.DropColumn(
+                name: "Coalesce",
+                table: "export_profiles");
+
+            migrationBuilder.DropColumn(
+                name: "Ordering",
+                table: "export_profiles");
+
+            migrationBuilder.DropColumn(
+                name: "Captures",
+                table: "delivery_attempts");
+
+            migrationBuilder.DropColumn(
+                name: "AfterId",
+                table: "deliveries");
+
+            migrationBuilder.DropColumn(
+                name: "CoalescedIntoId",
+                table: "deliveries");
+        }
+    }
+}
