@@ -1,76 +1,138 @@
-using Microsoft.EntityFrameworkCore;
+using Postback.Infrastructure;
 using Postback.Storage;
 
 namespace Postback.Retention;
 
 /// One retention sweep: every kind of aged data, batch after batch, until none is left. Only
-/// one process sweeps at a time (the job lease), and it renews the lease after every batch;
-/// a process that loses it (it stalled longer than the lease) stops where it is.
+/// one process sweeps at a time: the sweep is a job on the lease-queue engine (RetentionWorker)
+/// whose lease is the job_leases row (Storage/JobLeaseStore.cs), renewed as the batches go; a
+/// process that loses it (it stalled longer than the lease) stops where it is.
 public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider time, RetentionOptions options, ILogger<RetentionSweep> log)
 {
     public static readonly TimeSpan LeaseFor = TimeSpan.FromMinutes(2);
 
-    private readonly string _owner = $"{Environment.ProcessId}:{Guid.NewGuid():N}";
+    // The lease is renewed once this much of it has gone, not after every batch: on SQLite each
+    // renewal is a write transaction of its own.
+    private static readonly TimeSpan RenewAfter = LeaseFor / 4;
+
+    private readonly string _owner = LeaseQueue<JobRun, JobRun>.NewOwner("r:");
 
     public RetentionOptions Options => options;
+
+    /// The sweep's place in job_leases: due every SweepInterval, held by one process at a time.
+    public JobLeaseStore Jobs => field ??= new(scopes, Gate(scopes), RetentionModel.SweepLease, options.SweepInterval);
+
+    // The write gate is a singleton: any scope hands out the same one.
+    private static WriteGate Gate(IServiceScopeFactory scopes)
+    {
+        using var scope = scopes.CreateScope();
+        return scope.ServiceProvider.GetRequiredService<WriteGate>();
+    }
 
     /// When the last sweep of this process finished, and what it removed (one reference,
     /// replaced whole, so a reader never sees half of it).
     public SweepReport? Last { get; private set; }
 
-    /// Runs one sweep. Returns null when another process holds the lease.
+    /// Runs one sweep now, due or not (the worker runs the due ones). Returns null when another
+    /// process holds the lease.
     public async Task<RemovedCounts?> RunOnceAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (!await Jobs.TakeNowAsync(new Lease(_owner, now, now + LeaseFor), ct))
+        {
+            return null;
+        }
+        RemovedCounts removed;
+        try
+        {
+            removed = await SweepAsync(async c =>
+            {
+                var at = time.GetUtcNow();
+                return (await Jobs.RenewAsync(new Lease(_owner, at, at + LeaseFor), [1], c)).Count == 1;
+            }, ct);
+        }
+        catch
+        {
+            await ReleaseAsync();
+            throw;
+        }
+        await Jobs.CompleteAsync(_owner, [new JobRun(Jobs.Name)], time.GetUtcNow(), CancellationToken.None);
+        return removed;
+    }
+
+    private async Task ReleaseAsync()
+    {
+        try
+        {
+            await Jobs.ReleaseAsync(_owner, [1], CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // It expires by itself.
+            log.LogWarning(e, "Could not release the retention lease");
+        }
+    }
+
+    /// The sweep itself, under a lease the caller holds: `keepLease` renews it and says whether
+    /// it is still ours (false: stop, another process has taken over).
+    public async Task<RemovedCounts> SweepAsync(Func<CancellationToken, Task<bool>> keepLease, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var gate = scope.ServiceProvider.GetRequiredService<WriteGate>();
-        if (!await TakeLeaseAsync(db, ct))
-        {
-            return null;
-        }
         var removed = new RemovedCounts();
         var startedAt = time.GetUtcNow();
-        try
+        var renewedAt = startedAt;
+        async Task RepeatAsync(Func<Task<bool>> batch)
         {
-            var now = startedAt;
-            var batch = options.BatchSize;
-            if (options.FinishedDeliveries is { } finished)
+            while (await batch())
             {
-                await RepeatAsync(db, async () =>
+                ct.ThrowIfCancellationRequested();
+                if (time.GetUtcNow() - renewedAt >= RenewAfter)
                 {
-                    var r = await RetentionStore.DeleteFinishedDeliveriesAsync(db, gate, now - finished, now, batch, ct);
-                    removed.Add(r);
-                    return r.Deliveries + r.DeliveryAttempts > 0 || r.HistoryLinesExpired > 0;
-                }, ct);
-                await RepeatAsync(db, async () =>
-                {
-                    var n = await RetentionStore.DeleteFinishedEmailsAsync(db, gate, now - finished, batch, ct);
-                    removed.AlertEmails += n;
-                    return n > 0;
-                }, ct);
-            }
-            if (options.Orders is { } idle)
-            {
-                await RepeatAsync(db, async () =>
-                {
-                    var r = await RetentionStore.DeleteIdleOrdersAsync(db, gate, now - idle, now, batch, ct);
-                    removed.Add(r);
-                    return r.Orders > 0;
-                }, ct);
-            }
-            if (options.InboundLog is { } inbound)
-            {
-                await RepeatAsync(db, async () =>
-                {
-                    var n = await RetentionStore.DeleteInboundLogAsync(db, gate, now - inbound, batch, ct);
-                    removed.InboundLogEntries += n;
-                    return n > 0;
-                }, ct);
+                    if (!await keepLease(ct))
+                    {
+                        throw new LeaseLostException();
+                    }
+                    renewedAt = time.GetUtcNow();
+                }
+                db.ChangeTracker.Clear();
             }
         }
-        finally
+        var now = startedAt;
+        var batch = options.BatchSize;
+        if (options.FinishedDeliveries is { } finished)
         {
-            await ReleaseLeaseAsync(db);
+            await RepeatAsync(async () =>
+            {
+                var r = await RetentionStore.DeleteFinishedDeliveriesAsync(db, gate, now - finished, now, batch, ct);
+                removed.Add(r);
+                return r.Deliveries + r.DeliveryAttempts > 0 || r.HistoryLinesExpired > 0;
+            });
+            await RepeatAsync(async () =>
+            {
+                var n = await RetentionStore.DeleteFinishedEmailsAsync(db, gate, now - finished, batch, ct);
+                removed.AlertEmails += n;
+                return n > 0;
+            });
+        }
+        if (options.Orders is { } idle)
+        {
+            await RepeatAsync(async () =>
+            {
+                var r = await RetentionStore.DeleteIdleOrdersAsync(db, gate, now - idle, now, batch, ct);
+                removed.Add(r);
+                return r.Orders > 0;
+            });
+        }
+        if (options.InboundLog is { } inbound)
+        {
+            await RepeatAsync(async () =>
+            {
+                var n = await RetentionStore.DeleteInboundLogAsync(db, gate, now - inbound, batch, ct);
+                removed.InboundLogEntries += n;
+                return n > 0;
+            });
         }
         Last = new SweepReport(startedAt, time.GetUtcNow(), removed);
         if (removed.Total > 0)
@@ -82,57 +144,18 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         return removed;
     }
 
-    private async Task RepeatAsync(PostbackDb db, Func<Task<bool>> batch, CancellationToken ct)
-    {
-        while (await batch())
-        {
-            ct.ThrowIfCancellationRequested();
-            if (!await RenewLeaseAsync(db, ct))
-            {
-                throw new LeaseLostException();
-            }
-            db.ChangeTracker.Clear();
-        }
-    }
-
-    private async Task<bool> TakeLeaseAsync(PostbackDb db, CancellationToken ct)
-    {
-        var now = time.GetUtcNow();
-        var until = now + LeaseFor;
-        return await db.JobLeases
-            .Where(l => l.Name == RetentionModel.SweepLease && (l.Owner == null || l.Until == null || l.Until < now || l.Owner == _owner))
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Owner, _owner).SetProperty(l => l.Until, until), ct) == 1;
-    }
-
-    private async Task<bool> RenewLeaseAsync(PostbackDb db, CancellationToken ct)
-    {
-        var until = time.GetUtcNow() + LeaseFor;
-        return await db.JobLeases.Where(l => l.Name == RetentionModel.SweepLease && l.Owner == _owner)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Until, until), ct) == 1;
-    }
-
-    private async Task ReleaseLeaseAsync(PostbackDb db)
-    {
-        try
-        {
-            await db.JobLeases.Where(l => l.Name == RetentionModel.SweepLease && l.Owner == _owner)
-                .ExecuteUpdateAsync(s => s.SetProperty(l => l.Owner, (string?)null).SetProperty(l => l.Until, (DateTimeOffset?)null), CancellationToken.None);
-        }
-        catch (Exception e)
-        {
-            // It expires by itself.
-            log.LogWarning(e, "Could not release the retention lease");
-        }
-    }
-
-    private sealed class LeaseLostException() : Exception("Another process took over the retention lease mid-sweep.");
+    public sealed class LeaseLostException() : Exception("Another process took over the retention lease mid-sweep.");
 }
 
-/// Runs the sweep every SweepInterval.
+/// Runs the sweep every SweepInterval on the lease-queue engine: a queue of one job, the
+/// job_leases row, due SweepInterval after the last sweep of any process ended, held by one
+/// process at a time. A process that dies mid-sweep leaves the lease to run out, and the next
+/// process to poll resumes the work (every delete is conditional, so nothing is done twice);
+/// one that stops gives the job back, due at once.
 public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, RetentionWarnings warnings, ILogger<RetentionWorker> log)
-    : BackgroundService
+    : BackgroundService, ILeaseWork<JobRun, JobRun>
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         foreach (var warning in warnings.Texts)
         {
@@ -142,32 +165,62 @@ public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, Ret
         log.LogInformation("Retention: finished deliveries {Finished}, orders {Orders}, inbound log {Inbound}, a sweep every {Interval}",
             RetentionOptions.Describe(o.FinishedDeliveries), RetentionOptions.Describe(o.Orders), RetentionOptions.Describe(o.InboundLog),
             RetentionOptions.Describe(o.SweepInterval));
-        // The first sweep is one interval after start, not during it: a restart (an upgrade,
-        // a crash loop) adds no sweep to start-up's work.
-        while (!stoppingToken.IsCancellationRequested)
+        var queue = new LeaseQueue<JobRun, JobRun>(new LeaseQueueSettings
         {
-            try
+            Work = "Retention sweep",
+            OwnerPrefix = "r:",
+            MaxInFlight = 1,
+            ClaimBatch = 1,
+            Lease = RetentionSweep.LeaseFor,
+            // Another process may have swept meanwhile (the row says when the next is due): look
+            // at least once a minute, on the clock tests move on.
+            Poll = o.SweepInterval < TimeSpan.FromMinutes(1) ? o.SweepInterval : TimeSpan.FromMinutes(1),
+            PollOnClock = true,
+            // A sweep stops between two batches when asked; the job comes back due at once.
+            Drain = TimeSpan.Zero,
+        }, new NotBefore(sweep.Jobs, time.GetUtcNow() + o.SweepInterval), this, new WakeSignal(), time, log);
+        return queue.RunAsync(stoppingToken);
+    }
+
+    public async Task DispatchAsync(IReadOnlyList<JobRun> claimed, LeaseDispatch<JobRun> dispatch, CancellationToken ct)
+    {
+        foreach (var run in claimed)
+        {
+            await dispatch.StartAsync(run.Id, async abort =>
             {
-                await Task.Delay(o.SweepInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            try
-            {
-                await sweep.RunOnceAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                // What is left is found again by the next sweep.
-                log.LogError(e, "Retention sweep failed");
-            }
+                try
+                {
+                    await sweep.SweepAsync(async c => (await dispatch.RenewAsync([run.Id], c)).Count == 1, abort);
+                }
+                catch (RetentionSweep.LeaseLostException e)
+                {
+                    // Another process goes on; writing this run's end is refused as stale.
+                    log.LogWarning("{Message}", e.Message);
+                }
+                catch (Exception e) when (!abort.IsCancellationRequested)
+                {
+                    // What is left is found again by the next sweep.
+                    log.LogError(e, "Retention sweep failed");
+                }
+                return run;
+            });
         }
+    }
+
+    // The first sweep of a process is one interval after it started, not during start-up: a
+    // restart (an upgrade, a crash loop) adds no sweep to start-up's work. After that the row's
+    // due time decides, whichever process swept last.
+    private sealed class NotBefore(JobLeaseStore jobs, DateTimeOffset from) : ILeaseStore<JobRun, JobRun>
+    {
+        public Task<IReadOnlyList<JobRun>> ClaimAsync(Lease lease, int limit, CancellationToken ct) =>
+            lease.Now < from ? Task.FromResult<IReadOnlyList<JobRun>>([]) : jobs.ClaimAsync(lease, limit, ct);
+
+        public Task<IReadOnlySet<long>> CompleteAsync(string owner, IReadOnlyList<JobRun> outcomes, DateTimeOffset now, CancellationToken ct) =>
+            jobs.CompleteAsync(owner, outcomes, now, ct);
+
+        public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => jobs.ReleaseAsync(owner, ids, ct);
+
+        public Task<IReadOnlySet<long>> RenewAsync(Lease lease, IReadOnlyCollection<long> ids, CancellationToken ct) => jobs.RenewAsync(lease, ids, ct);
     }
 }
 

@@ -512,6 +512,51 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_retention_job_is_due_after_its_interval_held_by_one_worker_and_a_dead_workers_end_is_ignored()
+    {
+        var interval = TimeSpan.FromMinutes(10);
+        var queue = new JobLeaseStore(Scopes, Gate, "retention-sweep", interval);
+        var lease = TimeSpan.FromMinutes(2);
+        // Never run: due at once, for one worker.
+        var run = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 1, default));
+        Assert.Equal("retention-sweep", run.Name);
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 1, default));
+        Assert.False(await queue.TakeNowAsync(Lease("w2", Time.GetUtcNow(), lease), default));
+
+        // A renewal keeps it w1's past the first lease; only the holder renews.
+        Time.Advance(TimeSpan.FromSeconds(90));
+        Assert.Equal([1L], await queue.RenewAsync(Lease("w1", Time.GetUtcNow(), lease), [1], default));
+        Assert.Empty(await queue.RenewAsync(Lease("w2", Time.GetUtcNow(), lease), [1], default));
+        Time.Advance(TimeSpan.FromSeconds(90));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 1, default));
+
+        // w1 died: once its lease ran out, w2 takes the job over, and w1 can neither renew nor end it.
+        Time.Advance(lease);
+        Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 1, default));
+        Assert.Empty(await queue.RenewAsync(Lease("w1", Time.GetUtcNow(), lease), [1], default));
+        Assert.Empty(await queue.CompleteAsync("w1", [run], Time.GetUtcNow(), default));
+        Assert.Equal("w2", (await Db().JobLeases.SingleAsync(l => l.Name == "retention-sweep")).Owner);
+
+        // w2 finishes: the job is free and due one interval later, not before.
+        var endedAt = Time.GetUtcNow();
+        Assert.Equal([1L], await queue.CompleteAsync("w2", [run], endedAt, default));
+        var row = await Db().JobLeases.SingleAsync(l => l.Name == "retention-sweep");
+        Assert.Equal(((string?)null, (DateTimeOffset?)(endedAt + interval)), (row.Owner, row.Until));
+        Time.Advance(interval - TimeSpan.FromSeconds(1));
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 1, default));
+        Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 1, default));
+
+        // Given back unfinished (a stopping process): due at once for any worker. A run asked
+        // for explicitly takes it whenever no one holds it, due or not.
+        await queue.ReleaseAsync("w1", [1], default);
+        Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 1, default));
+        Assert.Equal([1L], await queue.CompleteAsync("w2", [run], Time.GetUtcNow(), default));
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 1, default));
+        Assert.True(await queue.TakeNowAsync(Lease("w1", Time.GetUtcNow(), lease), default));
+    }
+
+    [Fact]
     public async Task Api_keys_are_unique_by_hash()
     {
         var db = Db();
