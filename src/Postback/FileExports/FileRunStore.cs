@@ -13,14 +13,12 @@ namespace Postback.FileExports;
 /// upload), or an error.
 public sealed record RunResult(int Rows, byte[]? Content, string? FileName, string? Error, bool Permanent = false);
 
-/// The durable side of file runs, on both databases with the same statements:
-/// - scheduling inserts one row per (profile, route, day); the unique index makes a second
-///   process's insert of the same day fail, which is ignored;
-/// - a claim is a conditional UPDATE of one row (pending, due, lease free or expired) that
-///   sets the lease: PostgreSQL re-checks the condition on the locked row, SQLite has one
-///   writer, so exactly one process gets each run;
-/// - renewals and outcomes are written only WHERE "LeaseOwner" is still ours: a process that
-///   stalled past its lease cannot overwrite what the process that took over recorded.
+/// The durable side of file runs, on both databases with the same statements: scheduling
+/// inserts one row per (profile, route, day); the unique index makes a second process's insert
+/// of the same day fail, which is ignored. Claims, renewals, releases and outcomes are the
+/// lease queue's (Storage/FileRunLeaseStore.cs): written only while "LeaseOwner" is still
+/// ours, so a process that stalled past its lease cannot overwrite what the process that took
+/// over recorded.
 public static class FileRunStore
 {
     // Days a process that was down catches up on (the latest due day and the ones before it).
@@ -107,117 +105,6 @@ public static class FileRunStore
         {
             db.Entry(run).State = EntityState.Detached;
         }
-    }
-
-    /// Claims up to <paramref name="limit"/> due runs for this process.
-    public static async Task<List<FileRun>> ClaimAsync(PostbackDb db, string owner, DateTimeOffset now, TimeSpan lease, int limit, CancellationToken ct)
-    {
-        var candidates = await db.FileRuns.AsNoTracking()
-            .Where(r => r.Status == FileRunStatus.Pending && r.DueAt <= now && (r.LeaseUntil == null || r.LeaseUntil < now))
-            .OrderBy(r => r.DueAt).ThenBy(r => r.Id)
-            .Select(r => r.Id)
-            .Take(limit)
-            .ToListAsync(ct);
-        var until = now + lease;
-        var claimed = new List<FileRun>();
-        foreach (var id in candidates)
-        {
-            var won = await db.FileRuns
-                .Where(r => r.Id == id && r.Status == FileRunStatus.Pending && r.DueAt <= now && (r.LeaseUntil == null || r.LeaseUntil < now))
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.LeaseOwner, owner)
-                    .SetProperty(r => r.LeaseUntil, until)
-                    .SetProperty(r => r.Attempts, r => r.Attempts + 1)
-                    .SetProperty(r => r.LastAttemptAt, now), ct);
-            if (won == 1)
-            {
-                claimed.Add(await db.FileRuns.AsNoTracking().SingleAsync(r => r.Id == id, ct));
-            }
-        }
-        return claimed;
-    }
-
-    /// Extends our lease; false when it is no longer ours (taken over, or the run was reset).
-    public static async Task<bool> RenewAsync(PostbackDb db, long id, string owner, DateTimeOffset until, CancellationToken ct) =>
-        await db.FileRuns
-            .Where(r => r.Id == id && r.LeaseOwner == owner && r.Status == FileRunStatus.Pending)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.LeaseUntil, until), ct) == 1;
-
-    /// Gives a claimed run back untried (a stopping process): due as it was, attempt not counted.
-    public static Task ReleaseAsync(PostbackDb db, long id, string owner, CancellationToken ct) =>
-        db.FileRuns.Where(r => r.Id == id && r.LeaseOwner == owner)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.LeaseOwner, (string?)null)
-                .SetProperty(r => r.LeaseUntil, (DateTimeOffset?)null)
-                .SetProperty(r => r.Attempts, r => r.Attempts - 1), ct);
-
-    /// Records a run's outcome while its lease is ours. A failure is due again after the backoff,
-    /// or failed for good (a permanent error, or past the profile's giveUpAfterHours), which
-    /// queues the alert e-mails in the same transaction. Returns the new status, or null when the
-    /// lease was lost and nothing was written.
-    public static async Task<string?> CompleteAsync(
-        PostbackDb db, FileRun run, string owner, RunResult result, DateTimeOffset? retryAt, string profileName, DateTimeOffset now, CancellationToken ct)
-    {
-        if (result.Error is null)
-        {
-            var written = await db.FileRuns
-                .Where(r => r.Id == run.Id && r.LeaseOwner == owner)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.Status, FileRunStatus.Succeeded)
-                    .SetProperty(r => r.Rows, result.Rows)
-                    .SetProperty(r => r.Bytes, result.Content == null ? 0 : result.Content.LongLength)
-                    .SetProperty(r => r.FileName, result.FileName)
-                    .SetProperty(r => r.Content, result.Content)
-                    .SetProperty(r => r.LastError, (string?)null)
-                    .SetProperty(r => r.CompletedAt, now)
-                    .SetProperty(r => r.UpdatedAt, now)
-                    .SetProperty(r => r.LeaseOwner, (string?)null)
-                    .SetProperty(r => r.LeaseUntil, (DateTimeOffset?)null), ct);
-            return written == 1 ? FileRunStatus.Succeeded : null;
-        }
-
-        var error = result.Error.Length <= 1000 ? result.Error : result.Error[..1000];
-        if (retryAt is { } next && !result.Permanent)
-        {
-            var written = await db.FileRuns
-                .Where(r => r.Id == run.Id && r.LeaseOwner == owner)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.DueAt, next)
-                    .SetProperty(r => r.Rows, result.Rows)
-                    .SetProperty(r => r.FileName, result.FileName)
-                    .SetProperty(r => r.LastError, error)
-                    .SetProperty(r => r.UpdatedAt, now)
-                    .SetProperty(r => r.LeaseOwner, (string?)null)
-                    .SetProperty(r => r.LeaseUntil, (DateTimeOffset?)null), ct);
-            return written == 1 ? FileRunStatus.Pending : null;
-        }
-
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var failed = await db.FileRuns
-            .Where(r => r.Id == run.Id && r.LeaseOwner == owner)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.Status, FileRunStatus.Failed)
-                .SetProperty(r => r.Rows, result.Rows)
-                .SetProperty(r => r.FileName, result.FileName)
-                .SetProperty(r => r.LastError, error)
-                .SetProperty(r => r.CompletedAt, now)
-                .SetProperty(r => r.UpdatedAt, now)
-                .SetProperty(r => r.LeaseOwner, (string?)null)
-                .SetProperty(r => r.LeaseUntil, (DateTimeOffset?)null), ct);
-        if (failed != 1)
-        {
-            return null;
-        }
-        var recipients = await db.ConfirmationSettings.AsNoTracking()
-            .Where(c => c.OrganizationId == run.OrganizationId)
-            .Select(c => c.NotificationEmails).FirstOrDefaultAsync(ct) ?? [];
-        foreach (var email in Alerts(run, recipients, profileName, error, now))
-        {
-            db.EmailOutbox.Add(email);
-        }
-        await db.SaveChangesAsync(ct);
-        await transaction.CommitAsync(ct);
-        return FileRunStatus.Failed;
     }
 
     /// One e-mail per notification address; the key names the run, its round and the address,

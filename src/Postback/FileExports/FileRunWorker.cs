@@ -10,86 +10,123 @@ namespace Postback.FileExports;
 
 public sealed class FileRunSignal : WakeSignal;
 
-/// Schedules the days whose time has come, then claims due runs and runs them: render the
-/// day's CSV, upload it as name.part and rename it, record the outcome. A failure is retried
-/// with the delivery backoff (from FirstRetrySeconds up to the profile's retry cap) until it
-/// succeeds or the profile's giveUpAfterHours passes. Runs survive restarts: they are rows, and
-/// a crashed process's lease runs out.
-public sealed class FileRunWorker(
-    IServiceScopeFactory scopes,
-    IOptions<PostbackOptions> options,
-    TimeProvider time,
-    FileRunSignal signal,
-    EmailSignal emailSignal,
-    ILogger<FileRunWorker> log) : BackgroundService
+/// Runs file exports on the lease-queue engine (Infrastructure/LeaseQueue.cs): before each
+/// claim it schedules the days whose time has come; a claimed run is rendered into the day's
+/// CSV, uploaded as name.part and renamed into place, with its lease renewed meanwhile; the
+/// outcome is written back by the engine's writer. A failure is retried with the delivery
+/// backoff (from FirstRetrySeconds up to the profile's retry cap) until it succeeds or the
+/// profile's giveUpAfterHours passes. Runs survive restarts: they are rows, and a crashed
+/// process's lease runs out.
+public sealed class FileRunWorker : BackgroundService, ILeaseWork<FileRun, FileRunOutcome>
 {
     public const int ClaimBatch = 4;
-    private readonly string _owner = $"{Environment.MachineName[..Math.Min(Environment.MachineName.Length, 20)]}:{Environment.ProcessId}:{Guid.NewGuid():N}";
-    private FileExportOptions Options => options.Value.FileExports;
-    private DateTimeOffset _nextCleanup;
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Options.Enabled
-            ? signal.RunAsync(TimeSpan.FromSeconds(Options.PollSeconds), PassAsync, log, "File export pass", stoppingToken)
-            : Task.CompletedTask;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly IOptions<PostbackOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly EmailSignal _emailSignal;
+    private readonly ILogger<FileRunWorker> _log;
+    private readonly LeaseQueue<FileRun, FileRunOutcome> _queue;
 
-    /// Schedules due days, then runs what is due; returns the runs it ran.
-    public async Task<int> PassAsync(CancellationToken ct)
+    public FileRunWorker(
+        IServiceScopeFactory scopes, IFileRunLeaseStore store, IOptions<PostbackOptions> options, TimeProvider time,
+        FileRunSignal signal, EmailSignal emailSignal, ILogger<FileRunWorker> log)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        var now = time.GetUtcNow();
-        await FileRunStore.ScheduleDueAsync(db, now, ct);
-        if (now >= _nextCleanup)
+        (_scopes, _options, _time, _emailSignal, _log) = (scopes, options, time, emailSignal, log);
+        _queue = new(new LeaseQueueSettings
         {
-            await FileRunStore.ForgetFilesAsync(db, now, TimeSpan.FromDays(Options.KeepFilesDays), ct);
-            _nextCleanup = now + TimeSpan.FromHours(1);
-        }
-        var claimed = await FileRunStore.ClaimAsync(db, _owner, now, Lease, ClaimBatch, ct);
-        await Task.WhenAll(claimed.Select(run => RunOneAsync(run, ct)));
-        return claimed.Count;
+            Work = "File export pass",
+            OwnerPrefix = "f:",
+            MaxInFlight = ClaimBatch,
+            ClaimBatch = ClaimBatch,
+            Lease = Lease,
+            Poll = TimeSpan.FromSeconds(Options.PollSeconds),
+            // A stopping process gives its runs back at once (the file is renamed into place
+            // only once whole, so an upload cut short leaves no file), due for whoever is next.
+            Drain = TimeSpan.Zero,
+        }, new SchedulingStore(this, store), this, signal, time, log);
     }
+
+    private FileExportOptions Options => _options.Value.FileExports;
 
     private TimeSpan Lease => TimeSpan.FromSeconds(Options.LeaseSeconds);
 
-    private async Task RunOneAsync(FileRun run, CancellationToken stopping)
+    private DateTimeOffset _nextCleanup;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Options.Enabled ? _queue.RunAsync(stoppingToken) : Task.CompletedTask;
+
+    /// One pass by hand (a test that moves a fake clock; the worker's loop is off): schedules due
+    /// days, runs what is due and records it; returns the runs it ran.
+    public Task<int> PassAsync(CancellationToken ct) => _queue.PassAsync(ct);
+
+    /// Days whose run time has passed get their runs before each claim, and kept files past
+    /// their days are forgotten once an hour.
+    private sealed class SchedulingStore(FileRunWorker worker, IFileRunLeaseStore store) : ILeaseStore<FileRun, FileRunOutcome>
     {
-        await using var scope = scopes.CreateAsyncScope();
+        public async Task<IReadOnlyList<FileRun>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
+        {
+            await using (var scope = worker._scopes.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+                await FileRunStore.ScheduleDueAsync(db, lease.Now, ct);
+                if (lease.Now >= worker._nextCleanup)
+                {
+                    await FileRunStore.ForgetFilesAsync(db, lease.Now, TimeSpan.FromDays(worker.Options.KeepFilesDays), ct);
+                    worker._nextCleanup = lease.Now + TimeSpan.FromHours(1);
+                }
+            }
+            return await store.ClaimAsync(lease, limit, ct);
+        }
+
+        public Task<IReadOnlySet<long>> CompleteAsync(string owner, IReadOnlyList<FileRunOutcome> outcomes, DateTimeOffset now, CancellationToken ct) =>
+            store.CompleteAsync(owner, outcomes, now, ct);
+
+        public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => store.ReleaseAsync(owner, ids, ct);
+
+        public Task<IReadOnlySet<long>> RenewAsync(Lease lease, IReadOnlyCollection<long> ids, CancellationToken ct) => store.RenewAsync(lease, ids, ct);
+    }
+
+    public async Task DispatchAsync(IReadOnlyList<FileRun> claimed, LeaseDispatch<FileRunOutcome> dispatch, CancellationToken ct)
+    {
+        foreach (var run in claimed)
+        {
+            await dispatch.StartAsync(run.Id, abort => RunOneAsync(run, dispatch, abort));
+        }
+    }
+
+    private async Task<FileRunOutcome?> RunOneAsync(FileRun run, LeaseDispatch<FileRunOutcome> dispatch, CancellationToken stopping)
+    {
+        await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var profile = await db.ExportProfiles.AsNoTracking().FirstOrDefaultAsync(p => p.Id == run.ProfileId, stopping);
         if (profile is null)
         {
-            return;
+            // Deleted meanwhile, and its runs with it.
+            return null;
         }
 
         // The lease is renewed while the file is rendered and uploaded; losing it (another
         // process took the run over) cancels the upload.
         using var lost = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var renewal = RenewAsync(run.Id, lost);
+        var renewal = RenewAsync(run.Id, dispatch, lost);
         RunResult result;
         try
         {
-            result = await FileRunner.RunAsync(db, profile, run, Options, options.Value.Outbound.AllowPrivateNetworks, time, lost.Token);
+            result = await FileRunner.RunAsync(db, profile, run, Options, _options.Value.Outbound.AllowPrivateNetworks, _time, lost.Token);
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested && lost.IsCancellationRequested)
         {
-            await lost.CancelAsync();
-            await renewal;
-            await FileRunStore.ReleaseAsync(db, run.Id, _owner, CancellationToken.None);
-            return;
-        }
-        catch (OperationCanceledException) when (lost.IsCancellationRequested)
-        {
-            log.LogWarning("File run {RunId} lost its lease; the process that took it over records it", run.Id);
-            return;
+            _log.LogWarning("File run {RunId} lost its lease; the process that took it over records it", run.Id);
+            return null;
         }
         finally
         {
             await lost.CancelAsync();
             await renewal;
         }
+        // (Stopping: the cancellation goes up to the engine, which gives the run back.)
 
-        var now = time.GetUtcNow();
         DateTimeOffset? retryAt = null;
         if (result.Error is not null && !result.Permanent)
         {
@@ -97,37 +134,59 @@ public sealed class FileRunWorker(
                 TimeSpan.FromSeconds(Options.FirstRetrySeconds),
                 TimeSpan.FromMinutes(profile.RetryCapMinutes),
                 profile.GiveUpAfterHours is { } hours ? TimeSpan.FromHours(hours) : null);
-            retryAt = RetrySchedule.NextAttempt(policy, run.Attempts, now, run.FirstDueAt, null, Random.Shared.NextDouble());
+            retryAt = RetrySchedule.NextAttempt(policy, run.Attempts, _time.GetUtcNow(), run.FirstDueAt, null, Random.Shared.NextDouble());
         }
-        var status = await FileRunStore.CompleteAsync(db, run, _owner, result, retryAt, profile.Name, now, CancellationToken.None);
-        if (status == FileRunStatus.Failed)
+        return new FileRunOutcome(run, result, retryAt, profile.Name);
+    }
+
+    /// After each batch of outcomes is written: the lines, the metric and the alert e-mails'
+    /// wake-up, for what was recorded (a lost lease records and counts nothing).
+    public void Recorded(IReadOnlyList<FileRunOutcome> outcomes, IReadOnlySet<long> recorded)
+    {
+        foreach (var outcome in outcomes)
         {
-            emailSignal.Notify();
-        }
-        if (result.Error is not null)
-        {
-            log.LogWarning("File run {RunId} ({Profile}, {Route}, {Day}) attempt {Attempt} failed: {Error}; {Next}",
-                run.Id, profile.Id, run.RouteName, run.Day, run.Attempts, result.Error,
-                status == FileRunStatus.Pending ? "retrying at " + retryAt?.ToString("O", CultureInfo.InvariantCulture) : status ?? "lease lost");
-        }
-        else
-        {
-            log.LogInformation("File run {RunId} ({Profile}, {Route}, {Day}) uploaded {File}: {Rows} rows",
-                run.Id, profile.Id, run.RouteName, run.Day, result.FileName, result.Rows);
+            var (run, result) = (outcome.Run, outcome.Result);
+            var status = recorded.Contains(outcome.Id) ? outcome.Status : null;
+            if (MetricStatus(status) is { } counted)
+            {
+                Observability.PostbackMetrics.FileRunFinished(counted);
+            }
+            if (status == FileRunStatus.Failed)
+            {
+                _emailSignal.Notify();
+            }
+            if (result.Error is not null)
+            {
+                _log.LogWarning("File run {RunId} ({Profile}, {Route}, {Day}) attempt {Attempt} failed: {Error}; {Next}",
+                    run.Id, run.ProfileId, run.RouteName, run.Day, run.Attempts, result.Error,
+                    status == FileRunStatus.Pending ? "retrying at " + outcome.RetryAt?.ToString("O", CultureInfo.InvariantCulture) : status ?? "lease lost");
+            }
+            else if (status is not null)
+            {
+                _log.LogInformation("File run {RunId} ({Profile}, {Route}, {Day}) uploaded {File}: {Rows} rows",
+                    run.Id, run.ProfileId, run.RouteName, run.Day, result.FileName, result.Rows);
+            }
         }
     }
 
-    private async Task RenewAsync(long runId, CancellationTokenSource lost)
+    /// postback_file_runs_total's status: a run left pending after a failed attempt is "retrying".
+    public static string? MetricStatus(string? recorded) => recorded switch
+    {
+        FileRunStatus.Succeeded => "succeeded",
+        FileRunStatus.Failed => "failed",
+        FileRunStatus.Pending => "retrying",
+        _ => null,
+    };
+
+    private async Task RenewAsync(long runId, LeaseDispatch<FileRunOutcome> dispatch, CancellationTokenSource lost)
     {
         var every = Lease / 3;
         try
         {
             while (true)
             {
-                await Task.Delay(every, time, lost.Token);
-                await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-                if (!await FileRunStore.RenewAsync(db, runId, _owner, time.GetUtcNow() + Lease, lost.Token))
+                await Task.Delay(every, _time, lost.Token);
+                if ((await dispatch.RenewAsync([runId], lost.Token)).Count == 0)
                 {
                     await lost.CancelAsync();
                     return;
@@ -141,7 +200,7 @@ public sealed class FileRunWorker(
         {
             // A renewal that failed (database briefly away): the lease may run out, and then
             // the run is taken over and uploaded again, which overwrites the same file.
-            log.LogWarning(e, "Renewing the lease of file run {RunId} failed", runId);
+            _log.LogWarning(e, "Renewing the lease of file run {RunId} failed", runId);
         }
     }
 }

@@ -86,15 +86,17 @@ public sealed record LeaseQueueSettings
 /// What DispatchAsync does with each claimed item.
 public sealed class LeaseDispatch<TOutcome> where TOutcome : ILeased
 {
-    private readonly Func<IReadOnlyCollection<long>, Func<CancellationToken, Task<TOutcome?>>, ValueTask> _start;
+    private readonly Func<IReadOnlyCollection<long>, Func<CancellationToken, Task<TOutcome?>>, ValueTask<Task>> _start;
     private readonly Func<TOutcome, ValueTask> _finish;
     private readonly Func<IReadOnlyCollection<long>, CancellationToken, Task<IReadOnlySet<long>>> _renew;
     internal readonly HashSet<long> Handed = [];
     internal readonly List<long> Released = [];
+    // The jobs started, for a pass that waits for them (LeaseQueue.PassAsync).
+    internal readonly List<Task> Jobs = [];
 
     internal LeaseDispatch(
         string owner,
-        Func<IReadOnlyCollection<long>, Func<CancellationToken, Task<TOutcome?>>, ValueTask> start,
+        Func<IReadOnlyCollection<long>, Func<CancellationToken, Task<TOutcome?>>, ValueTask<Task>> start,
         Func<TOutcome, ValueTask> finish,
         Func<IReadOnlyCollection<long>, CancellationToken, Task<IReadOnlySet<long>>> renew)
     {
@@ -129,13 +131,13 @@ public sealed class LeaseDispatch<TOutcome> where TOutcome : ILeased
 
     /// Starts one job for several items (work done a batch at a time, like one SMTP connection
     /// for a batch of e-mails). Such a job writes its outcomes itself and returns null.
-    public ValueTask StartAsync(IReadOnlyCollection<long> ids, Func<CancellationToken, Task<TOutcome?>> job)
+    public async ValueTask StartAsync(IReadOnlyCollection<long> ids, Func<CancellationToken, Task<TOutcome?>> job)
     {
         foreach (var id in ids)
         {
             Handed.Add(id);
         }
-        return _start(ids, job);
+        Jobs.Add(await _start(ids, job));
     }
 
     /// Extends the lease on items this job holds; returns those still ours.
@@ -209,7 +211,28 @@ public sealed class LeaseQueue<TItem, TOutcome>
     }
 
     /// One claim and dispatch, as the loop runs it; returns the items taken on (0: nothing due).
-    public async Task<int> ClaimAndDispatchAsync(CancellationToken stopping)
+    public async Task<int> ClaimAndDispatchAsync(CancellationToken stopping) => (await ClaimAndDispatchCoreAsync(stopping)).Taken;
+
+    /// One claim and dispatch that waits for the jobs it started and writes their outcomes
+    /// itself, for a queue whose loop is not running: a test that moves a fake clock and runs
+    /// passes by hand. Returns the items taken on.
+    public async Task<int> PassAsync(CancellationToken stopping)
+    {
+        var (taken, jobs) = await ClaimAndDispatchCoreAsync(stopping);
+        await Task.WhenAll(jobs);
+        var batch = new List<Settled>();
+        while (_outcomes.Reader.TryRead(out var settled))
+        {
+            batch.Add(settled);
+        }
+        if (batch.Count > 0)
+        {
+            await WriteAsync(batch);
+        }
+        return taken;
+    }
+
+    private async Task<(int Taken, IReadOnlyList<Task> Jobs)> ClaimAndDispatchCoreAsync(CancellationToken stopping)
     {
         stopping.ThrowIfCancellationRequested();
         // Once the claim has run the items are ours until the lease ends, so nothing after it is
@@ -219,12 +242,12 @@ public sealed class LeaseQueue<TItem, TOutcome>
         var limit = Math.Min(_settings.ClaimBatch, _slots.CurrentCount * _settings.ClaimPerSlot);
         if (limit <= 0)
         {
-            return 0;
+            return (0, []);
         }
         var claimed = await _store.ClaimAsync(new Lease(Owner, now, now + _settings.Lease), limit, ct);
         if (claimed.Count == 0)
         {
-            return 0;
+            return (0, []);
         }
         var fresh = claimed.Where(c => !_unfinished.ContainsKey(c.Id)).ToList();
         var dispatch = new LeaseDispatch<TOutcome>(Owner, StartAsync, FinishAsync, RenewAsync);
@@ -250,7 +273,7 @@ public sealed class LeaseQueue<TItem, TOutcome>
         {
             await _store.ReleaseAsync(Owner, dispatch.Released, ct);
         }
-        return claimed.Count - dispatch.Released.Count;
+        return (claimed.Count - dispatch.Released.Count, dispatch.Jobs);
     }
 
     private Task<IReadOnlySet<long>> RenewAsync(IReadOnlyCollection<long> ids, CancellationToken ct)
@@ -265,14 +288,14 @@ public sealed class LeaseQueue<TItem, TOutcome>
         return _outcomes.Writer.WriteAsync(new Settled(outcome.Id, outcome), CancellationToken.None);
     }
 
-    private async ValueTask StartAsync(IReadOnlyCollection<long> ids, Func<CancellationToken, Task<TOutcome?>> job)
+    private async ValueTask<Task> StartAsync(IReadOnlyCollection<long> ids, Func<CancellationToken, Task<TOutcome?>> job)
     {
         await _slots.WaitAsync(CancellationToken.None);
         foreach (var id in ids)
         {
             _unfinished[id] = 0;
         }
-        _ = RunJobAsync(ids, job);
+        return RunJobAsync(ids, job);
     }
 
     private async Task RunJobAsync(IReadOnlyCollection<long> ids, Func<CancellationToken, Task<TOutcome?>> job)
@@ -333,16 +356,18 @@ public sealed class LeaseQueue<TItem, TOutcome>
 
     /// Graceful shutdown: jobs in flight get Drain to finish and be recorded; the rest are
     /// cancelled, and the items they held are released, due again for whichever worker comes next.
+    // Measured on the wall clock: a stop takes real time, whatever clock the queue's due
+    // times follow (a fake one in tests would never let the drain end).
     private async Task DrainAsync()
     {
-        var deadline = _time.GetUtcNow() + _settings.Drain;
-        while (_slots.CurrentCount < _settings.MaxInFlight && _time.GetUtcNow() < deadline)
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (_slots.CurrentCount < _settings.MaxInFlight && System.Diagnostics.Stopwatch.GetElapsedTime(started) < _settings.Drain)
         {
             await Task.Delay(50);
         }
         await _abort.CancelAsync();
-        var cancelledBy = _time.GetUtcNow() + TimeSpan.FromSeconds(5);
-        while (_slots.CurrentCount < _settings.MaxInFlight && _time.GetUtcNow() < cancelledBy)
+        started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (_slots.CurrentCount < _settings.MaxInFlight && System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(5))
         {
             await Task.Delay(20);
         }

@@ -42,6 +42,7 @@ public static class StorageSetup
         }
         services.AddSingleton<IConfirmationStore, ConfirmationStore>();
         services.AddSingleton<IEmailOutboxStore, EmailOutboxStore>();
+        services.AddSingleton<FileExports.IFileRunLeaseStore, FileRunLeaseStore>();
         return services;
     }
 

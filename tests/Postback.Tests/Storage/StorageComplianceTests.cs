@@ -5,6 +5,7 @@ using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.Notifications;
 using Postback.ExportProfiles;
+using Postback.FileExports;
 using Postback.Orders;
 using Postback.Infrastructure;
 using Postback.Storage;
@@ -554,6 +555,115 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         Assert.Equal([1L], await queue.CompleteAsync("w2", [run], Time.GetUtcNow(), default));
         Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 1, default));
         Assert.True(await queue.TakeNowAsync(Lease("w1", Time.GetUtcNow(), lease), default));
+    }
+
+    private async Task<FileRun> FileRunAsync(string day, DateTimeOffset dueAt)
+    {
+        var db = Db();
+        var profile = new ExportProfile
+        {
+            OrganizationId = 1,
+            Name = "files " + day,
+            PostbackUrl = "http://127.0.0.1:9/unused",
+            Routes = [new(["new_sale"])],
+        };
+        db.ExportProfiles.Add(profile);
+        await db.SaveChangesAsync();
+        var run = FileRunStore.NewRun(profile, 0, day, "schedule", dueAt, Time.GetUtcNow());
+        db.FileRuns.Add(run);
+        await db.SaveChangesAsync();
+        return run;
+    }
+
+    private static FileRunOutcome Uploaded(FileRun run, string name) => new(run, new RunResult(3, [1, 2, 3], name, null), null, "files");
+
+    [Fact]
+    public async Task A_file_run_is_due_at_its_time_claimed_once_per_lease_and_a_dead_workers_outcome_is_ignored()
+    {
+        var row = await FileRunAsync("2026-11-21", Time.GetUtcNow().AddMinutes(1));
+        var queue = new FileRunLeaseStore(Scopes, Gate);
+        var lease = TimeSpan.FromSeconds(30);
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 4, default));
+
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 4, default));
+        // A claim is an attempt.
+        Assert.Equal((row.Id, 1, "w1"), (claimed.Id, claimed.Attempts, claimed.LeaseOwner));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 4, default));
+
+        // A renewal keeps it w1's past the first lease; only the holder renews.
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal([row.Id], await queue.RenewAsync(Lease("w1", Time.GetUtcNow(), lease), [row.Id], default));
+        Assert.Empty(await queue.RenewAsync(Lease("w2", Time.GetUtcNow(), lease), [row.Id], default));
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 4, default));
+
+        // A lease that ran out while w1's upload goes on: w1's own claim takes it again without
+        // counting another attempt (its engine leaves it to the upload under way).
+        Time.Advance(lease);
+        Assert.Equal(1, Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 4, default)).Attempts);
+
+        // w1 died: once its lease ran out, the run comes back to another worker, and w1 can
+        // neither renew nor record it.
+        Time.Advance(lease + TimeSpan.FromSeconds(1));
+        var reclaimed = Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 4, default));
+        Assert.Equal(2, reclaimed.Attempts);
+        Assert.Empty(await queue.RenewAsync(Lease("w1", Time.GetUtcNow(), lease), [row.Id], default));
+        Assert.Empty(await queue.CompleteAsync("w1", [Uploaded(claimed, "late.csv")], Time.GetUtcNow(), default));
+        var untouched = await Db().FileRuns.SingleAsync(r => r.Id == row.Id);
+        Assert.Equal((FileRunStatus.Pending, "w2", (string?)null), (untouched.Status, untouched.LeaseOwner, untouched.FileName));
+
+        Assert.Equal([row.Id], await queue.CompleteAsync("w2", [Uploaded(reclaimed, "day.csv")], Time.GetUtcNow(), default));
+        var done = await Db().FileRuns.SingleAsync(r => r.Id == row.Id);
+        Assert.Equal((FileRunStatus.Succeeded, (string?)null, "day.csv", 3, 3L), (done.Status, done.LeaseOwner, done.FileName, done.Rows, done.Bytes));
+        Assert.Equal(new byte[] { 1, 2, 3 }, done.Content);
+        Assert.Equal(Time.GetUtcNow(), done.CompletedAt);
+        // Finished: never claimed again.
+        Time.Advance(TimeSpan.FromDays(1));
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 4, default));
+    }
+
+    [Fact]
+    public async Task A_failed_file_run_is_due_at_its_retry_time_a_release_takes_back_its_attempt_and_a_final_failure_alerts_once()
+    {
+        var row = await FileRunAsync("2026-11-20", Time.GetUtcNow());
+        var settings = Db();
+        settings.ConfirmationSettings.Add(new ConfirmationSettings { OrganizationId = 1, NotificationEmails = ["ops@example.com"] });
+        await settings.SaveChangesAsync();
+        var queue = new FileRunLeaseStore(Scopes, Gate);
+        var lease = TimeSpan.FromSeconds(30);
+
+        // Given back untried (a stopping process): due at once, the attempt not counted.
+        Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 4, default));
+        await queue.ReleaseAsync("w1", [row.Id], default);
+        var claimed = Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 4, default));
+        Assert.Equal(1, claimed.Attempts);
+
+        // A failed upload: pending again, due at its retry time, not before.
+        var retryAt = Time.GetUtcNow().AddSeconds(30);
+        var error = new string('x', 999) + "😀😀";
+        var failed = new FileRunOutcome(claimed, new RunResult(3, null, "day.csv", error), retryAt, "files");
+        Assert.Equal(FileRunStatus.Pending, failed.Status);
+        Assert.Equal([row.Id], await queue.CompleteAsync("w2", [failed], Time.GetUtcNow(), default));
+        var waiting = await Db().FileRuns.SingleAsync(r => r.Id == row.Id);
+        Assert.Equal((FileRunStatus.Pending, retryAt, (string?)null), (waiting.Status, waiting.DueAt, waiting.LeaseOwner));
+        // Clipped to the column without splitting a surrogate pair.
+        Assert.Equal(new string('x', 999), waiting.LastError);
+        Assert.Empty(await queue.ClaimAsync(Lease("w1", retryAt.AddSeconds(-1), lease), 4, default));
+        Time.SetUtcNow(retryAt);
+        claimed = Assert.Single(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 4, default));
+        Assert.Equal(2, claimed.Attempts);
+
+        // Failed for good: the alert e-mail is queued with it, once per address.
+        var final = new FileRunOutcome(claimed, new RunResult(0, null, null, "wrong host key", Permanent: true), null, "files");
+        Assert.Equal(FileRunStatus.Failed, final.Status);
+        Assert.Equal([row.Id], await queue.CompleteAsync("w1", [final], Time.GetUtcNow(), default));
+        var over = await Db().FileRuns.SingleAsync(r => r.Id == row.Id);
+        Assert.Equal((FileRunStatus.Failed, "wrong host key"), (over.Status, over.LastError));
+        var alert = Assert.Single(await Db().EmailOutbox.Where(m => m.DedupKey.StartsWith($"filerun:{row.Id}:")).ToListAsync());
+        Assert.Equal("ops@example.com", alert.Recipient);
+        Assert.Empty(await queue.CompleteAsync("w1", [final], Time.GetUtcNow(), default));
+        Assert.Empty(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow().AddDays(1), lease), 4, default));
     }
 
     [Fact]
