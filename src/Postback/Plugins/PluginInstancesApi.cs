@@ -176,6 +176,24 @@ internal static class PluginInstancesApi
             : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}".TrimEnd('/');
     }
 
+    /// True when Postback:PublicBaseUrl is unset and the URLs would name this machine's loopback
+    /// or a private address: a CRM on the internet cannot reach them.
+    public static bool CrmCannotReach(string baseUrl, IConfiguration config)
+    {
+        if (!string.IsNullOrWhiteSpace(config["Postback:PublicBaseUrl"]) || !Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+        var host = uri.IdnHost.Trim('[', ']');
+        if (System.Net.IPAddress.TryParse(host, out var address))
+        {
+            return Outbound.NetworkGuard.IsPrivate(address);
+        }
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || !host.Contains('.')
+            || host.EndsWith(".local", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".internal", StringComparison.OrdinalIgnoreCase)
+            || host.EndsWith(".lan", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
+    }
+
     public static PluginInstanceView View(PluginInstance i, string baseUrl) => new(
         i.Id, i.OrganizationId, i.Name, i.Kind, i.Secret, i.CampaignId, i.ImportUnknownSkus, i.Enabled, Setup(i, baseUrl), i.CreatedAt, i.UpdatedAt);
 

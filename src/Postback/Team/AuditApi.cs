@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
@@ -8,10 +8,16 @@ using Postback.Storage;
 
 namespace Postback.Team;
 
-public sealed record AuditEntryView(long Id, DateTimeOffset At, string Actor, string Action, string ResourceType, string? ResourceId, JsonNode? Changes)
+/// A changed field: its value before and after, as text (lists as JSON; secrets as "***").
+public sealed record AuditChange(string? From, string? To);
+
+public sealed record AuditEntryView(
+    long Id, DateTimeOffset At, string Actor, string Action, string ResourceType, string? ResourceId,
+    IReadOnlyDictionary<string, AuditChange>? Changes)
 {
     public static AuditEntryView From(AuditEntry e) =>
-        new(e.Id, e.At, e.Actor, e.Action, e.ResourceType, e.ResourceId, e.Changes is null ? null : JsonNode.Parse(e.Changes));
+        new(e.Id, e.At, e.Actor, e.Action, e.ResourceType, e.ResourceId,
+            e.Changes is null ? null : JsonSerializer.Deserialize<Dictionary<string, AuditChange>>(e.Changes, AuditLog.JsonOptions));
 }
 
 public sealed record AuditPage(IReadOnlyList<AuditEntryView> Items, long? NextBefore);

@@ -75,7 +75,7 @@ public static class AuditLog
         };
     }
 
-    public sealed record Pending(EntityEntry Entry, string ResourceType, EntityState State, Dictionary<string, object?> Changes);
+    public sealed record Pending(EntityEntry Entry, string ResourceType, EntityState State, Dictionary<string, AuditChange> Changes);
 
     /// Before saving: the audited entries and their changed fields (from → to).
     public static List<Pending> Collect(PostbackDb db)
@@ -88,7 +88,7 @@ public static class AuditLog
             {
                 continue;
             }
-            var changes = new Dictionary<string, object?>(StringComparer.Ordinal);
+            var changes = new Dictionary<string, AuditChange>(StringComparer.Ordinal);
             foreach (var property in entry.Properties)
             {
                 var name = JsonNamingPolicy.CamelCase.ConvertName(property.Metadata.Name);
@@ -111,25 +111,27 @@ public static class AuditLog
                     continue;
                 }
                 changes[name] = IsSecret(name)
-                    ? new { from = before is null ? null : Masked, to = after is null ? null : Masked }
-                    : new { from = Show(before), to = Show(after) };
+                    ? new AuditChange(before is null ? null : Masked, after is null ? null : Masked)
+                    : new AuditChange(Show(before), Show(after));
             }
             pending.Add(new Pending(entry, type, entry.State, changes));
         }
         return pending;
     }
 
-    private static object? Show(object? value) => value switch
+    private static string? Show(object? value) => value switch
     {
         null => null,
-        string or bool or long or int or decimal or double => value,
+        string text => text,
+        bool flag => flag ? "true" : "false",
+        long or int or decimal or double => Convert.ToString(value, CultureInfo.InvariantCulture),
         DateTimeOffset t => t.ToString("O", CultureInfo.InvariantCulture),
         // Lists (mappings, routes, e-mails) as JSON; a mapping's static value may be a secret
         // header, so header values are masked.
         _ => MaskHeaders(JsonSerializer.Serialize(value, value.GetType(), JsonOptions)),
     };
 
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     private static string MaskHeaders(string json)
     {

@@ -14,6 +14,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
 
     public PluginInstance Instance { get; private set; } = null!;
     public PluginSetup Setup { get; private set; } = null!;
+    public bool CrmCannotReach { get; private set; }
     public IReadOnlyList<Campaign> Campaigns { get; private set; } = [];
     public IReadOnlyList<InboundLogView> Log { get; private set; } = [];
 
@@ -84,7 +85,9 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
             return false;
         }
         Instance = instance;
-        Setup = PluginInstancesApi.Setup(instance, PluginInstancesApi.BaseUrl(HttpContext, config), ChosenFields);
+        var baseUrl = PluginInstancesApi.BaseUrl(HttpContext, config);
+        Setup = PluginInstancesApi.Setup(instance, baseUrl, ChosenFields);
+        CrmCannotReach = PluginInstancesApi.CrmCannotReach(baseUrl, config);
         Campaigns = await db.Campaigns.AsNoTracking().Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
         Log = await PluginInstanceOperations.LogPageAsync(
             db.InboundLog.Where(e => e.OrganizationId == OrganizationId && e.PluginInstanceId == id), LogSize, null, ct);
