@@ -16,13 +16,19 @@ public sealed record FileRow(OrderData Order, RenderContext Context);
 ///   (a quote inside is doubled);
 /// - columns in mapping order, a header row of export names unless the profile turns it off;
 /// - values exactly as a postback renders them (RequestRenderer.Lookup): same merge tags,
-///   dates, amounts and productN_* columns. Card data is never stored, so it never appears.
+///   dates, amounts and productN_* columns. Card data is never stored, so it never appears;
+/// - a profile without mappings yet (as the admin form creates it) has no columns, and a CSV
+///   record cannot have zero fields: its file is empty (0 bytes), whatever the rows.
 public static class CsvFile
 {
     public static readonly Encoding Utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
 
     public static byte[] Render(IReadOnlyList<ExportMapping> mappings, IEnumerable<FileRow> rows, bool header, string delimiter)
     {
+        if (mappings.Count == 0)
+        {
+            return [];
+        }
         using var stream = new MemoryStream();
         using (var csv = CsvWriter.Create(stream, Options(delimiter), leaveOpen: true))
         {

@@ -304,6 +304,13 @@ public static class FileRunStore
         return runs;
     }
 
+    /// The oldest day the scheduler may still create a run for, as of now, whatever the
+    /// profile's time zone (UTC-12 to UTC+14) and schedule: its latest due day is at most three
+    /// days before today in UTC, and it looks CatchUpDays back from there. A finished run of an
+    /// earlier day can be deleted without the scheduler running that day again.
+    public static string FirstDayStillScheduled(DateTimeOffset now) =>
+        FileDays.Format(DateOnly.FromDateTime(now.UtcDateTime).AddDays(-(CatchUpDays + 3)));
+
     /// Clears the kept files of runs finished more than <paramref name="keep"/> ago.
     public static Task<int> ForgetFilesAsync(PostbackDb db, DateTimeOffset now, TimeSpan keep, CancellationToken ct)
     {

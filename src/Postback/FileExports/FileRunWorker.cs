@@ -100,6 +100,12 @@ public sealed class FileRunWorker(
             retryAt = RetrySchedule.NextAttempt(policy, run.Attempts, now, run.FirstDueAt, null, Random.Shared.NextDouble());
         }
         var status = await FileRunStore.CompleteAsync(db, run, _owner, result, retryAt, profile.Name, now, CancellationToken.None);
+        // Counted once the outcome is committed, and only by the process that recorded it (a
+        // lost lease, null, records and counts nothing).
+        if (MetricStatus(status) is { } counted)
+        {
+            Observability.PostbackMetrics.FileRunFinished(counted);
+        }
         if (status == FileRunStatus.Failed)
         {
             emailSignal.Notify();
@@ -116,6 +122,15 @@ public sealed class FileRunWorker(
                 run.Id, profile.Id, run.RouteName, run.Day, result.FileName, result.Rows);
         }
     }
+
+    /// postback_file_runs_total's status: a run left pending after a failed attempt is "retrying".
+    public static string? MetricStatus(string? recorded) => recorded switch
+    {
+        FileRunStatus.Succeeded => "succeeded",
+        FileRunStatus.Failed => "failed",
+        FileRunStatus.Pending => "retrying",
+        _ => null,
+    };
 
     private async Task RenewAsync(long runId, CancellationTokenSource lost)
     {

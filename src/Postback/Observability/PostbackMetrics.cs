@@ -30,8 +30,8 @@ public static class PostbackMetrics
     private static readonly Counter<long> Confirmations = Meter.CreateCounter<long>(
         "postback.confirmations", description: "Order confirmation outcomes recorded: succeeded, retrying, failed.");
 
-    // postback_file_runs_total{status}: the same for file export runs (recorded by the file
-    // export feature through FileRunFinished).
+    // postback_file_runs_total{status="succeeded"|"retrying"|"failed"}: file export run
+    // outcomes as the file run worker records them ("retrying": an upload failed, another is due).
     private static readonly Counter<long> FileRuns = Meter.CreateCounter<long>(
         "postback.file_runs", description: "File export runs finished: succeeded, retrying, failed.");
 
@@ -67,6 +67,7 @@ public static class PostbackMetrics
         foreach (var status in (string[])["succeeded", "retrying", "failed"])
         {
             Confirmations.Add(0, new KeyValuePair<string, object?>("status", status));
+            FileRuns.Add(0, new KeyValuePair<string, object?>("status", status));
         }
         foreach (var outcome in (string[])["accepted", "duplicate", "refused", "invalid", "too_large", "disabled", "unknown_instance", "failed"])
         {
@@ -96,7 +97,7 @@ public static class PostbackMetrics
     public static void ConfirmationRecorded(string status) =>
         Confirmations.Add(1, new KeyValuePair<string, object?>("status", status));
 
-    /// For the file export worker: call once per finished run with "succeeded", "retrying" or "failed".
+    /// Once per recorded outcome of a file run: "succeeded", "retrying" or "failed".
     public static void FileRunFinished(string status) =>
         FileRuns.Add(1, new KeyValuePair<string, object?>("status", status));
 

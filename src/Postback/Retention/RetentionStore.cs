@@ -17,8 +17,9 @@ public sealed class RemovedCounts
     public int AlertEmails { get; set; }
     public int InboundLogEntries { get; set; }
     public int HistoryLinesExpired { get; set; }
+    public int FileRuns { get; set; }
 
-    public int Total => Orders + Events + Deliveries + DeliveryAttempts + Confirmations + ConfirmationAttempts + AlertEmails + InboundLogEntries;
+    public int Total => Orders + Events + Deliveries + DeliveryAttempts + Confirmations + ConfirmationAttempts + AlertEmails + InboundLogEntries + FileRuns;
 
     public void Add(RemovedCounts other)
     {
@@ -31,6 +32,7 @@ public sealed class RemovedCounts
         AlertEmails += other.AlertEmails;
         InboundLogEntries += other.InboundLogEntries;
         HistoryLinesExpired += other.HistoryLinesExpired;
+        FileRuns += other.FileRuns;
     }
 }
 
@@ -82,6 +84,28 @@ public static class RetentionStore
         }
         return removed;
     }
+
+    /// Succeeded and failed file runs finished before the cutoff, with the file each kept for
+    /// download. A run whose day the scheduler may still look at (its catch-up window) stays
+    /// whatever its age: deleting it would make the scheduler create and upload that day again.
+    public static async Task<int> DeleteFinishedFileRunsAsync(PostbackDb db, WriteGate gate, DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
+    {
+        var dayBefore = FileExports.FileRunStore.FirstDayStillScheduled(now);
+        var ids = await FinishedFileRuns(db, cutoff, dayBefore).OrderBy(r => r.CompletedAt).Select(r => r.Id).Take(batch).ToListAsync(ct);
+        if (ids.Count == 0)
+        {
+            return 0;
+        }
+        using (await gate.EnterAsync(ct))
+        {
+            // Again under the gate: a run asked for again in between (pending once more) stays.
+            return await FinishedFileRuns(db, cutoff, dayBefore).Where(r => ids.Contains(r.Id)).ExecuteDeleteAsync(ct);
+        }
+    }
+
+    private static IQueryable<FileExports.FileRun> FinishedFileRuns(PostbackDb db, DateTimeOffset cutoff, string dayBefore) =>
+        db.FileRuns.Where(r => r.Status != FileExports.FileRunStatus.Pending && r.CompletedAt != null && r.CompletedAt < cutoff
+            && string.Compare(r.Day, dayBefore) < 0);
 
     /// Inbound log entries received before the cutoff.
     public static async Task<int> DeleteInboundLogAsync(PostbackDb db, WriteGate gate, DateTimeOffset cutoff, int batch, CancellationToken ct)

@@ -42,6 +42,14 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
                     removed.Add(r);
                     return r.Deliveries + r.DeliveryAttempts > 0 || r.HistoryLinesExpired > 0;
                 }, ct);
+                // File runs are finished work of the same kind: the record of a day's upload and
+                // the file kept for download go after the same period.
+                await RepeatAsync(db, async () =>
+                {
+                    var n = await RetentionStore.DeleteFinishedFileRunsAsync(db, gate, now - finished, now, batch, ct);
+                    removed.FileRuns += n;
+                    return n > 0;
+                }, ct);
                 await RepeatAsync(db, async () =>
                 {
                     var n = await RetentionStore.DeleteFinishedEmailsAsync(db, gate, now - finished, batch, ct);
@@ -76,8 +84,8 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         if (removed.Total > 0)
         {
             log.LogInformation(
-                "Retention removed {Deliveries} deliveries with {Attempts} attempts, {Orders} orders with {Events} events, {Confirmations} confirmations, {Emails} alert e-mails and {Inbound} inbound log entries",
-                removed.Deliveries, removed.DeliveryAttempts, removed.Orders, removed.Events, removed.Confirmations, removed.AlertEmails, removed.InboundLogEntries);
+                "Retention removed {Deliveries} deliveries with {Attempts} attempts, {FileRuns} file runs, {Orders} orders with {Events} events, {Confirmations} confirmations, {Emails} alert e-mails and {Inbound} inbound log entries",
+                removed.Deliveries, removed.DeliveryAttempts, removed.FileRuns, removed.Orders, removed.Events, removed.Confirmations, removed.AlertEmails, removed.InboundLogEntries);
         }
         return removed;
     }

@@ -47,6 +47,16 @@ public sealed class CsvFileTests
         Assert.Equal("id,first\r\n", CsvFile.Utf8.GetString(CsvFile.Render(mappings[..2], [], header: true, ",")));
     }
 
+    // Regression: the admin form creates a file profile with no mappings, and its page answered
+    // 500 because CsvHelper refuses a record of zero fields.
+    [Fact]
+    public void A_profile_without_mappings_renders_an_empty_file()
+    {
+        var order = Order("""{"orderId": 42}""");
+        Assert.Empty(CsvFile.Render([], [new FileRow(order, new RenderContext("new_sale"))], header: true, ","));
+        Assert.Empty(CsvFile.Render([], [], header: true, ","));
+    }
+
     [Theory]
     [InlineData("{profile}_{route}_{date:yyyyMMdd}.csv", "Call_center_partials_route1_20261130.csv")]
     [InlineData("orders-{date}.csv", "orders-2026-11-30.csv")]

@@ -1,15 +1,20 @@
 using System.Text.Json.Nodes;
-using Postback.Deliveries;
+using Postback.FileExports;
 using Postback.Tests.Deliveries;
 using Postback.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Postback.Tests.FileExports;
 
-/// The hub as a real OS process, killed with SIGKILL while it uploads a day's file (held slow by
-/// Postback:FileExports:MaxBytesPerSecond), then started again on the same SQLite file: the run's
-/// lease runs out, the new process runs it again, and the directory ends with the whole file,
-/// once, under its name.
+/// The hub as a real OS process, killed with SIGKILL while it uploads a day's file to every
+/// destination (held slow by Postback:FileExports:MaxBytesPerSecond), then started again on the
+/// same SQLite file: the runs' leases run out, the new process runs them again, and each
+/// directory ends with the whole file, once, under its name, and no .part left.
+///
+/// The runs are asked for by a first process whose worker is off, so the killed process claims
+/// all four in its first pass and the four uploads overlap (a pass waits for what it claimed).
+/// The day is three days back and the profiles' schedule half a day ahead: the day can be run
+/// now, and no scheduled run of another day can start while the test runs, whatever the hour.
 [Collection(HubProcessCollection.Name)]
 public sealed class FileRunCrashTests(ITestOutputHelper output)
 {
@@ -26,63 +31,55 @@ public sealed class FileRunCrashTests(ITestOutputHelper output)
             ["Postback:FileExports:PollSeconds"] = "1",
             ["Postback:FileExports:LeaseSeconds"] = "3",
             ["Postback:FileExports:FirstRetrySeconds"] = "1",
-            // About 50 KB of CSV per file at 4 KB/s: the uploads last many seconds, so the kill
-            // lands in them.
-            ["Postback:FileExports:MaxBytesPerSecond"] = "4000",
+            // About 51 KB of CSV per file at 2 KB/s: each upload lasts about 25 s, so the kill
+            // lands in all four even when connecting is slow on a loaded machine.
+            ["Postback:FileExports:MaxBytesPerSecond"] = "2000",
         };
-        HubProcess? first = null, second = null;
+        HubProcess? setup = null, first = null, second = null;
         try
         {
-            first = await HubProcess.StartSqliteAsync(dataDirectory, "hub-1", settings);
-            using var api = first.Api();
-            var yesterday = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-1);
-            var at = new DateTimeOffset(yesterday.ToDateTime(new TimeOnly(12, 0)), TimeSpan.Zero);
-            for (var batch = 0; batch < Rows / 500; batch++)
-            {
-                var events = Enumerable.Range(batch * 500, 500).Select(i => new
-                {
-                    eventId = $"crash-{i}",
-                    type = "new_sale",
-                    occurredAt = at.AddSeconds(i),
-                    order = new { orderId = 100000 + i },
-                }).ToArray();
-                await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/events/batch", new { events }), System.Net.HttpStatusCode.Accepted);
-            }
-            // Scheduled a minute or two from now (UTC), so one pass of the worker creates and
-            // claims all four runs together and the four uploads overlap.
-            var now = DateTime.UtcNow;
-            var due = new DateTime(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, DateTimeKind.Utc).AddMinutes(2);
-            Assert.True(DateOnly.FromDateTime(due) == DateOnly.FromDateTime(now), "this test needs two minutes before midnight UTC");
-            var schedule = new { time = due.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture), timeZone = "UTC" };
-
+            setup = await HubProcess.StartSqliteAsync(dataDirectory, "hub-0",
+                new Dictionary<string, string?>(settings) { ["Postback:FileExports:Enabled"] = "false" });
             var targets = new List<(string Destination, string Local, long ProfileId, long RunId, string Name)>();
-            foreach (var destination in FileServers.Destinations)
+            using (var api = setup.Api())
             {
-                var (remote, local) = FileServers.NewDirectory(destination);
-                var file = FileServers.Settings(destination, remote);
-                file["schedule"] = schedule;
-                var created = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/export-profiles", new
+                var now = DateTime.UtcNow;
+                var day = DateOnly.FromDateTime(now).AddDays(-3);
+                var at = new DateTimeOffset(day.ToDateTime(new TimeOnly(12, 0)), TimeSpan.Zero);
+                for (var batch = 0; batch < Rows / 500; batch++)
                 {
-                    name = "Crash " + destination,
-                    type = "file",
-                    mappings = new object[] { new { exportName = "order_id", field = "orderId" }, new { exportName = "list", @static = "list-400" } },
-                    routes = new object[] { new { name = "all", customerTypes = new[] { "new_sale" } } },
-                    file,
-                }), System.Net.HttpStatusCode.Created);
-                targets.Add((destination, local, created["id"]!.GetValue<long>(), 0, $"Crash_{destination}_all_{yesterday:yyyyMMdd}.csv"));
-            }
-            for (var i = 0; i < targets.Count; i++)
-            {
-                var t = targets[i];
-                JsonArray? runs = null;
-                await DeliveryScenario.WaitUntilAsync(async () =>
+                    var events = Enumerable.Range(batch * 500, 500).Select(i => new
+                    {
+                        eventId = $"crash-{i}",
+                        type = "new_sale",
+                        occurredAt = at.AddSeconds(i),
+                        order = new { orderId = 100000 + i },
+                    }).ToArray();
+                    await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/events/batch", new { events }), System.Net.HttpStatusCode.Accepted);
+                }
+                var schedule = new { time = now.AddHours(12).ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture), timeZone = "UTC" };
+                foreach (var destination in FileServers.Destinations)
                 {
-                    runs = (await Json.ReadOkAsync(await api.GetAsync($"/api/v1/export-profiles/{t.ProfileId}/runs")))["items"]!.AsArray();
-                    return runs.Count == 1;
-                }, TimeSpan.FromSeconds(200), () => $"{t.Destination}: the day's run should have been scheduled at {schedule.time}: {runs?.ToJsonString()}\n{first.Output}");
-                targets[i] = t with { RunId = runs![0]!["id"]!.GetValue<long>() };
+                    var (remote, local) = FileServers.NewDirectory(destination);
+                    var file = FileServers.Settings(destination, remote);
+                    file["schedule"] = schedule;
+                    var created = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/export-profiles", new
+                    {
+                        name = "Crash " + destination,
+                        type = "file",
+                        mappings = new object[] { new { exportName = "order_id", field = "orderId" }, new { exportName = "list", @static = "list-400" } },
+                        routes = new object[] { new { name = "all", customerTypes = new[] { "new_sale" } } },
+                        file,
+                    }), System.Net.HttpStatusCode.Created);
+                    var profileId = created["id"]!.GetValue<long>();
+                    var runs = await Json.ReadOkAsync(await api.PostJsonAsync($"/api/v1/export-profiles/{profileId}/runs",
+                        new { date = FileDays.Format(day) }), System.Net.HttpStatusCode.Accepted);
+                    targets.Add((destination, local, profileId, runs[0]!["id"]!.GetValue<long>(), $"Crash_{destination}_all_{day:yyyyMMdd}.csv"));
+                }
             }
+            Assert.Equal(0, await setup.StopAsync());
 
+            first = await HubProcess.StartSqliteAsync(dataDirectory, "hub-1", settings);
             bool Uploading((string Destination, string Local, long ProfileId, long RunId, string Name) t) =>
                 File.Exists(Path.Combine(t.Local, t.Name + ".part")) && new FileInfo(Path.Combine(t.Local, t.Name + ".part")).Length > 0;
             await DeliveryScenario.WaitUntilAsync(() => targets.All(Uploading), TimeSpan.FromSeconds(120),
@@ -94,6 +91,7 @@ public sealed class FileRunCrashTests(ITestOutputHelper output)
                 Assert.False(File.Exists(Path.Combine(t.Local, t.Name)), $"{t.Destination}: the kill must land mid-upload, but the file was already in place; the test proves nothing");
             }
 
+            var expected = "order_id,list\r\n" + string.Concat(Enumerable.Range(0, Rows).Select(i => $"{100000 + i},list-400\r\n"));
             second = await HubProcess.StartSqliteAsync(dataDirectory, "hub-2", new Dictionary<string, string?>(settings) { ["Postback:FileExports:MaxBytesPerSecond"] = "0" });
             using var api2 = second.Api();
             foreach (var t in targets)
@@ -107,18 +105,23 @@ public sealed class FileRunCrashTests(ITestOutputHelper output)
 
                 Assert.Equal("succeeded", done!["status"]!.GetValue<string>());
                 Assert.Equal(Rows, done["rows"]!.GetValue<int>());
+                // Claimed by hub-1 (killed), then once by hub-2.
                 Assert.Equal(2, done["attempts"]!.GetValue<int>());
+                // The whole file, once, under its name; no .part left behind.
                 Assert.Equal([t.Name], FileServers.Files(t.Local));
                 var uploaded = await File.ReadAllBytesAsync(Path.Combine(t.Local, t.Name));
                 var download = await (await api2.GetAsync($"/api/v1/export-profiles/{t.ProfileId}/runs/{t.RunId}/file")).Content.ReadAsByteArrayAsync();
                 Assert.Equal(download, uploaded);
-                var lines = System.Text.Encoding.UTF8.GetString(uploaded).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-                Assert.Equal(Rows + 1, lines.Length);
-                Assert.Equal(Rows, lines.Skip(1).Distinct().Count());
+                // Byte for byte: the header, then every event's row once, in event order.
+                Assert.Equal(expected, System.Text.Encoding.UTF8.GetString(uploaded));
             }
         }
         finally
         {
+            if (setup is not null)
+            {
+                await setup.DisposeAsync();
+            }
             if (first is not null)
             {
                 await first.DisposeAsync();

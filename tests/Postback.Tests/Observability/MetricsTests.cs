@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
+using Postback.Tests.FileExports;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Observability;
@@ -22,6 +23,10 @@ public sealed class MetricsTests
         await using var hub = await HubProcess.StartSqliteAsync(data, "metrics-hub", new Dictionary<string, string?>
         {
             ["Postback:Delivery:FirstRetrySeconds"] = "3600",
+            // File runs: a failed upload is retried within seconds, so one is retried while the test looks.
+            ["Postback:FileExports:FolderRoot"] = FileServers.FolderRoot,
+            ["Postback:FileExports:FirstRetrySeconds"] = "1",
+            ["Postback:FileExports:PollSeconds"] = "1",
         });
         using var api = hub.Api();
 
@@ -65,14 +70,17 @@ public sealed class MetricsTests
         var retried = (await DeliveryScenario.ListDeliveriesAsync(api, "pending")).Single();
         Assert.Equal(HttpStatusCode.OK, (await api.PostAsync($"/api/v1/deliveries/{retried.Id}/cancel", null)).StatusCode);
 
+        var fileRetries = await RunFilesAsync(api);
+
         // Counters are added right after the outcome's commit; the backlog gauges are read at most every 5 s.
         PrometheusText metrics = null!;
         await DeliveryScenario.WaitUntilAsync(async () =>
         {
             metrics = await ScrapeAsync(hub);
             return metrics.Value("postback_deliveries_total", ("status", "succeeded")) == 4
-                && metrics.Value("postback_deliveries_pending") == 0;
-        }, Timeout, () => "postback_deliveries_total{status=succeeded} 4 and postback_deliveries_pending 0:\n" + metrics?.Text);
+                && metrics.Value("postback_deliveries_pending") == 0
+                && metrics.Value("postback_file_runs_total", ("status", "failed")) == 1;
+        }, Timeout, () => "postback_deliveries_total{status=succeeded} 4, postback_deliveries_pending 0, postback_file_runs_total{status=failed} 1:\n" + metrics?.Text);
 
         Assert.Equal(5, metrics.Value("postback_events_ingested_total", ("source", "api")));
         Assert.Equal(1, metrics.Value("postback_events_ingested_total", ("source", "plugin")));
@@ -81,6 +89,9 @@ public sealed class MetricsTests
         Assert.Equal(1, metrics.Value("postback_deliveries_total", ("status", "failed")));
         Assert.Equal(1, metrics.Value("postback_deliveries_total", ("status", "cancelled")));
         Assert.Equal(0, metrics.Value("postback_confirmations_total", ("status", "succeeded")));
+        Assert.Equal(1, metrics.Value("postback_file_runs_total", ("status", "succeeded")));
+        Assert.Equal(fileRetries, metrics.Value("postback_file_runs_total", ("status", "retrying")));
+        Assert.Equal(1, metrics.Value("postback_file_runs_total", ("status", "failed")));
         Assert.Equal(4, metrics.Value("postback_delivery_attempt_duration_seconds_count", ("outcome", "succeeded")));
         Assert.Equal(2, metrics.Value("postback_delivery_attempt_duration_seconds_count", ("outcome", "rejected")));
         Assert.Equal(4, metrics.Value("postback_delivery_latency_seconds_count"));
@@ -126,6 +137,69 @@ public sealed class MetricsTests
             Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/health/ready")).StatusCode);
         }
         DeliveryScenario.DeleteDirectory(data);
+    }
+
+    /// Two file profiles: one writing a day to a folder (succeeded), and one sending to an FTP
+    /// port where nothing listens, retried until its route is removed, which fails it for good
+    /// (retrying once per failed attempt before that, failed once). Returns how many retries were recorded: the
+    /// failing run's attempts but the last.
+    private static async Task<double> RunFilesAsync(HttpClient api)
+    {
+        var day = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        // Scheduled an hour ago (UTC): today's run fell due before the profiles existed, so the
+        // scheduler adds none for a day; only the runs asked for below happen.
+        var schedule = new { time = DateTime.UtcNow.AddHours(-1).ToString("HH:mm", CultureInfo.InvariantCulture), timeZone = "UTC" };
+        async Task<long> CreateAsync(string name, Dictionary<string, object?> file)
+        {
+            file["schedule"] = schedule;
+            var created = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/export-profiles", new
+            {
+                name,
+                type = "file",
+                mappings = new[] { new { exportName = "order_id", field = "orderId" } },
+                routes = new[] { new { name = "sales", customerTypes = new[] { "new_sale" } } },
+                file,
+            }), HttpStatusCode.Created);
+            return created["id"]!.GetValue<long>();
+        }
+        async Task<JsonNode> RunAsync(long profileId, Func<JsonNode, bool> done, string what)
+        {
+            var run = (await Json.ReadOkAsync(await api.PostJsonAsync($"/api/v1/export-profiles/{profileId}/runs", new { date = day }), HttpStatusCode.Accepted)).AsArray().Single()!;
+            JsonNode now = run;
+            await DeliveryScenario.WaitUntilAsync(async () =>
+            {
+                now = await Json.ReadOkAsync(await api.GetAsync($"/api/v1/export-profiles/{profileId}/runs/{run["id"]}"));
+                return done(now);
+            }, Timeout, () => what + ": " + now.ToJsonString());
+            return now;
+        }
+
+        var (okDirectory, _) = FileServers.NewDirectory(Postback.FileExports.FileDestinations.Folder);
+        var ok = await CreateAsync("file-ok", FileServers.Settings(Postback.FileExports.FileDestinations.Folder, okDirectory));
+        await RunAsync(ok, r => r["status"]!.GetValue<string>() == "succeeded", "the day's file should be uploaded");
+
+        var (remote, _) = FileServers.NewDirectory(Postback.FileExports.FileDestinations.Ftp);
+        var gone = await CreateAsync("file-down", FileServers.Settings(Postback.FileExports.FileDestinations.Ftp, remote, port: FileServers.FreePort()));
+        var failing = await RunAsync(gone, r => r["attempts"]!.GetValue<int>() >= 1 && r["lastError"] is not null, "the upload should have failed once");
+        Assert.Equal("pending", failing["status"]!.GetValue<string>());
+        // Without the route, the next attempt fails the run for good.
+        var profile = (await Json.ReadOkAsync(await api.GetAsync($"/api/v1/export-profiles/{gone}"))).AsObject();
+        foreach (var readOnly in new[] { "id", "createdAt", "updatedAt" })
+        {
+            profile.Remove(readOnly);
+        }
+        profile["file"]!.AsObject().Remove("hasPrivateKey");
+        profile["routes"] = new JsonArray();
+        await Json.ReadOkAsync(await api.PutAsync($"/api/v1/export-profiles/{gone}",
+            new StringContent(profile.ToJsonString(), System.Text.Encoding.UTF8, "application/json")));
+        JsonNode failed = failing;
+        await DeliveryScenario.WaitUntilAsync(async () =>
+        {
+            failed = await Json.ReadOkAsync(await api.GetAsync($"/api/v1/export-profiles/{gone}/runs/{failing["id"]}"));
+            return failed["status"]!.GetValue<string>() == "failed";
+        }, Timeout, () => "the run should have failed once its route was gone: " + failed.ToJsonString());
+        Assert.Contains("no longer has route", failed["lastError"]!.GetValue<string>(), StringComparison.Ordinal);
+        return failed["attempts"]!.GetValue<int>() - 1;
     }
 
     private static async Task CreateProfileAsync(HttpClient api, string url, string customerType, int? giveUpAfterHours)

@@ -63,6 +63,7 @@ public sealed partial class EditModel(
     };
 
     // New route
+    [BindProperty] public string? RouteName { get; set; }
     [BindProperty] public List<string> RouteCustomerTypes { get; set; } = [];
     [BindProperty] public List<string> RouteCampaignIds { get; set; } = [];
     [BindProperty] public List<string> RouteProductIds { get; set; } = [];
@@ -230,7 +231,7 @@ public sealed partial class EditModel(
             return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
-        var route = new ExportRoute(RouteCustomerTypes, RouteCampaignIds, RouteProductIds);
+        var route = new ExportRoute(RouteCustomerTypes, RouteCampaignIds, RouteProductIds, string.IsNullOrWhiteSpace(RouteName) ? null : RouteName.Trim());
         var index = Profile.Routes.Count;
         var input = ExportProfileOperations.ToInput(Profile) with { Routes = [.. Profile.Routes, route] };
         return await SaveAsync(input, "Added the route.", "routing", (path, reason) =>
