@@ -155,10 +155,7 @@ public sealed partial class EditModel(
             return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
-        var field = string.IsNullOrWhiteSpace(NewCustomField) ? NewField : NewCustomField;
-        var mapping = string.IsNullOrWhiteSpace(field)
-            ? new ExportMapping(NewExportName ?? "", null, NewStatic ?? "")
-            : new ExportMapping(NewExportName ?? "", field.Trim(), string.IsNullOrEmpty(NewStatic) ? null : NewStatic);
+        var mapping = FormMapping(NewExportName, NewField, NewCustomField, NewStatic);
         var index = Profile.Mappings.Count;
         var input = ExportProfileOperations.ToInput(Profile) with { Mappings = [.. Profile.Mappings, mapping] };
         return await SaveAsync(input, $"Added the field mapping {mapping.ExportName.Trim()}.", "mappings", (path, reason) =>
@@ -176,10 +173,7 @@ public sealed partial class EditModel(
         {
             return Changed("mappings");
         }
-        var field = string.IsNullOrWhiteSpace(EditCustomField) ? EditField : EditCustomField;
-        var mapping = string.IsNullOrWhiteSpace(field)
-            ? new ExportMapping(EditExportName ?? "", null, EditStatic ?? "")
-            : new ExportMapping(EditExportName ?? "", field.Trim(), string.IsNullOrEmpty(EditStatic) ? null : EditStatic);
+        var mapping = FormMapping(EditExportName, EditField, EditCustomField, EditStatic);
         var mappings = Profile.Mappings.ToList();
         mappings[index] = mapping;
         var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
@@ -383,6 +377,16 @@ public sealed partial class EditModel(
         await ExportProfileOperations.DeleteAsync(Profile, db, time.GetUtcNow(), ct);
         Flash($"Deleted the export profile {Profile.Name}; its pending deliveries are cancelled.");
         return Redirect("/admin/export-profiles");
+    }
+
+    // A mapping from the form's inputs: a field typed by name wins over the picker; no field
+    // makes it a static value.
+    private static ExportMapping FormMapping(string? exportName, string? pickedField, string? typedField, string? staticValue)
+    {
+        var field = string.IsNullOrWhiteSpace(typedField) ? pickedField : typedField;
+        return string.IsNullOrWhiteSpace(field)
+            ? new ExportMapping(exportName ?? "", null, staticValue ?? "")
+            : new ExportMapping(exportName ?? "", field.Trim(), string.IsNullOrEmpty(staticValue) ? null : staticValue);
     }
 
     // Row buttons name the row they were drawn for, so a list another operator changed in the
