@@ -25,6 +25,15 @@ public sealed class AdminFileExportTests(AdminBrowser ui) : IClassFixture<AdminB
         await page.GetByLabel("Export Type").SelectOptionAsync("file");
         await page.GetByText("File (CSV) destination").ClickAsync();
         await page.GetByLabel("Destination", new() { Exact = true }).SelectOptionAsync("folder");
+        // Bad input: each error under its field, nothing created.
+        await page.GetByLabel("Directory (must exist)").FillAsync("/etc");
+        await page.GetByLabel("Time zone").FillAsync("Mars/Olympus_Mons");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+        await Expect(page.Locator("#file-directory-error")).Not.ToBeEmptyAsync();
+        await Expect(page.Locator("#file-timeZone-error")).Not.ToBeEmptyAsync();
+        Assert.EndsWith("/admin/export-profiles", page.Url.Split('?')[0].TrimEnd('/'), StringComparison.Ordinal);
+        await Expect(page.GetByRole(AriaRole.Cell, new() { Name = "Warehouse file", Exact = true })).ToHaveCountAsync(0);
+
         await page.GetByLabel("Directory (must exist)").FillAsync(directory);
         await page.GetByLabel("Time zone").FillAsync("UTC");
         await page.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
@@ -49,6 +58,15 @@ public sealed class AdminFileExportTests(AdminBrowser ui) : IClassFixture<AdminB
             await page.GetByRole(AriaRole.Button, new() { Name = "Add mapping" }).ClickAsync();
             await Expect(page.Locator(".flash")).ToContainTextAsync($"Added the field mapping {exportName}.");
         }
+        // A header: mapping has no place in a CSV file.
+        await page.GetByLabel("Export Name", new() { Exact = true }).FillAsync("header:Content-Type");
+        await page.GetByLabel("Field", new() { Exact = true }).SelectOptionAsync("");
+        await page.GetByLabel("Static Value").FillAsync("text/csv");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add mapping" }).ClickAsync();
+        await Expect(page.Locator("#new-exportName-error")).Not.ToBeEmptyAsync();
+        await Expect(page.GetByRole(AriaRole.Table, new() { Name = "Field mappings" })).Not.ToContainTextAsync("header:");
+        await page.GetByLabel("Static Value").FillAsync("");
+
         await page.GetByLabel("Route name").FillAsync("bad/name");
         await page.GetByRole(AriaRole.Group, new() { Name = "Customer types" }).GetByLabel("New Sale", new() { Exact = true }).CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Add route" }).ClickAsync();

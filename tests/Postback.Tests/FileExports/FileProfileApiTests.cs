@@ -65,10 +65,62 @@ public sealed class FileProfileApiTests
         await using var hub = await HubFactory.StartAsync(allowPrivateNetworks: false,
             settings: new Dictionary<string, string?> { ["Postback:FileExports:FolderRoot"] = FileServers.FolderRoot });
         using var api = hub.Api();
+
+        var response = await api.PostJsonAsync("/api/v1/export-profiles", BadBody(what, value));
+        await Json.AssertProblemAsync(response, 400, field);
+        Assert.Equal(0, await hub.WithDbAsync(db => db.ExportProfiles.CountAsync()));
+    }
+
+    /// The same bad inputs as a PUT over a stored file profile: each refused naming its field,
+    /// and the stored profile is exactly as it was (secrets included).
+    [Fact]
+    public async Task Bad_file_settings_in_a_put_are_a_problem_and_the_stored_profile_stays_as_it_was()
+    {
+        await using var hub = await HubFactory.StartAsync(allowPrivateNetworks: false,
+            settings: new Dictionary<string, string?> { ["Postback:FileExports:FolderRoot"] = FileServers.FolderRoot });
+        using var api = hub.Api();
+        var created = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/export-profiles", Profile(Sftp())), System.Net.HttpStatusCode.Created);
+        var id = created["id"]!.GetValue<long>();
+        var before = await (await api.GetAsync($"/api/v1/export-profiles/{id}")).Content.ReadAsStringAsync();
+        var storedBefore = await hub.WithDbAsync(db => db.ExportProfiles.AsNoTracking().SingleAsync(p => p.Id == id));
+
+        foreach (var input in BadInputs)
+        {
+            var (what, value, field) = ((string)input[0], (string)input[1], (string)input[2]);
+            var response = await api.PutJsonAsync($"/api/v1/export-profiles/{id}", BadBody(what, value));
+            await Json.AssertProblemAsync(response, 400, field);
+            Assert.Equal(before, await (await api.GetAsync($"/api/v1/export-profiles/{id}")).Content.ReadAsStringAsync());
+        }
+        var storedAfter = await hub.WithDbAsync(db => db.ExportProfiles.AsNoTracking().SingleAsync(p => p.Id == id));
+        Assert.Equal(storedBefore.File, storedAfter.File);
+        Assert.Equal(storedBefore.UpdatedAt, storedAfter.UpdatedAt);
+        Assert.Equal(1, await hub.WithDbAsync(db => db.ExportProfiles.CountAsync()));
+    }
+
+    /// Asking for a run: the date must be a day, already due, and the route one of the profile's.
+    [Theory]
+    [InlineData("{\"date\": \"30/11/2026\"}", "date")]
+    [InlineData("{\"date\": \"2026-02-30\"}", "date")]
+    [InlineData("{}", "date")]
+    [InlineData("{\"date\": \"2999-01-01\"}", "date")]
+    [InlineData("{\"date\": \"2026-11-30\", \"route\": \"nope\"}", "route")]
+    public async Task A_run_for_a_bad_date_or_route_is_a_problem_and_no_run_is_made(string body, string field)
+    {
+        await using var hub = await HubFactory.StartAsync(settings: new Dictionary<string, string?> { ["Postback:FileExports:Enabled"] = "false" });
+        using var api = hub.Api();
+        var created = await Json.ReadOkAsync(await api.PostJsonAsync("/api/v1/export-profiles", Profile(Sftp())), System.Net.HttpStatusCode.Created);
+        var id = created["id"]!.GetValue<long>();
+
+        var response = await api.PostAsync($"/api/v1/export-profiles/{id}/runs", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        await Json.AssertProblemAsync(response, 400, field);
+        Assert.Equal(0, await hub.WithDbAsync(db => db.FileRuns.CountAsync()));
+    }
+
+    private static object BadBody(string what, string value)
+    {
         var file = Sftp();
         object? mapping = null, route = null;
         var type = "file";
-        object body;
         switch (what)
         {
             case "port":
@@ -98,13 +150,9 @@ public sealed class FileProfileApiTests
                 file[what] = value;
                 break;
         }
-        body = what == "signingSecret"
+        return what == "signingSecret"
             ? new { name = "Fulfillment", type, signingSecret = "whsec_" + Convert.ToBase64String(new byte[32]), mappings = Array.Empty<object>(), routes = Array.Empty<object>(), file }
             : Profile(file, type, mapping, route);
-
-        var response = await api.PostJsonAsync("/api/v1/export-profiles", body);
-        await Json.AssertProblemAsync(response, 400, field);
-        Assert.Equal(0, await hub.WithDbAsync(db => db.ExportProfiles.CountAsync()));
     }
 
     [Fact]
