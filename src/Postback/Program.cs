@@ -93,6 +93,7 @@ app.UseStatusCodePages(BadRequestProblems.WriteStatusProblemAsync);
 app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseAuditLog();
 
 app.MapPostbackApiReference();
 app.MapHealthChecks("/health");

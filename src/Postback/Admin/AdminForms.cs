@@ -56,6 +56,27 @@ public static class AdminForms
     public static string Describe(ExportRoute r) =>
         $"{string.Join(", ", r.CustomerTypes)} · campaigns: {(r.CampaignIds is { Count: > 0 } c ? string.Join(", ", c) : "all")} · products: {(r.ProductIds is { Count: > 0 } p ? string.Join(", ", p) : "all")}";
 
+    /// The request a profile sends, with merge tags in place of an order's values: the method, the
+    /// URL, the headers and the body (JSON or form) exactly as the renderer builds them.
+    public static RenderedRequest Example(ExportProfile p)
+    {
+        var tagged = p.Mappings.Select(m => m.Field is null ? m : m with { Field = null, Static = $"[{m.Field}]" }).ToList();
+        var empty = new Orders.OrderData { OrderId = 0, Fields = new Dictionary<string, string>(), Items = [] };
+        try
+        {
+            var r = RequestRenderer.Render(p.PostbackUrl, tagged, empty, new RenderContext(Orders.CustomerTypes.NewSale));
+            var form = r.Header("Content-Type") is { } type && type.StartsWith(RequestRenderer.FormContentType, StringComparison.OrdinalIgnoreCase);
+            // Shown to a person: [firstName] rather than %5BfirstName%5D.
+            return r with { Url = Unescape(r.Url), Body = form && r.Body is not null ? Unescape(r.Body) : r.Body };
+        }
+        catch (ArgumentException)
+        {
+            return new RenderedRequest("GET", Template(p), [], null);
+        }
+
+        static string Unescape(string text) => Uri.UnescapeDataString(text.Replace('+', ' '));
+    }
+
     /// The seeds' way of showing a profile: the URL with each mapping as name=[field] or name=static.
     public static string Template(ExportProfile p)
     {

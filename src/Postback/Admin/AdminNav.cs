@@ -12,6 +12,7 @@ public static class AdminNav
         new("Deliveries", "/admin/deliveries"),
         new("Orders", "/admin/orders"),
         new("Plugins", "/admin/plugins"),
+        new("Campaigns", "/admin/campaigns"),
         new("SKUs", "/admin/skus"),
         new("Settings", "/admin/settings"),
         new("Team", "/admin/team", AdminOnly: true),

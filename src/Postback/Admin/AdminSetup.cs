@@ -70,7 +70,11 @@ public static class AdminSetup
             o.RootDirectory = "/Admin/Pages";
             o.Conventions.AuthorizeFolder("/", Policy);
             o.Conventions.AllowAnonymousToPage("/Login");
-        }).AddMvcOptions(o => o.Filters.Add<RolePageFilter>());
+        }).AddMvcOptions(o =>
+        {
+            o.Filters.Add<RolePageFilter>();
+            o.Filters.Add<DisplayTimeZoneFilter>();
+        });
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "postback_admin_af";

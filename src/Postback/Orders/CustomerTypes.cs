@@ -44,4 +44,14 @@ public static class CustomerTypes
     public static bool IsKnown(string? name) => name is not null && Names.Contains(name);
 
     public static string ListForErrors => string.Join(", ", All.Select(t => t.Name));
+
+    /// The CRMs' own words for a type, as their routing screens show it ("New Sale", "RMA Issued").
+    public static string Label(string name) => name switch
+    {
+        "pre_billing" => "Pre-Billing",
+        "rma_issued" => "RMA Issued",
+        "rma_received" => "RMA Received",
+        "qa_pending" => "QA Pending",
+        _ => string.Join(' ', name.Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..])),
+    };
 }

@@ -52,13 +52,29 @@ internal static class PluginInstancesApi
     public const int MaxLogPage = PluginInstanceOperations.MaxLogPage;
 
     // Seed 000's field mapping, in its order; organizationId, pluginInstanceId and secret are filled in.
-    private static readonly string[] KonnektiveFields =
+    public static readonly IReadOnlyList<string> KonnektiveSeedFields =
     [
         "country", "product1_qty", "orderId", "state", "product1_sku", "shipAddress2", "address2", "firstName", "shipState",
         "phoneNumber", "customerType", "shipCountry", "organizationId", "product1_name", "orderStatus", "postalCode",
         "product1_price", "shipAddress1", "city", "lastName", "shipCity", "address1", "emailAddress", "shipPostalCode",
         "pluginInstanceId",
     ];
+
+    // Not in seed 000's list, added by Postback: without them an order that comes in through the
+    // mapping has no customer history (customerId), exports send an empty order date
+    // (dateCreated), routing by campaign falls back to the instance's campaign, and totals and
+    // the ship-to name are blank.
+    public static readonly IReadOnlyList<string> KonnektiveAddedFields =
+        ["dateCreated", "customerId", "campaignId", "totalAmount", "shipFirstName", "shipLastName"];
+
+    // Always in the mapping: they address the postback (the instance, its secret), say which
+    // event it is, and key the order.
+    public static readonly IReadOnlySet<string> KonnektiveRequiredFields =
+        new HashSet<string>(["organizationId", "pluginInstanceId", "customerType", "orderId"], StringComparer.Ordinal);
+
+    /// The order fields an operator may leave out of the generated mapping, in mapping order.
+    public static IEnumerable<string> KonnektiveOptionalFields =>
+        KonnektiveSeedFields.Concat(KonnektiveAddedFields).Where(f => !KonnektiveRequiredFields.Contains(f));
 
     public static RouteGroupBuilder MapPluginInstances(this RouteGroupBuilder api)
     {
@@ -160,17 +176,37 @@ internal static class PluginInstancesApi
             : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}".TrimEnd('/');
     }
 
+    /// True when Postback:PublicBaseUrl is unset and the URLs would name this machine's loopback
+    /// or a private address: a CRM on the internet cannot reach them.
+    public static bool CrmCannotReach(string baseUrl, IConfiguration config)
+    {
+        if (!string.IsNullOrWhiteSpace(config["Postback:PublicBaseUrl"]) || !Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+        var host = uri.IdnHost.Trim('[', ']');
+        if (System.Net.IPAddress.TryParse(host, out var address))
+        {
+            return Outbound.NetworkGuard.IsPrivate(address);
+        }
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || !host.Contains('.')
+            || host.EndsWith(".local", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".internal", StringComparison.OrdinalIgnoreCase)
+            || host.EndsWith(".lan", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
+    }
+
     public static PluginInstanceView View(PluginInstance i, string baseUrl) => new(
         i.Id, i.OrganizationId, i.Name, i.Kind, i.Secret, i.CampaignId, i.ImportUnknownSkus, i.Enabled, Setup(i, baseUrl), i.CreatedAt, i.UpdatedAt);
 
-    public static PluginSetup Setup(PluginInstance i, string baseUrl)
+    /// fields: the optional order fields to include (null: all of them).
+    public static PluginSetup Setup(PluginInstance i, string baseUrl, IReadOnlySet<string>? fields = null)
     {
         var postbackUrl = $"{baseUrl}/api/v1/plugins/webhooks/{i.Kind}";
         var organization = i.OrganizationId.ToString(CultureInfo.InvariantCulture);
         var instance = i.Id.ToString(CultureInfo.InvariantCulture);
         var webhookUrl = $"{postbackUrl}?organizationId={organization}&pluginInstanceId={instance}";
         var mapping = new JsonObject();
-        foreach (var field in KonnektiveFields)
+        foreach (var field in KonnektiveSeedFields.Concat(KonnektiveAddedFields)
+            .Where(f => fields is null || KonnektiveRequiredFields.Contains(f) || fields.Contains(f)))
         {
             mapping[field] = field switch
             {

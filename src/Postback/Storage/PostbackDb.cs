@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Postback.Confirmations;
 using Postback.Deliveries;
@@ -49,12 +50,54 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         try
         {
             NormalizeTimes();
+            if (AuditActor() is { } actor && Team.AuditLog.Collect(this) is { Count: > 0 } audited)
+            {
+                return await SaveAuditedAsync(actor, audited, acceptAllChangesOnSuccess, cancellationToken);
+            }
             return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
         }
         finally
         {
             ChangeTracker.AutoDetectChangesEnabled = auto;
         }
+    }
+
+    // The change and its audit entries in one transaction: the entries need the ids the change
+    // is given, so they are a second statement batch inside it.
+    private async Task<int> SaveAuditedAsync(
+        (HttpContext Http, long OrganizationId, string Actor) actor, List<Team.AuditLog.Pending> audited, bool acceptAll, CancellationToken ct)
+    {
+        var own = Database.CurrentTransaction is null ? await Database.BeginTransactionAsync(ct) : null;
+        try
+        {
+            var count = await base.SaveChangesAsync(acceptAll, ct);
+            var now = actor.Http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+            Team.AuditLog.Add(this, actor.Http, actor.OrganizationId, actor.Actor, audited, now);
+            ChangeTracker.DetectChanges();
+            NormalizeTimes();
+            await base.SaveChangesAsync(acceptAll, ct);
+            if (own is not null)
+            {
+                await own.CommitAsync(ct);
+            }
+            return count;
+        }
+        finally
+        {
+            if (own is not null)
+            {
+                await own.DisposeAsync();
+            }
+        }
+    }
+
+    // Through the application's services: pooled contexts are built without a request.
+    private (HttpContext Http, long OrganizationId, string Actor)? AuditActor()
+    {
+        var services = this.GetService<Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptions>()
+            .FindExtension<Microsoft.EntityFrameworkCore.Infrastructure.CoreOptionsExtension>()?.ApplicationServiceProvider;
+        var http = services?.GetService<IHttpContextAccessor>()?.HttpContext;
+        return Team.AuditLog.ActorOf(http) is { } actor ? (http!, actor.OrganizationId, actor.Actor) : null;
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -9,14 +9,19 @@ public static class TeamSetup
         services.AddScoped<UserAccounts>();
         services.AddScoped<OrganizationSettings>();
         services.AddSingleton<ServerAdmins>();
+        services.AddHttpContextAccessor();
         return services;
     }
+
+    /// After authentication and authorization: the audit entry of a change made in bulk.
+    public static IApplicationBuilder UseAuditLog(this IApplicationBuilder app) => app.UseMiddleware<AuditMiddleware>();
 
     public static RouteGroupBuilder MapTeam(this RouteGroupBuilder api)
     {
         api.MapApiKeys();
         api.MapUsers();
         api.MapOrganizations();
+        api.MapAudit();
         return api;
     }
 }

@@ -41,8 +41,8 @@ public sealed class AdminOnPostgresTests(AdminBrowserOnPostgres ui) : IClassFixt
         await Expect(page.GetByLabel("Attempt 1 response")).ToContainTextAsync("stored on pg");
 
         await page.GotoAsync("/admin/orders");
-        await page.GetByLabel("Order id or customer id").FillAsync("pg-cust");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Open" }).ClickAsync();
+        await page.GetByLabel("Order id, customer id, name, e-mail or phone").FillAsync("pg-cust");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Find" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Customer pg-cust" })).ToBeVisibleAsync();
         await page.GetByRole(AriaRole.Link, new() { NameRegex = new Regex("^View what was sent") }).ClickAsync();
         await Expect(page.GetByTestId("delivery-status")).ToHaveTextAsync("succeeded");

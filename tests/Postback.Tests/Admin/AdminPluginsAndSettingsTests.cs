@@ -109,6 +109,22 @@ public sealed class AdminPluginsAndSettingsTests(AdminBrowser ui) : IClassFixtur
         Assert.Equal(instanceId.ToString(CultureInfo.InvariantCulture), mapping["pluginInstanceId"]!.GetValue<string>());
         Assert.Equal(secret, mapping["secret"]!.GetValue<string>());
         Assert.Equal("[product1_sku]", mapping["product1_sku"]!.GetValue<string>());
+        Assert.Equal("[dateCreated]", mapping["dateCreated"]!.GetValue<string>());
+        Assert.Equal("[customerId]", mapping["customerId"]!.GetValue<string>());
+
+        // The operator leaves fields out; the ids, the secret, orderId and customerType stay.
+        await page.GetByText("Choose the order fields in the mapping").ClickAsync();
+        await page.GetByLabel("totalAmount (added by Postback)").UncheckAsync();
+        await page.GetByLabel("phoneNumber", new() { Exact = true }).UncheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Show the mapping with these fields" }).ClickAsync();
+        await Expect(page.GetByLabel("phoneNumber", new() { Exact = true })).Not.ToBeCheckedAsync();
+        var chosen = JsonNode.Parse((await page.Locator("#field-mapping").TextContentAsync())!)!.AsObject();
+        Assert.False(chosen.ContainsKey("totalAmount"));
+        Assert.False(chosen.ContainsKey("phoneNumber"));
+        Assert.True(chosen.ContainsKey("customerId"));
+        Assert.Equal(secret, chosen["secret"]!.GetValue<string>());
+        Assert.Equal("[customerType]", chosen["customerType"]!.GetValue<string>());
+        Assert.Equal(mapping.Count - 2, chosen.Count);
 
         // The CRM posts to the pasted URL; the inbound log shows it, the secret masked.
         var orderId = Random.Shared.Next(100_000, 999_999);

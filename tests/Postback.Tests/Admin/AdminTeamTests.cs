@@ -98,5 +98,15 @@ public sealed class AdminTeamTests(AdminBrowser ui) : IClassFixture<AdminBrowser
         await row.GetByRole(AriaRole.Button, new() { Name = "Revoke " + name }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("Revoked the key");
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/v1/export-profiles")).StatusCode);
+
+        // Both changes are in the audit log, by the signed-in admin, with the key's name and no key material.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Audit log" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Audit log" })).ToBeVisibleAsync();
+        var created = page.GetByRole(AriaRole.Row).Filter(new() { HasText = name });
+        await Expect(created).ToHaveCountAsync(1);
+        await Expect(created).ToContainTextAsync("create");
+        await Expect(created).ToContainTextAsync("api-key");
+        await Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = "revoke" }).First).ToContainTextAsync("api-key");
+        await Expect(page.GetByText(key)).ToHaveCountAsync(0);
     }
 }

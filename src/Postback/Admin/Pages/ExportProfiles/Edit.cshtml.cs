@@ -39,6 +39,29 @@ public sealed partial class EditModel(
     [BindProperty] public string? NewCustomField { get; set; }
     [BindProperty] public string? NewStatic { get; set; }
 
+    // A mapping edited in place (?editMapping=n shows its row as a form).
+    [BindProperty(SupportsGet = true)] public int? EditMapping { get; set; }
+    [BindProperty] public string? EditExportName { get; set; }
+    [BindProperty] public string? EditField { get; set; }
+    [BindProperty] public string? EditCustomField { get; set; }
+    [BindProperty] public string? EditStatic { get; set; }
+
+    /// Merge tags that are probably typos (MergeTagWarnings).
+    public IReadOnlyList<string> MappingWarnings { get; private set; } = [];
+
+    /// The section whose form failed: a banner at the top names it, and the page opens and
+    /// scrolls to it (admin.js).
+    public string? FailedSection { get; private set; }
+
+    public static string SectionTitle(string section) => section switch
+    {
+        "general" => "General Settings",
+        "destination" => "File destination",
+        "mappings" => "Field Mappings",
+        "routing" => "Profile Routing",
+        _ => section,
+    };
+
     // New route
     [BindProperty] public string? RouteName { get; set; }
     [BindProperty] public List<string> RouteCustomerTypes { get; set; } = [];
@@ -72,6 +95,16 @@ public sealed partial class EditModel(
             return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
+        if (EditMapping is { } edit && edit >= 0 && edit < Profile.Mappings.Count)
+        {
+            var m = Profile.Mappings[edit];
+            var inCatalog = m.Field is not null && FieldGroups.Any(g => g.Fields.Any(f => f.Name == m.Field));
+            (EditExportName, EditField, EditCustomField, EditStatic) = (m.ExportName, inCatalog ? m.Field : null, inCatalog ? null : m.Field, m.Static);
+        }
+        else
+        {
+            EditMapping = null;
+        }
         await RenderPreviewAsync(ct);
         return Page();
     }
@@ -122,14 +155,31 @@ public sealed partial class EditModel(
             return NotFoundPage($"There is no export profile {id}.");
         }
         FillGeneral();
-        var field = string.IsNullOrWhiteSpace(NewCustomField) ? NewField : NewCustomField;
-        var mapping = string.IsNullOrWhiteSpace(field)
-            ? new ExportMapping(NewExportName ?? "", null, NewStatic ?? "")
-            : new ExportMapping(NewExportName ?? "", field.Trim(), string.IsNullOrEmpty(NewStatic) ? null : NewStatic);
+        var mapping = FormMapping(NewExportName, NewField, NewCustomField, NewStatic);
         var index = Profile.Mappings.Count;
         var input = ExportProfileOperations.ToInput(Profile) with { Mappings = [.. Profile.Mappings, mapping] };
         return await SaveAsync(input, $"Added the field mapping {mapping.ExportName.Trim()}.", "mappings", (path, reason) =>
             (path.StartsWith($"mappings[{index}]", StringComparison.Ordinal) ? "new" + path[$"mappings[{index}]".Length..] : path, reason), ct);
+    }
+
+    public async Task<IActionResult> OnPostUpdateMappingAsync(long id, int index, string? name, CancellationToken ct)
+    {
+        if (!await LoadAsync(id, ct))
+        {
+            return NotFoundPage($"There is no export profile {id}.");
+        }
+        FillGeneral();
+        if (!MappingIs(index, name))
+        {
+            return Changed("mappings");
+        }
+        var mapping = FormMapping(EditExportName, EditField, EditCustomField, EditStatic);
+        var mappings = Profile.Mappings.ToList();
+        mappings[index] = mapping;
+        var input = ExportProfileOperations.ToInput(Profile) with { Mappings = mappings };
+        EditMapping = index;
+        return await SaveAsync(input, $"Saved the field mapping {mapping.ExportName.Trim()}.", "mappings", (path, reason) =>
+            (path.StartsWith($"mappings[{index}]", StringComparison.Ordinal) ? "edit" + path[$"mappings[{index}]".Length..] : path, reason), ct);
     }
 
     public async Task<IActionResult> OnPostMoveMappingAsync(long id, int index, int by, string? name, CancellationToken ct)
@@ -329,6 +379,16 @@ public sealed partial class EditModel(
         return Redirect("/admin/export-profiles");
     }
 
+    // A mapping from the form's inputs: a field typed by name wins over the picker; no field
+    // makes it a static value.
+    private static ExportMapping FormMapping(string? exportName, string? pickedField, string? typedField, string? staticValue)
+    {
+        var field = string.IsNullOrWhiteSpace(typedField) ? pickedField : typedField;
+        return string.IsNullOrWhiteSpace(field)
+            ? new ExportMapping(exportName ?? "", null, staticValue ?? "")
+            : new ExportMapping(exportName ?? "", field.Trim(), string.IsNullOrEmpty(staticValue) ? null : staticValue);
+    }
+
     // Row buttons name the row they were drawn for, so a list another operator changed in the
     // meantime is never edited at the wrong position.
     private bool MappingIs(int index, string? name) =>
@@ -359,6 +419,7 @@ public sealed partial class EditModel(
                 AddError(field, text);
             }
         }
+        FailedSection = section;
         // The tracked entity was left as it was; reload it anyway so the page shows what is stored.
         return await RedisplayAsync(ct);
     }
@@ -389,6 +450,7 @@ public sealed partial class EditModel(
         }
         Campaigns = await db.Campaigns.AsNoTracking().Include(c => c.Products)
             .Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
+        MappingWarnings = MergeTagWarnings.For(profile.Mappings, await MergeTagWarnings.KnownExtraFieldsAsync(db, OrganizationId, ct));
         return true;
     }
 

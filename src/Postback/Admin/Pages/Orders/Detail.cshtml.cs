@@ -16,6 +16,18 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSi
 
     public StoredOrder Order { get; private set; } = null!;
     public JsonObject Data { get; private set; } = [];
+    public OrderData Parsed { get; private set; } = null!;
+    public string? CampaignName { get; private set; }
+
+    /// The order's fields in labelled sections, in the field catalog's groups and order; fields
+    /// the catalog does not list come last, as extra fields.
+    public IReadOnlyList<(string Title, IReadOnlyList<(string Label, string Value)> Fields)> Sections { get; private set; } = [];
+
+    private static readonly (string Group, string Title)[] Groups =
+    [
+        ("customer", "Customer"), ("billing", "Billing address"), ("shipping", "Shipping address"),
+        ("totals", "Totals"), ("order", "Order"), ("campaign", "Campaign"), ("marketing", "Marketing"),
+    ];
     public IReadOnlyList<CapturedField> Captured { get; private set; } = [];
     public IReadOnlyList<OrderEventView> Events { get; private set; } = [];
     public IReadOnlyList<DeliveryView> Exports { get; private set; } = [];
@@ -31,6 +43,29 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSi
         Order = row;
         var order = OrderJson.Deserialize(row.Data);
         Data = OrderJson.ToApi(order);
+        Parsed = order;
+        if (row.CampaignId is { } campaignId)
+        {
+            CampaignName = await db.Campaigns.AsNoTracking().Where(c => c.OrganizationId == OrganizationId && c.CampaignId == campaignId)
+                .Select(c => c.Name).FirstOrDefaultAsync(ct);
+        }
+        var sections = new List<(string, IReadOnlyList<(string, string)>)>();
+        foreach (var (group, title) in Groups)
+        {
+            var fields = Fields.FieldCatalog.OrderFields.Where(f => f.Group == group && order.Get(f.Name) is { Length: > 0 })
+                .Select(f => (Label(f.Name), f.Name == "campaignId" && CampaignName is not null ? $"{CampaignName} ({order.Get(f.Name)})" : order.Get(f.Name)!)).ToList();
+            if (fields.Count > 0)
+            {
+                sections.Add((title, fields));
+            }
+        }
+        var extra = order.Fields.Where(f => Fields.FieldCatalog.Find(f.Key) is null).OrderBy(f => f.Key, StringComparer.Ordinal)
+            .Select(f => ($"[{f.Key}]", f.Value)).ToList();
+        if (extra.Count > 0)
+        {
+            sections.Add(("Extra fields", extra));
+        }
+        Sections = sections;
         Captured = OrderCaptures.List(row.CaptureSources, order);
         Events = await db.OrderEvents.AsNoTracking().Where(e => e.OrderKey == row.Id).OrderBy(e => e.Id)
             .Select(e => new OrderEventView(e.Id, e.EventId, e.Type, e.OccurredAt, e.ReceivedAt)).ToListAsync(ct);
@@ -74,5 +109,12 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, ConfirmationSi
             _ => done,
         });
         return Redirect($"/admin/orders/{orderId}#confirmation");
+    }
+
+    // "shipPostalCode" → "Ship postal code".
+    private static string Label(string name)
+    {
+        var words = System.Text.RegularExpressions.Regex.Replace(name, "(?<=[a-z0-9])([A-Z])", " $1").ToLowerInvariant();
+        return char.ToUpperInvariant(words[0]) + words[1..];
     }
 }

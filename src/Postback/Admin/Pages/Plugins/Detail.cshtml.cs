@@ -14,6 +14,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
 
     public PluginInstance Instance { get; private set; } = null!;
     public PluginSetup Setup { get; private set; } = null!;
+    public bool CrmCannotReach { get; private set; }
     public IReadOnlyList<Campaign> Campaigns { get; private set; } = [];
     public IReadOnlyList<InboundLogView> Log { get; private set; } = [];
 
@@ -24,8 +25,18 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
     [BindProperty] public bool ImportUnknownSkus { get; set; }
     [BindProperty] public bool Enabled { get; set; }
 
-    public async Task<IActionResult> OnGetAsync(long id, CancellationToken ct)
+    /// The optional order fields in the generated Konnektive mapping: all, unless the operator
+    /// chose (?choose=1&fields=a&fields=b); the fields that address the postback stay always.
+    public IReadOnlySet<string>? ChosenFields { get; private set; }
+
+    public bool Includes(string field) => ChosenFields is null || ChosenFields.Contains(field);
+
+    public async Task<IActionResult> OnGetAsync(long id, [FromQuery] string? choose, [FromQuery] string[]? fields, CancellationToken ct)
     {
+        if (choose is not null)
+        {
+            ChosenFields = (fields ?? []).Where(f => PluginInstancesApi.KonnektiveOptionalFields.Contains(f, StringComparer.Ordinal)).ToHashSet(StringComparer.Ordinal);
+        }
         if (!await LoadAsync(id, ct))
         {
             return NotFoundPage($"There is no plugin {id}.");
@@ -74,7 +85,9 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
             return false;
         }
         Instance = instance;
-        Setup = PluginInstancesApi.Setup(instance, PluginInstancesApi.BaseUrl(HttpContext, config));
+        var baseUrl = PluginInstancesApi.BaseUrl(HttpContext, config);
+        Setup = PluginInstancesApi.Setup(instance, baseUrl, ChosenFields);
+        CrmCannotReach = PluginInstancesApi.CrmCannotReach(baseUrl, config);
         Campaigns = await db.Campaigns.AsNoTracking().Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
         Log = await PluginInstanceOperations.LogPageAsync(
             db.InboundLog.Where(e => e.OrganizationId == OrganizationId && e.PluginInstanceId == id), LogSize, null, ct);
