@@ -5,7 +5,7 @@ using Postback.Tests.Support;
 
 namespace Postback.Tests.Confirmations;
 
-/// The open points of the order confirmation review: the e-mail sender's lease over a slow
+/// Edge cases of order confirmation: the e-mail sender's lease over a slow
 /// batch, its edge cases (a long refusal, an address MailKit cannot read), reconfirm's fresh
 /// round, and confirm under database errors.
 public sealed partial class ConfirmationWebhookTests

@@ -17,11 +17,11 @@ using static Postback.Tests.Support.Json;
 
 namespace Postback.Tests.Plugins;
 
-/// The defects the review of the inbound plugins left open: SKU links against postbacks in
+/// SKU linking and the inbound log: SKU links against postbacks in
 /// flight, linking in bounded batches, the SKU list's pages, a postback stored whole or not at
 /// all, the inbound log's retention, and SKUs with a '/'. On both storages (plus PostgreSQL-only
 /// interleavings forced with real table and row locks).
-public abstract class InboundReviewTests(PluginHub fixture)
+public abstract class SkuLinkingAndInboundLogTests(PluginHub fixture)
 {
     private static long _nextOrder = 900_000;
 
@@ -302,13 +302,13 @@ public abstract class InboundReviewTests(PluginHub fixture)
     }
 }
 
-public sealed class InboundReviewSqliteTests(SqlitePluginHub fixture) : InboundReviewTests(fixture), IClassFixture<SqlitePluginHub>
+public sealed class SkuLinkingAndInboundLogSqliteTests(SqlitePluginHub fixture) : SkuLinkingAndInboundLogTests(fixture), IClassFixture<SqlitePluginHub>
 {
     protected override string FailImportSql =>
         """CREATE TRIGGER IF NOT EXISTS fail_boom_import BEFORE INSERT ON imported_skus WHEN NEW."Sku" LIKE 'BOOM-%' BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END;""";
 }
 
-public sealed class InboundReviewPostgresTests(PostgresPluginHub fixture) : InboundReviewTests(fixture), IClassFixture<PostgresPluginHub>
+public sealed class SkuLinkingAndInboundLogPostgresTests(PostgresPluginHub fixture) : SkuLinkingAndInboundLogTests(fixture), IClassFixture<PostgresPluginHub>
 {
     protected override string FailImportSql => """
         CREATE OR REPLACE FUNCTION fail_boom_import() RETURNS trigger AS $$

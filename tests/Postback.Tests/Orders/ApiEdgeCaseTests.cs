@@ -3,8 +3,9 @@ using Postback.Tests.Support;
 
 namespace Postback.Tests.Orders;
 
-/// Each test pins a behaviour found wrong in review, named after it.
-public sealed class ReviewRegressionTests : IAsyncLifetime
+/// Edge cases of the events, profiles and campaigns API: a reused event id, property casing,
+/// a product a route uses, the times a created profile answers with.
+public sealed class ApiEdgeCaseTests : IAsyncLifetime
 {
     private HubFactory _hub = null!;
     private HttpClient _api = null!;
@@ -22,7 +23,7 @@ public sealed class ReviewRegressionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_event_id_reused_for_another_order_was_answered_as_a_duplicate()
+    public async Task An_event_id_reused_for_another_order_or_type_is_refused_and_stores_nothing_while_a_true_retry_is_a_duplicate()
     {
         Assert.Equal(202, (int)(await _api.PostJsonAsync("/api/v1/events", new { eventId = "reuse-1", type = "new_sale", order = new { orderId = 501 } })).StatusCode);
 
@@ -51,7 +52,7 @@ public sealed class ReviewRegressionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Property_names_in_other_casing_were_accepted()
+    public async Task Property_names_in_other_casing_are_refused_naming_the_property()
     {
         var response = await _api.PostRawAsync("/api/v1/export-profiles",
             """{"NAME": "x", "postbackUrl": "https://example.com/p", "mappings": [], "routes": []}""");
@@ -59,7 +60,7 @@ public sealed class ReviewRegressionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Dropping_a_routed_product_from_its_campaign_broke_the_profile()
+    public async Task A_product_a_route_uses_cannot_be_dropped_from_its_campaign_nor_the_campaign_deleted()
     {
         Assert.Equal(201, (int)(await _api.PostJsonAsync("/api/v1/campaigns", new
         {
@@ -86,7 +87,7 @@ public sealed class ReviewRegressionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_created_profile_echoed_times_a_later_read_did_not_show()
+    public async Task A_created_profile_answers_with_the_same_times_a_later_read_shows()
     {
         var created = await Json.ReadAsync(await _api.PostJsonAsync("/api/v1/export-profiles", new
         {
