@@ -221,11 +221,12 @@ public static class RetentionStore
 
     public sealed record ErasureCounts(
         string CustomerId, int CancelledDeliveries, int Orders, int Events, int Deliveries, int DeliveryAttempts, int HistoryLines,
-        int Confirmations, int ConfirmationAttempts, int AlertEmails, int InboundLogEntries);
+        int Confirmations, int ConfirmationAttempts, int AlertEmails, int InboundLogEntries, int FileRunFiles);
 
     /// Erases one customer of one organization: pending deliveries cancelled first, then the
     /// orders with everything hanging off them, the history lines (and the deliveries they name),
-    /// and the inbound log entries of those orders or whose payload names the customer. One
+    /// the inbound log entries of those orders or whose payload names the customer, and the
+    /// files file runs kept of the days that held their rows. One
     /// transaction: an erasure is all done or not at all. On SQLite secure_delete is on
     /// (StorageSetup), so the erased values are overwritten rather than left in free pages.
     public static async Task<ErasureCounts> EraseCustomerAsync(
@@ -256,6 +257,8 @@ public static class RetentionStore
                     .SetProperty(d => d.LeaseOwner, (string?)null)
                     .SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
 
+            // Before the events go: they say which days' files held the customer's rows.
+            var files = await ForgetKeptFilesAsync(db, organizationId, orderKeys, ct);
             var removed = await RemoveOrdersAsync(db, orderKeys, moreDeliveries, ct);
             var history = await db.History
                 .Where(h => h.OrganizationId == organizationId && (h.CustomerId == customerId || orderIds.Contains(h.OrderId)))
@@ -264,8 +267,44 @@ public static class RetentionStore
             await transaction.CommitAsync(ct);
             await CheckpointAsync(db);
             return new ErasureCounts(customerId, cancelled, removed.Orders, removed.Events, removed.Deliveries, removed.DeliveryAttempts,
-                history, removed.Confirmations, removed.ConfirmationAttempts, removed.AlertEmails, inbound);
+                history, removed.Confirmations, removed.ConfirmationAttempts, removed.AlertEmails, inbound, files);
         }
+    }
+
+    /// The CSVs file runs keep for download (GET .../runs/{runId}/file) hold the rows of every
+    /// order of their day. For each file profile of the organization, the days on which one of
+    /// these orders' events was due (event time + the profile's export delay, in its zone, as
+    /// FileRows assigns them) lose their kept files; the runs' records stay. A re-run of such a
+    /// day renders from the orders as they are, so without the erased customer.
+    private static async Task<int> ForgetKeptFilesAsync(PostbackDb db, long organizationId, List<long> orderKeys, CancellationToken ct)
+    {
+        if (orderKeys.Count == 0)
+        {
+            return 0;
+        }
+        var times = await db.OrderEvents.AsNoTracking()
+            .Where(e => e.OrganizationId == organizationId && orderKeys.Contains(e.OrderKey)).Select(e => e.OccurredAt).ToListAsync(ct);
+        if (times.Count == 0)
+        {
+            return 0;
+        }
+        var profiles = await db.ExportProfiles.AsNoTracking()
+            .Where(p => p.OrganizationId == organizationId && p.Type == ExportProfiles.ExportTypes.File).ToListAsync(ct);
+        var cleared = 0;
+        foreach (var profile in profiles)
+        {
+            if (profile.File is not { } file)
+            {
+                continue;
+            }
+            var zone = FileExports.FileDays.FindTimeZone(file.Schedule.TimeZone) ?? TimeZoneInfo.Utc;
+            var delay = TimeSpan.FromMinutes(profile.ExportDelayMinutes);
+            var days = times.Select(t => FileExports.FileDays.Format(FileExports.FileDays.DayOf(t + delay, zone))).Distinct().ToList();
+            var profileId = profile.Id;
+            cleared += await db.FileRuns.Where(r => r.ProfileId == profileId && r.Content != null && days.Contains(r.Day))
+                .ExecuteUpdateAsync(u => u.SetProperty(r => r.Content, (byte[]?)null), ct);
+        }
+        return cleared;
     }
 
     /// SQLite: the erased rows' earlier versions still sit in the write-ahead log until it is

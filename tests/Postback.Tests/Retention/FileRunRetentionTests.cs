@@ -63,6 +63,44 @@ public abstract class FileRunRetentionTests(StorageKind storage)
         Assert.Equal(HttpStatusCode.OK, (await api.GetAsync($"/api/v1/export-profiles/{goneId}/runs")).StatusCode);
     }
 
+    /// Erasing a customer clears the files kept for download of the days that held their rows
+    /// (each route's file of that day); the runs stay, and other days keep their files.
+    [Fact]
+    public async Task Erasing_a_customer_clears_the_kept_files_of_the_days_that_held_their_rows()
+    {
+        var time = new FakeTimeProvider(FileScenario.Created);
+        await using var hub = await FileHub.StartAsync(time, storage);
+        using var api = hub.Api();
+        var (directory, local) = FileServers.NewDirectory(FileDestinations.Folder);
+        var profileId = await FileScenario.CreateAsync(api, FileServers.Settings(FileDestinations.Folder, directory));
+        var marker = $"erase-{Guid.NewGuid():N}";
+        // Events are accepted up to a day ahead of the hub's clock.
+        time.SetUtcNow(new DateTimeOffset(2026, 12, 1, 16, 0, 0, TimeSpan.Zero));
+        // 2026-11-30 in New York: the customer's sale and someone else's; 2026-12-01: someone else's only.
+        await FileScenario.PostEventAsync(api, "new_sale", new DateTimeOffset(2026, 11, 30, 14, 0, 0, TimeSpan.Zero),
+            new { orderId = 5001, customerId = marker, firstName = marker });
+        await FileScenario.PostEventAsync(api, "new_sale", new DateTimeOffset(2026, 11, 30, 15, 0, 0, TimeSpan.Zero),
+            new { orderId = 5002, customerId = "someone-else", firstName = "Other" });
+        await FileScenario.PostEventAsync(api, "new_sale", new DateTimeOffset(2026, 12, 1, 15, 0, 0, TimeSpan.Zero),
+            new { orderId = 5003, customerId = "someone-else", firstName = "Other" });
+        time.SetUtcNow(FileScenario.RunDue.AddDays(1));
+        Assert.Equal(4, await hub.PassAsync());
+        var runs = await FileScenario.RunsAsync(api, profileId);
+        Assert.All(runs, r => Assert.True(r!["hasFile"]!.GetValue<bool>()));
+        var sales30 = runs.Single(r => r!["route"]!.GetValue<string>() == "sales" && r["day"]!.GetValue<string>() == "2026-11-30")!["id"]!.GetValue<long>();
+        Assert.Contains(marker, await (await api.GetAsync($"/api/v1/export-profiles/{profileId}/runs/{sales30}/file")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var erased = await ReadOkAsync(await api.DeleteAsync($"/api/v1/customers/{marker}"));
+        Assert.Equal(2, erased["fileRunFiles"]!.GetValue<int>());
+
+        runs = await FileScenario.RunsAsync(api, profileId);
+        Assert.Equal(4, runs.Count);
+        Assert.All(runs, r => Assert.Equal(r!["day"]!.GetValue<string>() != "2026-11-30", r["hasFile"]!.GetValue<bool>()));
+        await AssertNotFoundAsync(await api.GetAsync($"/api/v1/export-profiles/{profileId}/runs/{sales30}/file"));
+        // What was uploaded is the receiver's: the file on the destination stays as it was.
+        Assert.Contains(marker, FileScenario.Text(Path.Combine(local, "Call_center_sales_20261130.csv")), StringComparison.Ordinal);
+    }
+
     /// One sweep as of the given time (the hub's own sweep may hold the lease for a moment).
     private static async Task<RemovedCounts> SweepAsync(FileHub hub, DateTimeOffset at, RetentionOptions options)
     {
