@@ -106,7 +106,7 @@ public sealed partial class EditModel(
             EditMapping = null;
         }
         await RenderPreviewAsync(ct);
-        return Page();
+        return await FullPageAsync(ct);
     }
 
     /// The preview alone, for the page's live preview (admin.js fetches it as the inputs change).
@@ -301,7 +301,7 @@ public sealed partial class EditModel(
             TestRequest = request;
             TestResult = await sender.SendAsync(request, ct);
         }
-        return Page();
+        return await FullPageAsync(ct);
     }
 
     public async Task<IActionResult> OnPostFileSettingsAsync(long id, CancellationToken ct)
@@ -428,6 +428,15 @@ public sealed partial class EditModel(
     {
         await db.Entry(Profile).ReloadAsync(ct);
         await RenderPreviewAsync(ct);
+        return await FullPageAsync(ct);
+    }
+
+    // The whole page, with its merge-tag warnings: they read the organization's recent orders,
+    // so they are worked out only when the page is shown, not for the live preview or a form
+    // that redirects.
+    private async Task<IActionResult> FullPageAsync(CancellationToken ct)
+    {
+        MappingWarnings = MergeTagWarnings.For(Profile.Mappings, await MergeTagWarnings.KnownExtraFieldsAsync(db, OrganizationId, ct));
         return Page();
     }
 
@@ -450,7 +459,6 @@ public sealed partial class EditModel(
         }
         Campaigns = await db.Campaigns.AsNoTracking().Include(c => c.Products)
             .Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
-        MappingWarnings = MergeTagWarnings.For(profile.Mappings, await MergeTagWarnings.KnownExtraFieldsAsync(db, OrganizationId, ct));
         return true;
     }
 
