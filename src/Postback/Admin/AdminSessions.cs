@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Organizations;
 using Postback.Storage;
 
 namespace Postback.Admin;
@@ -22,16 +24,6 @@ public sealed class AdminSession
 public static class AdminSessions
 {
     public const string IdClaim = "postback:sid";
-
-    public static void Configure(ModelBuilder model) =>
-        model.Entity<AdminSession>(e =>
-        {
-            e.ToTable("admin_sessions");
-            e.Property(x => x.Id).HasMaxLength(32);
-            e.Property(x => x.Method).HasMaxLength(16);
-            e.HasIndex(x => x.OrganizationId);
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
 
     public static async Task<string> StartAsync(PostbackDb db, long organizationId, string method, DateTimeOffset now, TimeSpan length, CancellationToken ct)
     {
@@ -64,4 +56,16 @@ public static class AdminSessions
     /// Every session of the organization but the one given: "log out everywhere else".
     public static Task<int> EndOthersAsync(PostbackDb db, long organizationId, string? keep, CancellationToken ct) =>
         db.AdminSessions.Where(s => s.OrganizationId == organizationId && s.Id != keep).ExecuteDeleteAsync(ct);
+}
+
+internal sealed class AdminSessionConfiguration : IEntityTypeConfiguration<AdminSession>
+{
+    public void Configure(EntityTypeBuilder<AdminSession> e)
+    {
+        e.ToTable("admin_sessions");
+        e.Property(x => x.Id).HasMaxLength(32);
+        e.Property(x => x.Method).HasMaxLength(16);
+        e.HasIndex(x => x.OrganizationId);
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Postback.ExportProfiles;
 using Postback.Storage;
 
 namespace Postback.Admin;

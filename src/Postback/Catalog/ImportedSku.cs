@@ -1,3 +1,8 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Organizations;
+using Postback.Plugins;
+
 namespace Postback.Catalog;
 
 /// A SKU a CRM sent that no campaign product carries, kept as plain text until an operator
@@ -18,4 +23,18 @@ public sealed class ImportedSku
     // Set with the link, cleared once every stored order line carrying the SKU is resolved;
     // while set, the background pass (PluginMaintenance) keeps resolving.
     public bool ResolvePending { get; set; }
+}
+
+internal sealed class ImportedSkuConfiguration : IEntityTypeConfiguration<ImportedSku>
+{
+    public void Configure(EntityTypeBuilder<ImportedSku> e)
+    {
+        e.ToTable("imported_skus");
+        e.Property(x => x.Sku).HasMaxLength(64);
+        e.Property(x => x.Name).HasMaxLength(255);
+        e.Property(x => x.ProductId).HasMaxLength(64);
+        e.HasIndex(x => new { x.OrganizationId, x.Sku }).IsUnique();
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.SetNull);
+    }
 }

@@ -1,4 +1,8 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Orders;
+using Postback.Organizations;
+using Postback.Storage;
 
 namespace Postback.Confirmations;
 
@@ -60,42 +64,44 @@ public sealed class ConfirmationAttempt : Outbound.RecordedExchange
     public int Number { get; set; }
 }
 
-public static class ConfirmationModel
+internal sealed class ConfirmationSettingsConfiguration : IEntityTypeConfiguration<ConfirmationSettings>
 {
-    public static void Configure(ModelBuilder model, Func<Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter<List<string>, string>> json,
-        Func<Microsoft.EntityFrameworkCore.ChangeTracking.ValueComparer<List<string>>> comparer)
+    public void Configure(EntityTypeBuilder<ConfirmationSettings> e)
     {
-        model.Entity<ConfirmationSettings>(e =>
-        {
-            e.ToTable("confirmation_settings");
-            e.HasKey(x => x.OrganizationId);
-            e.Property(x => x.OrganizationId).ValueGeneratedNever();
-            e.Property(x => x.Url).HasMaxLength(2048);
-            e.Property(x => x.AuthenticationToken).HasMaxLength(50);
-            e.Property(x => x.NotificationEmails).HasConversion(json(), comparer());
-            e.HasOne<Storage.Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
+        e.ToTable("confirmation_settings");
+        e.HasKey(x => x.OrganizationId);
+        e.Property(x => x.OrganizationId).ValueGeneratedNever();
+        e.Property(x => x.Url).HasMaxLength(2048);
+        e.Property(x => x.AuthenticationToken).HasMaxLength(50);
+        e.Property(x => x.NotificationEmails).HasConversion(JsonColumn.Converter<List<string>>(), JsonColumn.Comparer<List<string>>());
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
 
-        model.Entity<OrderConfirmation>(e =>
-        {
-            e.ToTable("order_confirmations");
-            e.Property(x => x.CustomerId).HasMaxLength(64);
-            e.Property(x => x.Status).HasMaxLength(16);
-            e.Property(x => x.LeaseOwner).HasMaxLength(64).IsConcurrencyToken();
-            e.Property(x => x.Message).HasMaxLength(1000);
-            e.Property(x => x.Error).HasMaxLength(1000);
-            e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
-            e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_order_confirmations_pending_DueAt");
-            e.HasOne<Storage.StoredOrder>().WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
-        });
+internal sealed class OrderConfirmationConfiguration : IEntityTypeConfiguration<OrderConfirmation>
+{
+    public void Configure(EntityTypeBuilder<OrderConfirmation> e)
+    {
+        e.ToTable("order_confirmations");
+        e.Property(x => x.CustomerId).HasMaxLength(64);
+        e.Property(x => x.Status).HasMaxLength(16);
+        e.Property(x => x.LeaseOwner).HasMaxLength(64).IsConcurrencyToken();
+        e.Property(x => x.Message).HasMaxLength(1000);
+        e.Property(x => x.Error).HasMaxLength(1000);
+        e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
+        e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_order_confirmations_pending_DueAt");
+        e.HasOne<StoredOrder>().WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
+    }
+}
 
-        model.Entity<ConfirmationAttempt>(e =>
-        {
-            e.ToTable("confirmation_attempts");
-            e.Property(x => x.RequestMethod).HasMaxLength(16);
-            e.Property(x => x.Error).HasMaxLength(1000);
-            e.HasIndex(x => new { x.ConfirmationId, x.Id });
-            e.HasOne<OrderConfirmation>().WithMany().HasForeignKey(x => x.ConfirmationId).OnDelete(DeleteBehavior.Cascade);
-        });
+internal sealed class ConfirmationAttemptConfiguration : IEntityTypeConfiguration<ConfirmationAttempt>
+{
+    public void Configure(EntityTypeBuilder<ConfirmationAttempt> e)
+    {
+        e.ToTable("confirmation_attempts");
+        e.Property(x => x.RequestMethod).HasMaxLength(16);
+        e.Property(x => x.Error).HasMaxLength(1000);
+        e.HasIndex(x => new { x.ConfirmationId, x.Id });
+        e.HasOne<OrderConfirmation>().WithMany().HasForeignKey(x => x.ConfirmationId).OnDelete(DeleteBehavior.Cascade);
     }
 }

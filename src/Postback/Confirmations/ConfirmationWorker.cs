@@ -2,10 +2,10 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
-using Postback.Notifications;
-using Postback.Outbound;
 using Postback.Infrastructure;
+using Postback.Notifications;
 using Postback.Observability;
+using Postback.Outbound;
 using Postback.Storage;
 
 namespace Postback.Confirmations;
@@ -62,7 +62,7 @@ public sealed class ConfirmationWorker : BackgroundService, ILeaseWork<ClaimedCo
     {
         OrderConfirmation confirmation;
         ConfirmationSettings? settings;
-        Storage.Organization organization;
+        Organizations.Organization organization;
         await using (var scope = _scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();

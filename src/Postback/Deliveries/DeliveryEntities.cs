@@ -1,3 +1,7 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Orders;
+
 namespace Postback.Deliveries;
 
 public static class DeliveryStatus
@@ -22,9 +26,9 @@ public sealed class Delivery
     public long OrganizationId { get; set; }
     public long ProfileId { get; set; }
     public long EventKey { get; set; }
-    public Storage.OrderEvent? Event { get; set; }
+    public Orders.OrderEvent? Event { get; set; }
     public long OrderKey { get; set; }
-    public Storage.StoredOrder? Order { get; set; }
+    public Orders.StoredOrder? Order { get; set; }
     public long OrderId { get; set; }
     public string? CustomerId { get; set; }
     public required string CustomerType { get; set; }
@@ -85,4 +89,62 @@ public sealed class HistoryEntry
     // Set when retention deleted what the line links to (the delivery and its attempts, or the
     // order): the line stays, says so, and keeps the final status in Status.
     public DateTimeOffset? DetailsExpiredAt { get; set; }
+}
+
+internal sealed class DeliveryConfiguration : IEntityTypeConfiguration<Delivery>
+{
+    public void Configure(EntityTypeBuilder<Delivery> e)
+    {
+        e.ToTable("deliveries");
+        e.Property(x => x.CustomerId).HasMaxLength(64);
+        e.Property(x => x.CustomerType).HasMaxLength(32);
+        e.Property(x => x.Status).HasMaxLength(16);
+        e.Property(x => x.Endpoint).HasMaxLength(300);
+        e.Property(x => x.LeaseOwner).HasMaxLength(64);
+        e.Property(x => x.LastError).HasMaxLength(1000);
+        e.Property(x => x.TraceParent).HasMaxLength(64);
+        // The claim query: pending and due, oldest first. Partial, so the finished
+        // deliveries (nearly all of them, over time) are not in it.
+        e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_deliveries_pending_DueAt");
+        e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
+        e.HasIndex(x => new { x.OrganizationId, x.OrderId });
+        e.HasIndex(x => x.EventKey);
+        // Ordering: "is an earlier delivery of this order and profile still pending?" and
+        // "which one did it wait for?" are lookups on this index.
+        e.HasIndex(x => new { x.OrderKey, x.ProfileId, x.Id }).HasDatabaseName("IX_deliveries_order_profile");
+        // Retention finds finished deliveries by age; partial, so the pending ones (the hot
+        // part of the table) are not in it.
+        e.HasIndex(x => x.CompletedAt).HasFilter("\"CompletedAt\" IS NOT NULL").HasDatabaseName("IX_deliveries_finished_CompletedAt");
+        e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
+        e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
+    }
+}
+
+internal sealed class DeliveryAttemptConfiguration : IEntityTypeConfiguration<DeliveryAttempt>
+{
+    public void Configure(EntityTypeBuilder<DeliveryAttempt> e)
+    {
+        e.ToTable("delivery_attempts");
+        e.Property(x => x.RequestMethod).HasMaxLength(16);
+        e.Property(x => x.Error).HasMaxLength(1000);
+        e.HasIndex(x => new { x.DeliveryId, x.Number });
+        e.HasOne<Delivery>().WithMany().HasForeignKey(x => x.DeliveryId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class HistoryEntryConfiguration : IEntityTypeConfiguration<HistoryEntry>
+{
+    public void Configure(EntityTypeBuilder<HistoryEntry> e)
+    {
+        e.ToTable("customer_history");
+        e.Property(x => x.CustomerId).HasMaxLength(64);
+        e.Property(x => x.Kind).HasMaxLength(32);
+        e.Property(x => x.CustomerType).HasMaxLength(32);
+        e.Property(x => x.Message).HasMaxLength(1000);
+        e.Property(x => x.Status).HasMaxLength(16);
+        e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
+        e.HasIndex(x => new { x.OrganizationId, x.OrderId });
+        // Retention marks the lines of the deliveries it deletes.
+        e.HasIndex(x => x.DeliveryId).HasFilter("\"DeliveryId\" IS NOT NULL");
+    }
 }

@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.ExportProfiles;
 using Postback.Infrastructure;
 
 namespace Postback.FileExports;
@@ -48,25 +50,22 @@ public sealed class FileRun : ILeased
     public DateTimeOffset? CompletedAt { get; set; }
 }
 
-public static class FileRunModel
+internal sealed class FileRunConfiguration : IEntityTypeConfiguration<FileRun>
 {
-    public static void Configure(ModelBuilder model)
+    public void Configure(EntityTypeBuilder<FileRun> e)
     {
-        model.Entity<FileRun>(e =>
-        {
-            e.ToTable("file_runs");
-            e.Property(x => x.RouteName).HasMaxLength(64);
-            e.Property(x => x.Day).HasMaxLength(10);
-            e.Property(x => x.Status).HasMaxLength(16);
-            e.Property(x => x.Trigger).HasMaxLength(16);
-            e.Property(x => x.FileName).HasMaxLength(300);
-            e.Property(x => x.LastError).HasMaxLength(1000);
-            e.Property(x => x.LeaseOwner).HasMaxLength(64);
-            e.HasIndex(x => new { x.ProfileId, x.RouteIndex, x.Day }).IsUnique();
-            e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
-            e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_file_runs_pending_DueAt");
-            // A deleted profile takes its runs (and their files) with it.
-            e.HasOne<Storage.ExportProfile>().WithMany().HasForeignKey(x => x.ProfileId).OnDelete(DeleteBehavior.Cascade);
-        });
+        e.ToTable("file_runs");
+        e.Property(x => x.RouteName).HasMaxLength(64);
+        e.Property(x => x.Day).HasMaxLength(10);
+        e.Property(x => x.Status).HasMaxLength(16);
+        e.Property(x => x.Trigger).HasMaxLength(16);
+        e.Property(x => x.FileName).HasMaxLength(300);
+        e.Property(x => x.LastError).HasMaxLength(1000);
+        e.Property(x => x.LeaseOwner).HasMaxLength(64);
+        e.HasIndex(x => new { x.ProfileId, x.RouteIndex, x.Day }).IsUnique();
+        e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
+        e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_file_runs_pending_DueAt");
+        // A deleted profile takes its runs (and their files) with it.
+        e.HasOne<ExportProfile>().WithMany().HasForeignKey(x => x.ProfileId).OnDelete(DeleteBehavior.Cascade);
     }
 }

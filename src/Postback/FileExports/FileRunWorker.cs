@@ -209,7 +209,7 @@ public sealed class FileRunWorker : BackgroundService, ILeaseWork<FileRun, FileR
 public static class FileRunner
 {
     public static async Task<RunResult> RunAsync(
-        PostbackDb db, Storage.ExportProfile profile, FileRun run, FileExportOptions options, bool allowPrivateNetworks, TimeProvider time, CancellationToken ct)
+        PostbackDb db, ExportProfiles.ExportProfile profile, FileRun run, FileExportOptions options, bool allowPrivateNetworks, TimeProvider time, CancellationToken ct)
     {
         if (profile.Type != ExportProfiles.ExportTypes.File || profile.File is not { } file)
         {

@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Organizations;
 
 namespace Postback.Notifications;
 
@@ -32,22 +34,19 @@ public sealed class OutboxEmail : Infrastructure.ILeased
     public DateTimeOffset? SentAt { get; set; }
 }
 
-public static class EmailModel
+internal sealed class OutboxEmailConfiguration : IEntityTypeConfiguration<OutboxEmail>
 {
-    public static void Configure(ModelBuilder model)
+    public void Configure(EntityTypeBuilder<OutboxEmail> e)
     {
-        model.Entity<OutboxEmail>(e =>
-        {
-            e.ToTable("email_outbox");
-            e.Property(x => x.DedupKey).HasMaxLength(200);
-            e.Property(x => x.Recipient).HasMaxLength(254);
-            e.Property(x => x.Subject).HasMaxLength(300);
-            e.Property(x => x.Status).HasMaxLength(16);
-            e.Property(x => x.LeaseOwner).HasMaxLength(64).IsConcurrencyToken();
-            e.Property(x => x.LastError).HasMaxLength(1000);
-            e.HasIndex(x => x.DedupKey).IsUnique();
-            e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_email_outbox_pending_DueAt");
-            e.HasOne<Storage.Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
+        e.ToTable("email_outbox");
+        e.Property(x => x.DedupKey).HasMaxLength(200);
+        e.Property(x => x.Recipient).HasMaxLength(254);
+        e.Property(x => x.Subject).HasMaxLength(300);
+        e.Property(x => x.Status).HasMaxLength(16);
+        e.Property(x => x.LeaseOwner).HasMaxLength(64).IsConcurrencyToken();
+        e.Property(x => x.LastError).HasMaxLength(1000);
+        e.HasIndex(x => x.DedupKey).IsUnique();
+        e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_email_outbox_pending_DueAt");
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
-using Postback.Catalog;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Organizations;
 using Postback.Storage;
 
 namespace Postback.Plugins;
@@ -41,45 +42,34 @@ public sealed class InboundLogEntry
     public required string Payload { get; set; }
 }
 
-internal static class PluginModel
+internal sealed class PluginInstanceConfiguration : IEntityTypeConfiguration<PluginInstance>
 {
-    public static void Configure(ModelBuilder model)
+    public void Configure(EntityTypeBuilder<PluginInstance> e)
     {
-        model.Entity<PluginInstance>(e =>
-        {
-            e.ToTable("plugin_instances");
-            e.Property(x => x.Name).HasMaxLength(200);
-            e.Property(x => x.Kind).HasMaxLength(32);
-            e.Property(x => x.Secret).HasMaxLength(200);
-            e.Property(x => x.CampaignId).HasMaxLength(64);
-            e.HasIndex(x => x.OrganizationId);
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
+        e.ToTable("plugin_instances");
+        e.Property(x => x.Name).HasMaxLength(200);
+        e.Property(x => x.Kind).HasMaxLength(32);
+        e.Property(x => x.Secret).HasMaxLength(200);
+        e.Property(x => x.CampaignId).HasMaxLength(64);
+        e.HasIndex(x => x.OrganizationId);
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
 
-        model.Entity<InboundLogEntry>(e =>
-        {
-            e.ToTable("inbound_log");
-            e.Property(x => x.Method).HasMaxLength(16);
-            e.Property(x => x.Outcome).HasMaxLength(16);
-            e.Property(x => x.Reason).HasMaxLength(1000);
-            e.Property(x => x.EventId).HasMaxLength(100);
-            e.Property(x => x.CustomerType).HasMaxLength(32);
-            e.HasIndex(x => new { x.OrganizationId, x.Id });
-            e.HasIndex(x => new { x.PluginInstanceId, x.Id });
-            // Retention (PluginMaintenance) deletes by age.
-            e.HasIndex(x => x.ReceivedAt);
-            e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<ImportedSku>(e =>
-        {
-            e.ToTable("imported_skus");
-            e.Property(x => x.Sku).HasMaxLength(64);
-            e.Property(x => x.Name).HasMaxLength(255);
-            e.Property(x => x.ProductId).HasMaxLength(64);
-            e.HasIndex(x => new { x.OrganizationId, x.Sku }).IsUnique();
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-            e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.SetNull);
-        });
+internal sealed class InboundLogEntryConfiguration : IEntityTypeConfiguration<InboundLogEntry>
+{
+    public void Configure(EntityTypeBuilder<InboundLogEntry> e)
+    {
+        e.ToTable("inbound_log");
+        e.Property(x => x.Method).HasMaxLength(16);
+        e.Property(x => x.Outcome).HasMaxLength(16);
+        e.Property(x => x.Reason).HasMaxLength(1000);
+        e.Property(x => x.EventId).HasMaxLength(100);
+        e.Property(x => x.CustomerType).HasMaxLength(32);
+        e.HasIndex(x => new { x.OrganizationId, x.Id });
+        e.HasIndex(x => new { x.PluginInstanceId, x.Id });
+        // Retention (PluginMaintenance) deletes by age.
+        e.HasIndex(x => x.ReceivedAt);
+        e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.Cascade);
     }
 }

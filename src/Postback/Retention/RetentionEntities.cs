@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
 namespace Postback.Retention;
 
@@ -16,16 +17,16 @@ public sealed class JobLease
 internal static class RetentionModel
 {
     public const string SweepLease = "retention-sweep";
+}
 
-    public static void Configure(ModelBuilder model)
+internal sealed class JobLeaseConfiguration : IEntityTypeConfiguration<JobLease>
+{
+    public void Configure(EntityTypeBuilder<JobLease> e)
     {
-        model.Entity<JobLease>(e =>
-        {
-            e.ToTable("job_leases");
-            e.HasKey(x => x.Name);
-            e.Property(x => x.Name).HasMaxLength(64);
-            e.Property(x => x.Owner).HasMaxLength(64);
-            e.HasData(new JobLease { Name = SweepLease });
-        });
+        e.ToTable("job_leases");
+        e.HasKey(x => x.Name);
+        e.Property(x => x.Name).HasMaxLength(64);
+        e.Property(x => x.Owner).HasMaxLength(64);
+        e.HasData(new JobLease { Name = RetentionModel.SweepLease });
     }
 }

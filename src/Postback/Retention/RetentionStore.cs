@@ -171,7 +171,7 @@ public static class RetentionStore
         }
     }
 
-    private static IQueryable<Storage.StoredOrder> IdleOrders(PostbackDb db, DateTimeOffset cutoff) =>
+    private static IQueryable<Orders.StoredOrder> IdleOrders(PostbackDb db, DateTimeOffset cutoff) =>
         db.Orders.AsNoTracking().Where(o => o.UpdatedAt < cutoff
             && !db.Deliveries.Any(d => d.OrderKey == o.Id && d.Status == DeliveryStatus.Pending)
             && !db.Confirmations.Any(c => c.OrderKey == o.Id && c.Status == ConfirmationStatus.Pending));

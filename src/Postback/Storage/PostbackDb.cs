@@ -1,13 +1,14 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Postback.Catalog;
 using Postback.Confirmations;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
-using Postback.Plugins;
 using Postback.Notifications;
+using Postback.Orders;
+using Postback.Organizations;
+using Postback.Plugins;
 
 namespace Postback.Storage;
 
@@ -37,8 +38,6 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
     public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
     public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
     public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
     {
@@ -141,187 +140,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         }
     }
 
-    protected override void OnModelCreating(ModelBuilder model)
-    {
-        model.Entity<Organization>(e =>
-        {
-            e.ToTable("organizations");
-            e.Property(x => x.Name).HasMaxLength(200);
-            e.Property(x => x.TimeZone).HasMaxLength(64);
-            e.HasIndex(x => x.CompanyId).IsUnique();
-        });
-
-        model.Entity<Team.User>(e =>
-        {
-            e.ToTable("users");
-            e.Property(x => x.Email).HasMaxLength(254);
-            e.Property(x => x.NormalizedEmail).HasMaxLength(254);
-            e.Property(x => x.PasswordHash).HasMaxLength(200);
-            e.Property(x => x.Role).HasMaxLength(16);
-            e.HasIndex(x => x.NormalizedEmail).IsUnique();
-            e.HasIndex(x => x.OrganizationId);
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<Team.AuditEntry>(e =>
-        {
-            e.ToTable("audit_log");
-            e.Property(x => x.Actor).HasMaxLength(254);
-            e.Property(x => x.Action).HasMaxLength(32);
-            e.Property(x => x.ResourceType).HasMaxLength(64);
-            e.Property(x => x.ResourceId).HasMaxLength(128);
-            e.HasIndex(x => new { x.OrganizationId, x.Id });
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<ApiKey>(e =>
-        {
-            e.ToTable("api_keys");
-            e.Property(x => x.Name).HasMaxLength(200);
-            e.Property(x => x.KeyHash).HasMaxLength(64);
-            e.Property(x => x.Prefix).HasMaxLength(16);
-            e.Property(x => x.Role).HasMaxLength(16);
-            e.Property(x => x.CreatedBy).HasMaxLength(254);
-            e.HasIndex(x => x.KeyHash).IsUnique();
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<Campaign>(e =>
-        {
-            e.ToTable("campaigns");
-            e.Property(x => x.CampaignId).HasMaxLength(64);
-            e.Property(x => x.Name).HasMaxLength(200);
-            e.HasIndex(x => new { x.OrganizationId, x.CampaignId }).IsUnique();
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-            e.HasMany(x => x.Products).WithOne().HasForeignKey(x => x.CampaignKey).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<Product>(e =>
-        {
-            e.ToTable("products");
-            e.Property(x => x.ProductId).HasMaxLength(64);
-            e.Property(x => x.Sku).HasMaxLength(64);
-            e.Property(x => x.Name).HasMaxLength(255);
-            e.Property(x => x.Price).HasPrecision(18, 4);
-            e.HasIndex(x => new { x.CampaignKey, x.ProductId }).IsUnique();
-            e.HasIndex(x => new { x.OrganizationId, x.ProductId });
-            e.HasIndex(x => new { x.OrganizationId, x.Sku });
-        });
-
-        model.Entity<StoredOrder>(e =>
-        {
-            e.ToTable("orders");
-            e.Property(x => x.CustomerId).HasMaxLength(64);
-            e.Property(x => x.CampaignId).HasMaxLength(64);
-            e.Property(x => x.Version).IsConcurrencyToken();
-            e.HasIndex(x => new { x.OrganizationId, x.OrderId }).IsUnique();
-            e.HasIndex(x => new { x.OrganizationId, x.CustomerId });
-            // Retention (Postback:Retention:Orders) finds orders by age.
-            e.HasIndex(x => x.UpdatedAt);
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<OrderEvent>(e =>
-        {
-            e.ToTable("order_events");
-            e.Property(x => x.EventId).HasMaxLength(100);
-            e.Property(x => x.Type).HasMaxLength(32);
-            e.HasIndex(x => new { x.OrganizationId, x.EventId }).IsUnique();
-            e.HasIndex(x => x.OrderKey);
-            // A file profile's day reads its events by time.
-            e.HasIndex(x => new { x.OrganizationId, x.OccurredAt });
-            e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<ExportProfile>(e =>
-        {
-            e.ToTable("export_profiles");
-            e.Property(x => x.Name).HasMaxLength(200);
-            e.Property(x => x.Type).HasMaxLength(32);
-            e.Property(x => x.PostbackUrl).HasMaxLength(2048);
-            e.Property(x => x.SigningSecret).HasMaxLength(100);
-            e.Property(x => x.Ordering).HasMaxLength(16);
-            e.Property(x => x.Captures).HasConversion(JsonConverter<List<ProfileCapture>>(), JsonComparer<List<ProfileCapture>>());
-            e.Property(x => x.Mappings).HasConversion(JsonConverter<List<ExportMapping>>(), JsonComparer<List<ExportMapping>>());
-            e.Property(x => x.Routes).HasConversion(JsonConverter<List<ExportRoute>>(), JsonComparer<List<ExportRoute>>());
-            e.Property(x => x.File).HasConversion(NullableJsonConverter<FileExports.FileSettings>(), JsonComparer<FileExports.FileSettings?>());
-            e.HasIndex(x => x.OrganizationId);
-            e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        ConfigureDeliveries(model);
-        PluginModel.Configure(model);
-        ConfirmationModel.Configure(model, JsonConverter<List<string>>, JsonComparer<List<string>>);
-        EmailModel.Configure(model);
-        FileExports.FileRunModel.Configure(model);
-        Retention.RetentionModel.Configure(model);
-        Admin.AdminSessions.Configure(model);
-    }
-
-    private static void ConfigureDeliveries(ModelBuilder model)
-    {
-        model.Entity<Delivery>(e =>
-        {
-            e.ToTable("deliveries");
-            e.Property(x => x.CustomerId).HasMaxLength(64);
-            e.Property(x => x.CustomerType).HasMaxLength(32);
-            e.Property(x => x.Status).HasMaxLength(16);
-            e.Property(x => x.Endpoint).HasMaxLength(300);
-            e.Property(x => x.LeaseOwner).HasMaxLength(64);
-            e.Property(x => x.LastError).HasMaxLength(1000);
-            e.Property(x => x.TraceParent).HasMaxLength(64);
-            // The claim query: pending and due, oldest first. Partial, so the finished
-            // deliveries (nearly all of them, over time) are not in it.
-            e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_deliveries_pending_DueAt");
-            e.HasIndex(x => new { x.OrganizationId, x.ProfileId, x.Id });
-            e.HasIndex(x => new { x.OrganizationId, x.OrderId });
-            e.HasIndex(x => x.EventKey);
-            // Ordering: "is an earlier delivery of this order and profile still pending?" and
-            // "which one did it wait for?" are lookups on this index.
-            e.HasIndex(x => new { x.OrderKey, x.ProfileId, x.Id }).HasDatabaseName("IX_deliveries_order_profile");
-            // Retention finds finished deliveries by age; partial, so the pending ones (the hot
-            // part of the table) are not in it.
-            e.HasIndex(x => x.CompletedAt).HasFilter("\"CompletedAt\" IS NOT NULL").HasDatabaseName("IX_deliveries_finished_CompletedAt");
-            e.HasOne(x => x.Event).WithMany().HasForeignKey(x => x.EventKey).OnDelete(DeleteBehavior.Cascade);
-            e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.NoAction);
-        });
-
-        model.Entity<DeliveryAttempt>(e =>
-        {
-            e.ToTable("delivery_attempts");
-            e.Property(x => x.RequestMethod).HasMaxLength(16);
-            e.Property(x => x.Error).HasMaxLength(1000);
-            e.HasIndex(x => new { x.DeliveryId, x.Number });
-            e.HasOne<Delivery>().WithMany().HasForeignKey(x => x.DeliveryId).OnDelete(DeleteBehavior.Cascade);
-        });
-
-        model.Entity<HistoryEntry>(e =>
-        {
-            e.ToTable("customer_history");
-            e.Property(x => x.CustomerId).HasMaxLength(64);
-            e.Property(x => x.Kind).HasMaxLength(32);
-            e.Property(x => x.CustomerType).HasMaxLength(32);
-            e.Property(x => x.Message).HasMaxLength(1000);
-            e.Property(x => x.Status).HasMaxLength(16);
-            e.HasIndex(x => new { x.OrganizationId, x.CustomerId, x.Id });
-            e.HasIndex(x => new { x.OrganizationId, x.OrderId });
-            // Retention marks the lines of the deliveries it deletes.
-            e.HasIndex(x => x.DeliveryId).HasFilter("\"DeliveryId\" IS NOT NULL");
-        });
-    }
-
-    private static ValueConverter<T, string> JsonConverter<T>() where T : new() => new(
-        v => JsonSerializer.Serialize(v, Json),
-        s => JsonSerializer.Deserialize<T>(s, Json) ?? new T());
-
-    private static ValueConverter<T?, string?> NullableJsonConverter<T>() where T : class => new(
-        v => v == null ? null : JsonSerializer.Serialize(v, Json),
-        s => s == null ? null : JsonSerializer.Deserialize<T>(s, Json));
-
-    private static ValueComparer<T> JsonComparer<T>() => new(
-        (a, b) => JsonSerializer.Serialize(a, Json) == JsonSerializer.Serialize(b, Json),
-        v => JsonSerializer.Serialize(v, Json).GetHashCode(StringComparison.Ordinal),
-        v => JsonSerializer.Deserialize<T>(JsonSerializer.Serialize(v, Json), Json)!);
+    // Each feature configures its own entities (an IEntityTypeConfiguration next to them).
+    protected override void OnModelCreating(ModelBuilder model) =>
+        model.ApplyConfigurationsFromAssembly(typeof(PostbackDb).Assembly);
 }
 
 public sealed class SqlitePostbackDb(DbContextOptions<SqlitePostbackDb> options) : PostbackDb(options)

@@ -3,6 +3,8 @@ using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Postback.Catalog;
+using Postback.ExportProfiles;
 using Postback.Organizations;
 using Postback.Storage;
 

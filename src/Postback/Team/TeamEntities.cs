@@ -1,3 +1,7 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Organizations;
+
 namespace Postback.Team;
 
 /// An operator account. E-mail addresses are unique across the hub (a login names no
@@ -35,4 +39,33 @@ public sealed class AuditEntry
     public string? ResourceId { get; set; }
     // JSON object { field: { "from": ..., "to": ... } } with secrets masked.
     public string? Changes { get; set; }
+}
+
+internal sealed class UserConfiguration : IEntityTypeConfiguration<User>
+{
+    public void Configure(EntityTypeBuilder<User> e)
+    {
+        e.ToTable("users");
+        e.Property(x => x.Email).HasMaxLength(254);
+        e.Property(x => x.NormalizedEmail).HasMaxLength(254);
+        e.Property(x => x.PasswordHash).HasMaxLength(200);
+        e.Property(x => x.Role).HasMaxLength(16);
+        e.HasIndex(x => x.NormalizedEmail).IsUnique();
+        e.HasIndex(x => x.OrganizationId);
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class AuditEntryConfiguration : IEntityTypeConfiguration<AuditEntry>
+{
+    public void Configure(EntityTypeBuilder<AuditEntry> e)
+    {
+        e.ToTable("audit_log");
+        e.Property(x => x.Actor).HasMaxLength(254);
+        e.Property(x => x.Action).HasMaxLength(32);
+        e.Property(x => x.ResourceType).HasMaxLength(64);
+        e.Property(x => x.ResourceId).HasMaxLength(128);
+        e.HasIndex(x => new { x.OrganizationId, x.Id });
+        e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
 }

@@ -243,7 +243,7 @@ public sealed class OutboundGuardTests
         var id = await hub.WithDbAsync(async db =>
         {
             // Store one directly, as a profile saved while private networks were allowed would be.
-            var profile = new Postback.Storage.ExportProfile
+            var profile = new Postback.ExportProfiles.ExportProfile
             {
                 OrganizationId = 1,
                 Name = "legacy",

@@ -82,7 +82,7 @@ public sealed class PoisonEventTests
             {
                 stored.AddRange(events.Select(e => e.Order.OrderId));
             }
-            return events.Select(e => new IngestedEvent(new Postback.Storage.OrderEvent { EventId = e.EventId!, Type = e.Type, OrderId = e.Order.OrderId }, false, [])).ToList();
+            return events.Select(e => new IngestedEvent(new Postback.Orders.OrderEvent { EventId = e.EventId!, Type = e.Type, OrderId = e.Order.OrderId }, false, [])).ToList();
         }, NullLogger<GroupCommit>.Instance);
 
         var requests = Enumerable.Range(1, 40)

@@ -1,17 +1,19 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Postback.Catalog;
 using Postback.Confirmations;
 using Postback.Deliveries;
-using Postback.Notifications;
 using Postback.ExportProfiles;
 using Postback.FileExports;
-using Postback.Orders;
 using Postback.Infrastructure;
+using Postback.Notifications;
+using Postback.Orders;
+using Postback.Organizations;
 using Postback.Storage;
 using Postback.Storage.Postgres;
 using Postback.Storage.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Storage;

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Postback.Catalog;
 using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Orders;

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Plugins;
 using Postback.Storage;
 

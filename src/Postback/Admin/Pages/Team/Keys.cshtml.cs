@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Caching.Memory;
+using Postback.Organizations;
 using Postback.Storage;
 using Postback.Team;
 

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Mvc;
+using Postback.Organizations;
 using Postback.Storage;
 using Postback.Team;
 
