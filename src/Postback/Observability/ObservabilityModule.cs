@@ -39,7 +39,9 @@ public static class ObservabilityModule
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         builder.Services.AddSingleton(metrics);
 
-        builder.Services.AddHealthChecks().AddCheck<MigrationsHealthCheck>("migrations", tags: ["ready"]);
+        builder.Services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database")
+            .AddCheck<MigrationsHealthCheck>("migrations", tags: ["ready"]);
 
         if (!metrics.Enabled && !tracing.Enabled && !otlp)
         {
@@ -107,6 +109,7 @@ public static class ObservabilityModule
 
     public static WebApplication MapPostbackObservability(this WebApplication app)
     {
+        app.MapHealthChecks("/health");
         // Is the process up (for a restart policy); is it ready for traffic (for a load
         // balancer): the database answers and every migration is applied.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync })

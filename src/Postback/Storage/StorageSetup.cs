@@ -119,6 +119,12 @@ public static class StorageSetup
         }
     }
 
+    public static async Task MigratePostbackStorageAsync(this WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        await MigrateAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>());
+    }
+
     /// Applies migrations. Runs before the server listens, so /health only answers a hub whose
     /// schema is current.
     public static async Task MigrateAsync(PostbackDb db, CancellationToken ct = default)
