@@ -30,12 +30,13 @@ builder.AddPostbackObservability();
 builder.Services.AddOrders();
 builder.Services.AddOutbound();
 builder.Services.AddDeliveries();
-builder.Services.AddPlugins();
+builder.Services.AddPlugins(builder.Configuration);
 builder.Services.AddRetention(builder.Configuration);
 builder.Services.AddConfirmations(builder.Configuration);
 builder.Services.AddFileExports();
 
 var app = builder.Build();
+app.ValidateSettings();
 
 await app.MigratePostbackStorageAsync();
 await app.BootstrapOrganizationAsync();

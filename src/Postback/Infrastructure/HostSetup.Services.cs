@@ -10,8 +10,7 @@ public static partial class HostSetup
     public static WebApplicationBuilder AddPostbackHost(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<PostbackOptions>()
-            .Bind(builder.Configuration.GetSection(PostbackOptions.Section))
+        services.AddSettings<PostbackOptions>(builder.Configuration, PostbackOptions.Section)
             .PostConfigure(o =>
             {
                 // Development talks to receivers on this machine; production must opt in.

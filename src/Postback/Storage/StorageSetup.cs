@@ -14,7 +14,8 @@ public static class StorageSetup
 {
     public static IServiceCollection AddPostbackStorage(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = configuration.GetSection(PostbackOptions.Section).Get<PostbackOptions>() ?? new PostbackOptions();
+        // Which database decides what is registered, so the section is read (and checked) now.
+        var options = configuration.ReadSettings<PostbackOptions>(PostbackOptions.Section);
         var connectionString = configuration.GetConnectionString("Postback");
         switch (options.Storage.Provider.Trim().ToLowerInvariant())
         {
