@@ -1,6 +1,7 @@
 using System.Globalization;
 using Postback.ExportProfiles;
 using Postback.Storage;
+using Postback.Outbound;
 
 namespace Postback.Admin;
 

@@ -170,7 +170,7 @@ internal static class DeliveriesApi
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
-        Observability.PostbackMetrics.DeliveriesCancelled(count);
+        Infrastructure.PostbackMetrics.DeliveriesCancelled(count);
         return TypedResults.Ok(new BulkResult(count));
     }
 
@@ -199,7 +199,7 @@ internal static class DeliveriesApi
             e.Entry.Id, e.Entry.Kind, e.Entry.OrderId, e.Entry.DeliveryId, e.Entry.ProfileId, e.Entry.CustomerType, e.Status, e.Entry.Message,
             e.Entry.DetailsExpiredAt is not null ? null
                 : e.Entry.DeliveryId is { } id ? $"/api/v1/deliveries/{id}"
-                : e.Entry.Kind == "confirmation" ? Confirmations.ConfirmationView.LinkFor(e.Entry.OrderId) : null,
+                : e.Entry.Kind == "confirmation" ? $"/api/v1/orders/{e.Entry.OrderId}/confirmation" : null,
             e.Entry.CreatedAt, e.Entry.DetailsExpiredAt)).ToList());
     }
 

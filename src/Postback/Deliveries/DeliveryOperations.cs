@@ -84,7 +84,7 @@ public static class DeliveryOperations
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
-        Observability.PostbackMetrics.DeliveriesCancelled(changed);
+        Infrastructure.PostbackMetrics.DeliveriesCancelled(changed);
         var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
         if (delivery is null)
         {

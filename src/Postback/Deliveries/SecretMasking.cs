@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Postback.ExportProfiles;
+using Postback.Outbound;
 
 namespace Postback.Deliveries;
 

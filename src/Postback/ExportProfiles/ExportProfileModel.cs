@@ -37,17 +37,6 @@ public static class ExportTypes
     public const string File = "file";
 }
 
-/// The request a profile produces for one order: exactly what goes on the wire.
-public sealed record RenderedRequest(
-    string Method,
-    string Url,
-    IReadOnlyList<KeyValuePair<string, string>> Headers,
-    string? Body)
-{
-    public string? Header(string name) =>
-        Headers.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
-}
-
 /// The body of POST /api/v1/export-profiles/import-mapping, for the OpenAPI document:
 /// Konnektive's field mapping, {"exportName": "[field]" | "static value"}.
 public sealed class KonnektiveMappingRequest : Dictionary<string, string>;

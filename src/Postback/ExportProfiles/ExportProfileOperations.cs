@@ -3,6 +3,7 @@ using Postback.Deliveries;
 using Postback.Infrastructure;
 using Postback.Orders;
 using Postback.Storage;
+using Postback.Outbound;
 
 namespace Postback.ExportProfiles;
 
@@ -43,7 +44,7 @@ public static class ExportProfileOperations
     {
         var id = "test_" + Guid.CreateVersion7().ToString("N");
         request = request with { Headers = [.. request.Headers, new(Deliveries.DeliveryWorker.WebhookIdHeader, id)] };
-        return profile.SigningSecret is { } secret ? Deliveries.WebhookSignature.Add(request, secret, id, now) : request;
+        return profile.SigningSecret is { } secret ? Outbound.WebhookSignature.Add(request, secret, id, now) : request;
     }
 
     public static void Apply(ExportProfile profile, ValidProfile valid, DateTimeOffset now)
@@ -115,7 +116,7 @@ public static class ExportProfileOperations
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastError, "the export profile was deleted"), ct);
         await transaction.CommitAsync(ct);
-        Observability.PostbackMetrics.DeliveriesCancelled(cancelled);
+        Infrastructure.PostbackMetrics.DeliveriesCancelled(cancelled);
     }
 
     /// The request the profile sends for an order (stored, by id, or given inline), with the

@@ -115,7 +115,7 @@ public static class ProfileValidation
         {
             errors.Add("signingSecret", "signs HTTP requests; a file profile sends none");
         }
-        else if (signingSecret is not null && Deliveries.WebhookSignature.Check(signingSecret) is { } badSecret)
+        else if (signingSecret is not null && Outbound.WebhookSignature.Check(signingSecret) is { } badSecret)
         {
             errors.Add("signingSecret", badSecret);
         }

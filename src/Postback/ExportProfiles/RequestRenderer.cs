@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using Postback.Fields;
 using Postback.Orders;
+using Postback.Outbound;
 
 namespace Postback.ExportProfiles;
 

@@ -2,6 +2,7 @@ using System.Net;
 using Postback.Outbound;
 using Renci.SshNet;
 using Renci.SshNet.Common;
+using Postback.Infrastructure;
 
 namespace Postback.FileExports;
 

@@ -145,7 +145,7 @@ public sealed class FileRunWorker : BackgroundService, ILeaseWork<FileRun, FileR
             var status = recorded.Contains(outcome.Id) ? outcome.Status : null;
             if (MetricStatus(status) is { } counted)
             {
-                Observability.PostbackMetrics.FileRunFinished(counted);
+                Infrastructure.PostbackMetrics.FileRunFinished(counted);
             }
             if (status == FileRunStatus.Failed)
             {

@@ -8,6 +8,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.RegularExpressions;
 using Postback.Outbound;
+using Postback.Infrastructure;
 
 namespace Postback.FileExports;
 

@@ -10,7 +10,7 @@ public sealed class PostbackOptions : ISettings
     public string? BootstrapApiKey { get; set; }
     public OutboundOptions Outbound { get; set; } = new();
     public DeliveryOptions Delivery { get; set; } = new();
-    public FileExports.FileExportOptions FileExports { get; set; } = new();
+    public FileExportOptions FileExports { get; set; } = new();
     // The address a CRM reaches the hub at (behind a proxy or a public name); unset, the
     // address a request came in on.
     public string? PublicBaseUrl { get; set; }

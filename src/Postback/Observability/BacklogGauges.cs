@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.EntityFrameworkCore;
 using Postback.Deliveries;
 using Postback.Storage;
+using Postback.Infrastructure;
 
 namespace Postback.Observability;
 

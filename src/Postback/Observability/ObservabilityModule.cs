@@ -6,6 +6,8 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Postback.Deliveries;
 using Postback.Infrastructure;
+using Postback.Storage;
+using Postback.Outbound;
 
 namespace Postback.Observability;
 

@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Storage;
+using Postback.Outbound;
 
 namespace Postback.Orders;
 
@@ -148,7 +149,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                     DueAt = dueAt,
                     FirstDueAt = dueAt,
                     CreatedAt = now,
-                    TraceParent = incoming.TraceParent ?? Observability.PostbackTracing.CurrentContext(),
+                    TraceParent = incoming.TraceParent ?? Infrastructure.PostbackTracing.CurrentContext(),
                 };
                 db.Deliveries.Add(delivery);
                 newDeliveries.Add((results.Count, delivery, profile));

@@ -45,7 +45,7 @@ public sealed class GroupCommit : IAsyncDisposable
     public Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
         var done = new TaskCompletionSource<IReadOnlyList<IngestedEvent>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (Observability.PostbackTracing.CurrentContext() is { } trace)
+        if (Infrastructure.PostbackTracing.CurrentContext() is { } trace)
         {
             events = events.Select(e => e with { TraceParent = e.TraceParent ?? trace }).ToList();
         }

@@ -10,7 +10,15 @@ public static class TeamSetup
         services.AddScoped<OrganizationSettings>();
         services.AddSingleton<ServerAdmins>();
         services.AddHttpContextAccessor();
+        services.AddScoped<Bootstrap>();
         return services;
+    }
+
+    /// After the migrations: the first organization, its key and admin, on a hub's first start.
+    public static async Task BootstrapOrganizationAsync(this WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<Bootstrap>().RunAsync();
     }
 
     /// After authentication and authorization: the audit entry of a change made in bulk.

@@ -1,5 +1,6 @@
 using Postback.Deliveries;
 using Postback.ExportProfiles;
+using Postback.Outbound;
 
 namespace Postback.Tests.Deliveries;
 

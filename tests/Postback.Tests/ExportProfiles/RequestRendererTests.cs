@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Postback.ExportProfiles;
 using Postback.Orders;
+using Postback.Outbound;
 
 namespace Postback.Tests.ExportProfiles;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Postback.FileExports;
+using Postback.Infrastructure;
 
 namespace Postback.Tests.FileExports;
 

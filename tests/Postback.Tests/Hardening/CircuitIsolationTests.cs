@@ -5,6 +5,7 @@ using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.DeliveryScenario;
+using Postback.Outbound;
 
 namespace Postback.Tests.Hardening;
 

@@ -5,6 +5,7 @@ using OpenTelemetry;
 using OpenTelemetry.Trace;
 using Postback.Observability;
 using Postback.Tests.Support;
+using Postback.Infrastructure;
 
 namespace Postback.Tests.Observability;
 

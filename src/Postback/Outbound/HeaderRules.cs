@@ -1,4 +1,4 @@
-namespace Postback.ExportProfiles;
+namespace Postback.Outbound;
 
 /// The one rule for a mapped header, applied where a profile is saved and again where its
 /// request is built, so a profile that saved is a profile that sends.

@@ -1,15 +1,16 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Infrastructure;
+using Postback.Organizations;
 using Postback.Storage;
 
-namespace Postback.Organizations;
+namespace Postback.Team;
 
 /// On first start: the first organization and its API key, an admin key named "bootstrap". The key is either the configured
 /// Postback:BootstrapApiKey or, if none is configured, a generated one written to a file only
 /// the hub's user can read (a key is a secret and never goes to the log).
 public sealed class Bootstrap(
-    PostbackDb db, IOptions<PostbackOptions> options, IConfiguration configuration, Team.UserAccounts accounts, TimeProvider time, ILogger<Bootstrap> log)
+    PostbackDb db, IOptions<PostbackOptions> options, IConfiguration configuration, UserAccounts accounts, TimeProvider time, ILogger<Bootstrap> log)
 {
     public async Task RunAsync(CancellationToken ct = default)
     {

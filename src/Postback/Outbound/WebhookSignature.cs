@@ -1,8 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using Postback.ExportProfiles;
 
-namespace Postback.Deliveries;
+namespace Postback.Outbound;
 
 /// Standard Webhooks signatures (PRODUCT.md section 6), optional per profile: with a signing
 /// secret `whsec_<base64>`, each request carries `webhook-timestamp` (Unix seconds when it is

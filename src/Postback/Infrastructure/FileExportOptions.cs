@@ -1,6 +1,4 @@
-using Postback.Infrastructure;
-
-namespace Postback.FileExports;
+namespace Postback.Infrastructure;
 
 /// "Postback:FileExports" (docs/file-exports.md).
 public sealed class FileExportOptions : ISettings

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Postback.Observability;
+namespace Postback.Infrastructure;
 
 /// The hub's own instruments. Each OpenTelemetry name below becomes the Prometheus name in its
 /// comment ('.' to '_', "_total" for counters, "_seconds" for the unit "s"); docs/observability.md

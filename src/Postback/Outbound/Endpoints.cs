@@ -1,4 +1,4 @@
-namespace Postback.Deliveries;
+namespace Postback.Outbound;
 
 public static class Endpoints
 {

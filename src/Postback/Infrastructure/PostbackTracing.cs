@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Postback.Observability;
+namespace Postback.Infrastructure;
 
 /// The hub's spans. One trace runs from an event's ingest (an API call or an inbound CRM
 /// postback) to every delivery attempt it caused: ingest stores its span's W3C trace context on

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Postback.Storage;
 
-namespace Postback.Infrastructure;
+namespace Postback.Storage;
 
 public sealed class DatabaseHealthCheck(PostbackDb db) : IHealthCheck
 {
