@@ -49,7 +49,7 @@ internal static class PluginWebhook
     }
 
     private static async Task<IResult> ReceiveAsync(
-        string kind, HttpContext http, PostbackDb db, EventIngest ingest, InboundLogStore inboundLog, SkuStore skus, TimeProvider time,
+        string kind, HttpContext http, PostbackDb db, GroupCommit ingest, InboundLogStore inboundLog, SkuStore skus, TimeProvider time,
         RefusedPostbacks refused, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger("Postback.Plugins.Inbound");
@@ -144,28 +144,23 @@ internal static class PluginWebhook
         var unknownSkus = resolution.Unknown.Select(i => i.Sku!).Distinct(StringComparer.Ordinal).ToList();
 
         // The order, its event, its deliveries, the imported SKUs and the log entry: one
-        // transaction, so the postback is stored whole or not at all. Not cancelled with the
-        // request: a CRM that gives up and sends again then gets "duplicate".
-        IReadOnlyList<string> imported = [];
-        InboundLogEntry? logged = null;
+        // transaction of the same group commit as /events, so the postback is stored whole or
+        // not at all. Not cancelled with the request: a CRM that gives up and sends again then
+        // gets "duplicate".
+        incoming = incoming with
+        {
+            Inbound = new InboundPostback(
+                instance.Id,
+                instance.ImportUnknownSkus ? resolution.Unknown.Select(i => new SkuToImport(i.Sku!, i.Name)).ToList() : [],
+                new InboundLogRow(now, entry.Method, entry.Payload, incoming.Type,
+                    IfNew: new InboundLogOutcome("accepted", 200, null),
+                    IfDuplicate: new InboundLogOutcome("duplicate", 200, "the same postback was received before; nothing new was stored"))),
+        };
         IngestedEvent stored;
         using var span = PostbackTracing.StartIngest("plugin", 1);
         try
         {
-            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], CancellationToken.None, async (results, token) =>
-            {
-                imported = instance.ImportUnknownSkus && unknownSkus.Count > 0
-                    ? await SkuImport.AddAsync(db, instance, resolution.Unknown, now, token)
-                    : [];
-                var duplicate = results[0].Duplicate;
-                // A fresh row on every try: a failed try's row is gone with the change tracker.
-                logged = Finish(Copy(entry), duplicate ? "duplicate" : "accepted", 200,
-                    duplicate ? "the same postback was received before; nothing new was stored" : null);
-                logged.OrderId = incoming.Order.OrderId;
-                logged.EventId = results[0].Event.EventId;
-                logged.CustomerType = incoming.Type;
-                db.InboundLog.Add(logged);
-            }))[0];
+            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], CancellationToken.None))[0];
         }
         catch (EventIdConflictException conflict)
         {
@@ -183,8 +178,9 @@ internal static class PluginWebhook
             return TypedResults.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "The postback could not be stored.",
                 detail: "Nothing was stored; send it again.");
         }
-        log.LogDebug("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, logged!.Outcome, 200);
-        PostbackMetrics.InboundPostback(logged.Outcome);
+        var outcome = stored.Duplicate ? "duplicate" : "accepted";
+        log.LogDebug("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, outcome, 200);
+        PostbackMetrics.InboundPostback(outcome);
         PostbackMetrics.EventsStored("plugin", stored.Duplicate ? 0 : 1);
 
         // A link that committed between our SKU lookup and our commit did not see this order:
@@ -196,20 +192,9 @@ internal static class PluginWebhook
         }
 
         return TypedResults.Ok(new PostbackAccepted(
-            logged.Outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
-            unknownSkus, imported, mapped.IgnoredFields, mapped.StrippedFields));
+            outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
+            unknownSkus, stored.ImportedSkus, mapped.IgnoredFields, mapped.StrippedFields));
     }
-
-    private static InboundLogEntry Copy(InboundLogEntry e) => new()
-    {
-        OrganizationId = e.OrganizationId,
-        PluginInstanceId = e.PluginInstanceId,
-        ReceivedAt = e.ReceivedAt,
-        Method = e.Method,
-        Outcome = e.Outcome,
-        Payload = e.Payload,
-        CustomerType = e.CustomerType,
-    };
 
     private static InboundLogEntry Finish(InboundLogEntry entry, string outcome, int status, string? reason)
     {
