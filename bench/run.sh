@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark the Postback delivery engine (bench/README.md).
 #
-#   bench/run.sh                              # SQLite and PostgreSQL, 20,000 events each
+#   bench/run.sh                              # SQLite and PostgreSQL: 20,000 events cold, 20,000 warm
 #   bench/run.sh --storage sqlite --events 5000
+#   bench/run.sh --workload small             # the small order and single profile of the first wave
+#   bench/run.sh --hub-build r2r              # the hub published with ReadyToRun (default: publish;
+#                                             # build = the `dotnet build` output)
 #   bench/run.sh --backlog 1000000            # also: memory as 1,000,000 deliveries pend (minutes)
 #   bench/run.sh --sweep 1000000 --sweep-seconds 120   # also: event latency while retention deletes 1,000,000 rows
 #   bench/run.sh --keep ...                   # keep the hub logs and SQLite file
@@ -34,12 +37,14 @@ KEEP=0
 PG_STATS=0
 BACKLOG=0
 EVENTS=20000
+HUB_BUILD=publish
 ARGS=()
 while (($#)); do
     case "$1" in
         --storage) [[ $# -ge 2 ]] || die "--storage needs a value"; STORAGE=$2; shift 2 ;;
         --storage=*) STORAGE=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
+        --hub-build) [[ $# -ge 2 ]] || die "--hub-build needs publish, r2r or build"; HUB_BUILD=$2; shift 2 ;;
         --pg-stats) PG_STATS=1; shift ;;
         --metrics)
             [[ $# -ge 2 ]] || die "--metrics needs on or off"
@@ -60,6 +65,10 @@ case "$STORAGE" in
     *) die "--storage must be sqlite, postgres or both, not '$STORAGE'" ;;
 esac
 [[ "$EVENTS" =~ ^[0-9]+$ ]] || die "--events must be a whole number"
+case "$HUB_BUILD" in
+    publish|r2r|build) ;;
+    *) die "--hub-build must be publish, r2r or build, not '$HUB_BUILD'" ;;
+esac
 [[ "$BACKLOG" =~ ^[0-9]+$ ]] || die "--backlog must be a whole number"
 
 command -v dotnet >/dev/null 2>&1 || die "'dotnet' not found on PATH: install the .NET 10 SDK first"
@@ -67,12 +76,11 @@ command -v dotnet >/dev/null 2>&1 || die "'dotnet' not found on PATH: install th
 # ---------------------------------------------------------------------------
 # Build
 # ---------------------------------------------------------------------------
-log "building the hub and the benchmark (Release)"
-dotnet build -c Release --nologo -v q src/Postback/Postback.csproj </dev/null >&2
+log "building the benchmark (Release)"
 dotnet build -c Release --nologo -v q bench/Postback.Bench/Postback.Bench.csproj </dev/null >&2
 
 if [[ "$HELP" == 1 ]]; then
-    sed -n '2,17p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
     echo
     exec dotnet bench/Postback.Bench/bin/Release/net10.0/Postback.Bench.dll --help
 fi
@@ -88,7 +96,27 @@ WORKDIR=$(mktemp -d -t postback-bench.XXXXXX)
 PGWORK=""
 PG_STARTED=0
 PGBIN=""
-cp -r src/Postback/bin/Release/net10.0 "$WORKDIR/hub"
+# The hub as production runs it (docs/operations.md): the publish output, in a private
+# directory so a concurrent rebuild cannot change it mid-run.
+case "$HUB_BUILD" in
+    publish)
+        log "publishing the hub (dotnet publish -c Release)"
+        dotnet publish src/Postback -c Release --nologo -v q -o "$WORKDIR/hub" </dev/null >&2
+        export BENCH_HUB_BUILD="dotnet publish -c Release (JIT, tiered compilation and dynamic PGO as shipped)" ;;
+    r2r)
+        log "publishing the hub with ReadyToRun (dotnet publish -c Release -r linux-x64 -p:PublishReadyToRun=true)"
+        dotnet publish src/Postback -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+            --nologo -v q -o "$WORKDIR/hub" </dev/null >&2
+        export BENCH_HUB_BUILD="dotnet publish -c Release -r linux-x64 -p:PublishReadyToRun=true" ;;
+    build)
+        log "building the hub (dotnet build -c Release)"
+        dotnet build -c Release --nologo -v q src/Postback/Postback.csproj </dev/null >&2
+        cp -r src/Postback/bin/Release/net10.0 "$WORKDIR/hub"
+        export BENCH_HUB_BUILD="dotnet build -c Release" ;;
+esac
+for kv in ${ARGS[@]+"${ARGS[@]}"}; do
+    case "$kv" in DOTNET_*=*) BENCH_HUB_BUILD+="; $kv" ;; esac
+done
 
 as_postgres() { runuser -u postgres -- "$@"; }
 

@@ -12,7 +12,11 @@ public sealed class BenchOptions
           --hub-dll PATH            the hub's built Postback.dll (required)
           --storage S               sqlite | postgres | both                      (default: both)
           --postgres CS             PostgreSQL connection string for the hub       (default: $POSTBACK_BENCH_POSTGRES)
+          --workload W              realistic | small: what each order holds and which
+                                    profiles it fires (bench/README.md)          (default: realistic)
           --events N                events pushed in the throughput phase          (default: 20000)
+          --cold N                  events pushed first, right after the hub starts
+                                    (the cold figure; 0 = off)                     (default: 20000)
           --batch N                 events per POST /api/v1/events/batch (1-500)   (default: 250)
           --ingest-connections N    concurrent ingest connections                   (default: 4)
           --rate N                  events/s in the latency phase                   (default: 500)
@@ -46,7 +50,9 @@ public sealed class BenchOptions
     public List<string> Storages { get; private set; } = ["sqlite", "postgres"];
     public string HubDll { get; private set; } = "";
     public string? Postgres { get; private set; } = Environment.GetEnvironmentVariable("POSTBACK_BENCH_POSTGRES");
+    public Workload Workload { get; private set; } = Workload.Parse(Workload.Realistic);
     public int Events { get; private set; } = 20_000;
+    public int Cold { get; private set; } = 20_000;
     public int Batch { get; private set; } = 250;
     public int IngestConnections { get; private set; } = 4;
     public int Rate { get; private set; } = 500;
@@ -96,7 +102,9 @@ public sealed class BenchOptions
                     };
                     break;
                 case "--postgres": o.Postgres = Value(); break;
+                case "--workload": o.Workload = Workload.Parse(Value()); break;
                 case "--events": o.Events = Int(100, 10_000_000); break;
+                case "--cold": o.Cold = Int(0, 10_000_000); break;
                 case "--batch": o.Batch = Int(1, 500); break;
                 case "--ingest-connections": o.IngestConnections = Int(1, 256); break;
                 case "--rate": o.Rate = Int(1, 20_000); break;
