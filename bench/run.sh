@@ -8,6 +8,7 @@
 #                                             # build = the `dotnet build` output)
 #   bench/run.sh --backlog 1000000            # also: memory as 1,000,000 deliveries pend (minutes)
 #   bench/run.sh --sweep 1000000 --sweep-seconds 120   # also: event latency while retention deletes 1,000,000 rows
+#   bench/run.sh --scale-out                  # also: 1 vs 2 hub processes on one PostgreSQL (docs/scaling.md)
 #   bench/run.sh --keep ...                   # keep the hub logs and SQLite file
 #   bench/run.sh --pg-stats ...               # PostgreSQL: print the top statements (pg_stat_statements)
 #   bench/run.sh --metrics off ...            # the hub without metrics (default on, as shipped), to
@@ -38,12 +39,14 @@ PG_STATS=0
 BACKLOG=0
 EVENTS=20000
 HUB_BUILD=publish
+SCALE_OUT=0
 ARGS=()
 while (($#)); do
     case "$1" in
         --storage) [[ $# -ge 2 ]] || die "--storage needs a value"; STORAGE=$2; shift 2 ;;
         --storage=*) STORAGE=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
+        --scale-out) SCALE_OUT=1; ARGS+=("$1"); shift ;;
         --hub-build) [[ $# -ge 2 ]] || die "--hub-build needs publish, r2r or build"; HUB_BUILD=$2; shift 2 ;;
         --pg-stats) PG_STATS=1; shift ;;
         --metrics)
@@ -80,7 +83,7 @@ log "building the benchmark (Release)"
 dotnet build -c Release --nologo -v q bench/Postback.Bench/Postback.Bench.csproj </dev/null >&2
 
 if [[ "$HELP" == 1 ]]; then
-    sed -n '2,21p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
     echo
     exec dotnet bench/Postback.Bench/bin/Release/net10.0/Postback.Bench.dll --help
 fi
@@ -181,7 +184,7 @@ s.close()
 PY
 }
 
-if [[ "$STORAGE" != sqlite ]]; then
+if [[ "$STORAGE" != sqlite || "$SCALE_OUT" == 1 ]]; then
     if [[ -z "$(find_initdb)" ]] || ! id -u postgres >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
         [[ $(id -u) -eq 0 ]] || die "PostgreSQL (or python3) is missing and this is not root to install it"
         log "installing postgresql"
@@ -234,6 +237,10 @@ if [[ "$STORAGE" != sqlite ]]; then
     done
     "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" -U postgres || die "PostgreSQL not ready on 127.0.0.1:$PGPORT"
     as_postgres "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres postback_bench </dev/null
+    if [[ "$SCALE_OUT" == 1 ]]; then
+        as_postgres "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres postback_scale_1 </dev/null
+        as_postgres "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres postback_scale_2 </dev/null
+    fi
     if [[ "$PG_STATS" == 1 ]]; then
         as_postgres "$PGBIN/psql" -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postback_bench \
             -c 'CREATE EXTENSION pg_stat_statements' </dev/null
@@ -247,6 +254,7 @@ fi
 # ---------------------------------------------------------------------------
 per_storage=$((900 + EVENTS / 20 + BACKLOG / 200))
 [[ "$STORAGE" == both ]] && limit=$((2 * per_storage)) || limit=$per_storage
+[[ "$SCALE_OUT" == 1 ]] && limit=$((limit + per_storage))
 log "running the benchmark (storage: $STORAGE; stops by itself, at the latest after ${limit} s)"
 set +e
 timeout --signal=TERM --kill-after=60 "$limit" \

@@ -42,6 +42,9 @@ public sealed class BenchOptions
           --stall-timeout S         ... or after S seconds without a new delivery  (default: 60)
           --hub-env KEY=VALUE       extra environment for the hub (repeatable), e.g.
                                     Postback__Delivery__ClaimBatch=1000
+          --scale-out               also run the workload through 1 and then 2 hub processes on
+                                    one PostgreSQL (fresh databases postback_scale_1 and _2,
+                                    which bench/run.sh creates) and compare (docs/scaling.md)
           --work-dir DIR            where data directories and hub logs go       (default: a new temp dir)
           --keep                    keep the work directory (hub logs, SQLite file)
           --strict                  exit 3 when a target is missed
@@ -71,6 +74,7 @@ public sealed class BenchOptions
     public string? WorkDir { get; private set; }
     public bool Keep { get; private set; }
     public bool Strict { get; private set; }
+    public bool ScaleOut { get; private set; }
 
     public static BenchOptions Parse(string[] args)
     {
@@ -131,6 +135,7 @@ public sealed class BenchOptions
                 case "--work-dir": o.WorkDir = Value(); break;
                 case "--keep": o.Keep = true; break;
                 case "--strict": o.Strict = true; break;
+                case "--scale-out": o.ScaleOut = true; break;
                 case "-h" or "--help": throw new HelpRequested();
                 default: throw new ArgumentException($"unknown option '{name}'");
             }
@@ -143,7 +148,7 @@ public sealed class BenchOptions
         {
             throw new ArgumentException($"--hub-dll: {o.HubDll} does not exist; build the hub with `dotnet build -c Release src/Postback`");
         }
-        if (o.Storages.Contains("postgres") && string.IsNullOrWhiteSpace(o.Postgres))
+        if ((o.Storages.Contains("postgres") || o.ScaleOut) && string.IsNullOrWhiteSpace(o.Postgres))
         {
             throw new ArgumentException("postgres needs --postgres or POSTBACK_BENCH_POSTGRES (bench/run.sh starts a private server)");
         }

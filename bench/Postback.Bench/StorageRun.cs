@@ -118,7 +118,7 @@ public sealed record StorageResult(
 
 /// One storage's run: start the hub on a fresh database, set up a campaign and two profiles
 /// through the API, then warm-up, raw ceiling, throughput, latency and (optionally) backlog.
-public sealed class StorageRun(BenchOptions options, string storage, string dir)
+public sealed partial class StorageRun(BenchOptions options, string storage, string dir)
 {
     private const int WarmupPhase = 1;
     private const int ThroughputPhase = 2;
