@@ -246,6 +246,7 @@ if [[ "$STORAGE" != sqlite || "$SCALE_OUT" == 1 ]]; then
             -c 'CREATE EXTENSION pg_stat_statements' </dev/null
     fi
     log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$PGPORT (fsync=$(as_postgres "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -Atc 'show fsync' </dev/null), synchronous_commit=$(as_postgres "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -Atc 'show synchronous_commit' </dev/null))"
+    export POSTBACK_BENCH_PSQL="$PGBIN/psql"
     export POSTBACK_BENCH_POSTGRES="Host=127.0.0.1;Port=$PGPORT;Username=postgres;Database=postback_bench;Pooling=true;Maximum Pool Size=50"
 fi
 

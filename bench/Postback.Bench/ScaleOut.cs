@@ -12,6 +12,9 @@ public sealed record ScaleResult(
     int Hubs, int Events, long Deliveries, bool Complete, double Seconds, double IngestRate, double RawRate,
     double HubCpuSeconds, double PostgresCpuSeconds, double MachineBusy, int Duplicates)
 {
+    /// PostgreSQL's own account of the phase (null when psql is not at hand).
+    public PgSnapshot? Postgres { get; init; }
+
     public double Rate => Deliveries / Seconds;
 
     public double Ratio => Rate / RawRate;
@@ -119,6 +122,7 @@ public sealed partial class StorageRun
                 var raw = await RawCeilingAsync(receiver, samples, options.Events, options.RawConnections, hubs[0]);
                 Log($"scale-out: {count} hub(s): raw ceiling {raw.Rate:N0} requests/s");
 
+                var stats0 = await PgStats.TakeAsync(connection);
                 var cpu0 = hubs.Sum(h => Proc.CpuSeconds(h.Pid) ?? 0);
                 var pg0 = Proc.CpuSecondsOf("postgres");
                 var machine0 = Proc.ReadMachine();
@@ -127,12 +131,16 @@ public sealed partial class StorageRun
                 var cpu1 = hubs.Sum(h => Proc.CpuSeconds(h.Pid) ?? 0);
                 var pg1 = Proc.CpuSecondsOf("postgres");
                 var machine1 = Proc.ReadMachine();
+                var stats1 = await PgStats.TakeAsync(connection);
                 var arrivals = receiver.Arrivals(ThroughputPhase);
                 var distinct = arrivals.Select(a => (a.OrderId, a.Profile)).Distinct().Count();
                 var seconds = Stopwatch.GetElapsedTime(ingest.Start, arrivals.Max(a => a.ReceivedAt)).TotalSeconds;
                 var result = new ScaleResult(count, events, distinct, complete && distinct >= ingest.Deliveries, seconds, ingest.Rate, raw.Rate,
                     cpu1 - cpu0, pg1 - pg0, (double)(machine1.Busy - machine0.Busy) / Math.Max(1, machine1.Total - machine0.Total),
-                    arrivals.Count - distinct);
+                    arrivals.Count - distinct)
+                {
+                    Postgres = stats1 is { } b && stats0 is { } a ? b.Minus(a) : null,
+                };
                 Log($"scale-out: {count} hub(s): {result.Rate:N0} deliveries/s ({result.Ratio:P1} of raw); hub CPU {result.HubMsPerDelivery:0.000} ms and PostgreSQL CPU {result.PostgresMsPerDelivery:0.000} ms per delivery");
                 return result;
             }
