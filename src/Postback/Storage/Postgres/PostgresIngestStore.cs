@@ -22,6 +22,9 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
     public override async Task SaveAsync(
         PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct)
     {
+        db.Orders.AddRange(orders.Where(o => o.Id == 0));
+        db.OrderEvents.AddRange(events);
+        db.Deliveries.AddRange(deliveries);
         using var turn = await gate.EnterAsync(ct);
         await db.SaveChangesAsync(ct);
     }
