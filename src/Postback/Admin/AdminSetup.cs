@@ -2,18 +2,21 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Authentication;
+using Postback.Infrastructure;
 using Postback.Storage;
 
 namespace Postback.Admin;
 
 /// `Postback:Admin`: the operator password (optional; API keys always work) and the session length.
-public sealed class AdminOptions
+public sealed class AdminOptions : Infrastructure.ISettings
 {
     public const string Section = "Postback:Admin";
 
     // When set, this password logs in as the first organization (the one the bootstrap made).
     public string? Password { get; set; }
     public int SessionHours { get; set; } = 8;
+
+    public void Check(Infrastructure.SettingChecks check) => check.Range(nameof(SessionHours), SessionHours, 1, 24 * 366);
 }
 
 /// The admin UI under /admin: Razor Pages (server-rendered forms), behind a cookie login of
@@ -26,13 +29,16 @@ public static class AdminSetup
 
     public static IServiceCollection AddPostbackAdmin(this IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<AdminOptions>(configuration.GetSection(AdminOptions.Section));
+        // The cookie's lifetime is set here, so the section is read (and checked) now.
+        var admin = configuration.ReadSettings<AdminOptions>(AdminOptions.Section);
+        services.AddSettings<AdminOptions>(configuration, AdminOptions.Section);
+        var storage = configuration.ReadSettings<StorageOptions>(PostbackOptions.Section + ":Storage");
         // The session and antiforgery cookies are encrypted with these keys: kept in the data
         // directory, a restart does not log every operator out. Hub processes sharing a data
         // directory share sessions; others need sticky sessions.
         // The keys are not encrypted at rest (no XML encryptor; the hub logs a warning saying
         // so): the folder is the hub user's alone, like initial-api-key.
-        var keys = Path.Combine(configuration["Postback:Storage:DataDirectory"] ?? "data", "keys");
+        var keys = Path.Combine(storage.DataDirectory, "keys");
         if (OperatingSystem.IsWindows())
         {
             Directory.CreateDirectory(keys);
@@ -60,7 +66,7 @@ public static class AdminSetup
                 o.AccessDeniedPath = "/admin/login";
                 o.ReturnUrlParameter = "returnUrl";
                 o.SlidingExpiration = true;
-                o.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue<int?>($"{AdminOptions.Section}:SessionHours") ?? 8);
+                o.ExpireTimeSpan = TimeSpan.FromHours(admin.SessionHours);
                 o.Events.OnValidatePrincipal = ValidateSessionAsync;
             });
         services.AddAuthorizationBuilder()

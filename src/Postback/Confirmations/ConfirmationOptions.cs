@@ -4,7 +4,7 @@ using Postback.Notifications;
 namespace Postback.Confirmations;
 
 /// "Postback:Confirmation": how confirmations are sent and retried.
-public sealed class ConfirmationOptions
+public sealed class ConfirmationOptions : ISettings
 {
     public const string Section = "Postback:Confirmation";
 
@@ -19,6 +19,16 @@ public sealed class ConfirmationOptions
     // Must be well above Postback:Outbound:TimeoutSeconds.
     public int LeaseSeconds { get; set; } = 60;
     public int MaxInFlight { get; set; } = 32;
+
+    public void Check(SettingChecks check)
+    {
+        check.Range(nameof(MaxAttempts), MaxAttempts, 1, 100);
+        check.Range(nameof(FirstRetrySeconds), FirstRetrySeconds, 0.001, 86_400);
+        check.Range(nameof(RetryCapSeconds), RetryCapSeconds, FirstRetrySeconds, 86_400);
+        check.Range(nameof(PollMilliseconds), PollMilliseconds, 1, 3_600_000);
+        check.Range(nameof(LeaseSeconds), LeaseSeconds, 1, 86_400);
+        check.Range(nameof(MaxInFlight), MaxInFlight, 1, 10_000);
+    }
 }
 
 public sealed class ConfirmationSignal : WakeSignal;

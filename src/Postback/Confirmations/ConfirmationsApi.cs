@@ -49,7 +49,7 @@ internal static class ConfirmationsApi
 
     public static IServiceCollection AddConfirmations(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ConfirmationOptions>().Bind(configuration.GetSection(ConfirmationOptions.Section));
+        services.AddSettings<ConfirmationOptions>(configuration, ConfirmationOptions.Section);
         services.AddSingleton<ConfirmationSignal>();
         services.AddHostedService<ConfirmationWorker>();
         // Its alerts go out through the e-mail outbox.

@@ -1,7 +1,9 @@
+using Postback.Infrastructure;
+
 namespace Postback.FileExports;
 
 /// "Postback:FileExports" (docs/file-exports.md).
-public sealed class FileExportOptions
+public sealed class FileExportOptions : ISettings
 {
     // Off only for a process that should take API traffic but never upload.
     public bool Enabled { get; set; } = true;
@@ -21,4 +23,14 @@ public sealed class FileExportOptions
     // Throttle of one upload, bytes per second (0 = none): keeps a large export from filling a
     // small uplink.
     public int MaxBytesPerSecond { get; set; }
+
+    public void Check(SettingChecks check)
+    {
+        check.Range(nameof(LeaseSeconds), LeaseSeconds, 1, 86_400);
+        check.Range(nameof(PollSeconds), PollSeconds, 1, 86_400);
+        check.Range(nameof(FirstRetrySeconds), FirstRetrySeconds, 0.001, 86_400);
+        check.Range(nameof(TimeoutSeconds), TimeoutSeconds, 1, 3_600);
+        check.Range(nameof(KeepFilesDays), KeepFilesDays, 0, 36_500);
+        check.Range(nameof(MaxBytesPerSecond), MaxBytesPerSecond, 0, int.MaxValue);
+    }
 }

@@ -1,10 +1,11 @@
 using System.Net;
 using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.Options;
 
 namespace Postback.Infrastructure;
 
 /// Postback:ForwardedHeaders: the reverse proxies in front of the hub (docs/hardening.md).
-public sealed class ForwardedHeadersSettings
+public sealed class ForwardedHeadersSettings : ISettings
 {
     public const string Section = "Postback:ForwardedHeaders";
 
@@ -13,6 +14,26 @@ public sealed class ForwardedHeadersSettings
     // itself off as another address by sending the header.
     public List<string> KnownProxies { get; set; } = [];
     public List<string> KnownNetworks { get; set; } = [];
+
+    public IEnumerable<IPAddress> Proxies() =>
+        KnownProxies.Where(p => !string.IsNullOrWhiteSpace(p)).Select(p => IPAddress.Parse(p.Trim()));
+
+    public IEnumerable<System.Net.IPNetwork> Networks() =>
+        KnownNetworks.Where(n => !string.IsNullOrWhiteSpace(n)).Select(n => System.Net.IPNetwork.Parse(n.Trim()));
+
+    public bool Any => Proxies().Any() || Networks().Any();
+
+    public void Check(SettingChecks check)
+    {
+        foreach (var proxy in KnownProxies.Where(p => !string.IsNullOrWhiteSpace(p) && !IPAddress.TryParse(p.Trim(), out _)))
+        {
+            check.Fail(nameof(KnownProxies), $"'{Text.Clip(proxy, 100, "…")}' is not an IP address");
+        }
+        foreach (var network in KnownNetworks.Where(n => !string.IsNullOrWhiteSpace(n) && !System.Net.IPNetwork.TryParse(n.Trim(), out _)))
+        {
+            check.Fail(nameof(KnownNetworks), $"'{Text.Clip(network, 100, "…")}' is not a network such as 10.0.0.0/8");
+        }
+    }
 }
 
 /// Behind a proxy every request comes from the proxy's address: the login throttle and the
@@ -22,25 +43,21 @@ public static class ForwardedHeadersSetup
 {
     public static IServiceCollection AddPostbackForwardedHeaders(this IServiceCollection services, IConfiguration configuration)
     {
-        var settings = Settings(configuration);
-        services.Configure<ForwardedHeadersOptions>(o =>
+        services.AddSettings<ForwardedHeadersSettings>(configuration, ForwardedHeadersSettings.Section);
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ForwardedHeadersSettings>>((o, settings) =>
         {
             o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
             // Walk back through every trusted proxy, stopping at the first address that is not one.
             o.ForwardLimit = null;
             o.KnownProxies.Clear();
             o.KnownIPNetworks.Clear();
-            foreach (var proxy in settings.KnownProxies.Where(p => !string.IsNullOrWhiteSpace(p)))
+            foreach (var proxy in settings.Value.Proxies())
             {
-                o.KnownProxies.Add(IPAddress.TryParse(proxy.Trim(), out var address)
-                    ? address
-                    : throw new InvalidOperationException($"{ForwardedHeadersSettings.Section}:KnownProxies: '{proxy}' is not an IP address."));
+                o.KnownProxies.Add(proxy);
             }
-            foreach (var network in settings.KnownNetworks.Where(n => !string.IsNullOrWhiteSpace(n)))
+            foreach (var network in settings.Value.Networks())
             {
-                o.KnownIPNetworks.Add(System.Net.IPNetwork.TryParse(network.Trim(), out var parsed)
-                    ? parsed
-                    : throw new InvalidOperationException($"{ForwardedHeadersSettings.Section}:KnownNetworks: '{network}' is not a network such as 10.0.0.0/8."));
+                o.KnownIPNetworks.Add(network);
             }
         });
         return services;
@@ -50,14 +67,10 @@ public static class ForwardedHeadersSetup
     /// of known proxies are empty.
     public static WebApplication UsePostbackForwardedHeaders(this WebApplication app)
     {
-        var settings = Settings(app.Configuration);
-        if (settings.KnownProxies.Any(p => !string.IsNullOrWhiteSpace(p)) || settings.KnownNetworks.Any(n => !string.IsNullOrWhiteSpace(n)))
+        if (app.Services.GetRequiredService<IOptions<ForwardedHeadersSettings>>().Value.Any)
         {
             app.UseForwardedHeaders();
         }
         return app;
     }
-
-    private static ForwardedHeadersSettings Settings(IConfiguration configuration) =>
-        configuration.GetSection(ForwardedHeadersSettings.Section).Get<ForwardedHeadersSettings>() ?? new ForwardedHeadersSettings();
 }

@@ -2,7 +2,7 @@ namespace Postback.Infrastructure;
 
 /// What the hub must get right however it is started: from its own folder, by systemd from
 /// /, from a container's workdir, or from a test's temporary directory.
-public static class HostSetup
+public static partial class HostSetup
 {
     /// The application's own folder (where appsettings.json and wwwroot are published), unless
     /// a content root is given explicitly (--contentRoot, ASPNETCORE_CONTENTROOT). Without this

@@ -20,7 +20,7 @@ public static class EmailSetup
 {
     public static IServiceCollection AddEmailOutbox(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<SmtpOptions>().Bind(configuration.GetSection(SmtpOptions.Section));
+        services.AddSettings<SmtpOptions>(configuration, SmtpOptions.Section);
         services.AddSingleton<EmailSignal>();
         services.AddHostedService<EmailSender>();
         return services;

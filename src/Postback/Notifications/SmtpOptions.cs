@@ -4,7 +4,7 @@ namespace Postback.Notifications;
 
 /// "Postback:Smtp": where alert e-mails go out. The password is only ever handed to the SMTP
 /// client; it is never logged or shown.
-public sealed class SmtpOptions
+public sealed class SmtpOptions : ISettings
 {
     public const string Section = "Postback:Smtp";
 
@@ -31,6 +31,21 @@ public sealed class SmtpOptions
     public int ClaimBatch { get; set; } = 50;
 
     public override string ToString() => $"{Host}:{Port} from {From}";
+
+    public void Check(SettingChecks check)
+    {
+        check.Range(nameof(Port), Port, 1, 65_535);
+        if (!string.IsNullOrWhiteSpace(From) && !MimeKit.MailboxAddress.TryParse(From, out _))
+        {
+            check.Fail(nameof(From), $"must be an e-mail address such as alerts@example.com or \"Postback <alerts@example.com>\"; it is '{Text.Clip(From, 200, "…")}'");
+        }
+        check.Range(nameof(TimeoutSeconds), TimeoutSeconds, 1, 3_600);
+        check.Range(nameof(FirstRetrySeconds), FirstRetrySeconds, 0.001, 86_400);
+        check.Range(nameof(RetryCapSeconds), RetryCapSeconds, FirstRetrySeconds, 86_400 * 7);
+        check.Range(nameof(PollMilliseconds), PollMilliseconds, 1, 3_600_000);
+        check.Range(nameof(LeaseSeconds), LeaseSeconds, 1, 86_400);
+        check.Range(nameof(ClaimBatch), ClaimBatch, 1, 10_000);
+    }
 }
 
 public sealed class EmailSignal : WakeSignal;

@@ -12,34 +12,41 @@ namespace Postback.Observability;
 /// Postback:Metrics. Metrics are on by default: /metrics serves them to Prometheus without a key
 /// (bind the hub, or the proxy in front of it, so that only the monitoring can reach it), or
 /// with the organization's API key as a Bearer token when RequireKey is set.
-public sealed class MetricsOptions
+public sealed class MetricsOptions : ISettings
 {
     public const string Section = "Postback:Metrics";
 
     public bool Enabled { get; set; } = true;
     public bool RequireKey { get; set; }
+
+    public void Check(SettingChecks check) { }
 }
 
 /// Postback:Tracing. Spans are recorded when an OTLP endpoint is configured
 /// (OTEL_EXPORTER_OTLP_ENDPOINT, the standard variable) or when Enabled is set (another
 /// exporter registered in code, as the tests do).
-public sealed class TracingOptions
+public sealed class TracingOptions : ISettings
 {
     public const string Section = "Postback:Tracing";
 
     public bool Enabled { get; set; }
+
+    public void Check(SettingChecks check) { }
 }
 
 public static class ObservabilityModule
 {
     public static WebApplicationBuilder AddPostbackObservability(this WebApplicationBuilder builder)
     {
-        var metrics = builder.Configuration.GetSection(MetricsOptions.Section).Get<MetricsOptions>() ?? new();
-        var tracing = builder.Configuration.GetSection(TracingOptions.Section).Get<TracingOptions>() ?? new();
+        // Whether anything is recorded decides what is registered: read (and checked) now.
+        var metrics = builder.Configuration.ReadSettings<MetricsOptions>(MetricsOptions.Section);
+        var tracing = builder.Configuration.ReadSettings<TracingOptions>(TracingOptions.Section);
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         builder.Services.AddSingleton(metrics);
 
-        builder.Services.AddHealthChecks().AddCheck<MigrationsHealthCheck>("migrations", tags: ["ready"]);
+        builder.Services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database")
+            .AddCheck<MigrationsHealthCheck>("migrations", tags: ["ready"]);
 
         if (!metrics.Enabled && !tracing.Enabled && !otlp)
         {
@@ -107,6 +114,7 @@ public static class ObservabilityModule
 
     public static WebApplication MapPostbackObservability(this WebApplication app)
     {
+        app.MapHealthChecks("/health");
         // Is the process up (for a restart policy); is it ready for traffic (for a load
         // balancer): the database answers and every migration is applied.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync })

@@ -11,15 +11,10 @@ namespace Postback.Organizations;
 public sealed class Bootstrap(
     PostbackDb db, IOptions<PostbackOptions> options, IConfiguration configuration, Team.UserAccounts accounts, TimeProvider time, ILogger<Bootstrap> log)
 {
-    public const int MinimumKeyLength = 16;
-
     public async Task RunAsync(CancellationToken ct = default)
     {
+        // Its length is checked with the other settings, before the hub starts (PostbackOptions).
         var configuredKey = options.Value.BootstrapApiKey?.Trim();
-        if (!string.IsNullOrEmpty(configuredKey) && configuredKey.Length < MinimumKeyLength)
-        {
-            throw new InvalidOperationException($"Postback:BootstrapApiKey must be at least {MinimumKeyLength} characters.");
-        }
 
         var organization = await db.Organizations.OrderBy(o => o.Id).FirstOrDefaultAsync(ct);
         if (organization is null)

@@ -128,28 +128,6 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
     public const int MaxExcerptBytes = 4096;
     public const int MaxExcerptHeaders = 30;
 
-    public static void Configure(IServiceCollection services)
-    {
-        services.AddHttpClient<OutboundSender>(ClientName)
-            .ConfigurePrimaryHttpMessageHandler(sp =>
-            {
-                var allowPrivate = sp.GetRequiredService<IOptions<PostbackOptions>>().Value.Outbound.AllowPrivateNetworks;
-                return new SocketsHttpHandler
-                {
-                    AllowAutoRedirect = false,
-                    UseCookies = false,
-                    UseProxy = false,
-                    AutomaticDecompression = DecompressionMethods.None,
-                    ActivityHeadersPropagator = null,
-                    PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-                    ConnectTimeout = TimeSpan.FromSeconds(10),
-                    MaxConnectionsPerServer = 256,
-                    ConnectCallback = (context, ct) => NetworkGuard.ConnectAsync(context.DnsEndPoint, allowPrivate, ct),
-                };
-            })
-            .ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan);
-    }
-
     public async Task<OutboundResult> SendAsync(RenderedRequest request, CancellationToken ct)
     {
         HttpRequestMessage message;
@@ -306,5 +284,32 @@ public sealed class OutboundSender(HttpClient client, IOptions<PostbackOptions> 
             sb.Append(request.Body);
         }
         return sb.ToString();
+    }
+}
+
+public static class OutboundSetup
+{
+    /// The one HTTP client every outbound request (deliveries, confirmations) goes through.
+    public static IServiceCollection AddOutbound(this IServiceCollection services)
+    {
+        services.AddHttpClient<OutboundSender>(OutboundSender.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var allowPrivate = sp.GetRequiredService<IOptions<PostbackOptions>>().Value.Outbound.AllowPrivateNetworks;
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    UseCookies = false,
+                    UseProxy = false,
+                    AutomaticDecompression = DecompressionMethods.None,
+                    ActivityHeadersPropagator = null,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+                    ConnectTimeout = TimeSpan.FromSeconds(10),
+                    MaxConnectionsPerServer = 256,
+                    ConnectCallback = (context, ct) => NetworkGuard.ConnectAsync(context.DnsEndPoint, allowPrivate, ct),
+                };
+            })
+            .ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan);
+        return services;
     }
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Postback.Infrastructure;
 using Postback.Organizations;
 using Postback.Storage;
@@ -90,33 +91,33 @@ internal static class PluginInstancesApi
         return api;
     }
 
-    private static async Task<Ok<List<PluginInstanceView>>> List(ClaimsPrincipal user, PostbackDb db, HttpContext http, IConfiguration config, CancellationToken ct)
+    private static async Task<Ok<List<PluginInstanceView>>> List(ClaimsPrincipal user, PostbackDb db, HttpContext http, IOptions<PostbackOptions> options, CancellationToken ct)
     {
         var organizationId = user.OrganizationId();
         var instances = await db.PluginInstances.AsNoTracking().Where(p => p.OrganizationId == organizationId).OrderBy(p => p.Id).ToListAsync(ct);
-        var baseUrl = BaseUrl(http, config);
+        var baseUrl = BaseUrl(http, options.Value);
         return TypedResults.Ok(instances.Select(i => View(i, baseUrl)).ToList());
     }
 
-    private static async Task<Results<Ok<PluginInstanceView>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, PostbackDb db, HttpContext http, IConfiguration config, CancellationToken ct)
+    private static async Task<Results<Ok<PluginInstanceView>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, PostbackDb db, HttpContext http, IOptions<PostbackOptions> options, CancellationToken ct)
     {
         var instance = await db.PluginInstances.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id && p.OrganizationId == user.OrganizationId(), ct);
-        return instance is null ? NotFound(id) : TypedResults.Ok(View(instance, BaseUrl(http, config)));
+        return instance is null ? NotFound(id) : TypedResults.Ok(View(instance, BaseUrl(http, options.Value)));
     }
 
     private static async Task<Results<Created<PluginInstanceView>, ValidationProblem>> Create(
-        PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IConfiguration config, CancellationToken ct)
+        PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IOptions<PostbackOptions> options, CancellationToken ct)
     {
         var (instance, errors) = await PluginInstanceOperations.CreateAsync(db, user.OrganizationId(), input, time.GetUtcNow(), ct);
         if (instance is null)
         {
             return Problems.Validation(errors);
         }
-        return TypedResults.Created($"/api/v1/plugin-instances/{instance.Id}", View(instance, BaseUrl(http, config)));
+        return TypedResults.Created($"/api/v1/plugin-instances/{instance.Id}", View(instance, BaseUrl(http, options.Value)));
     }
 
     private static async Task<Results<Ok<PluginInstanceView>, ValidationProblem, ProblemHttpResult>> Replace(
-        long id, PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IConfiguration config, CancellationToken ct)
+        long id, PluginInstanceInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, HttpContext http, IOptions<PostbackOptions> options, CancellationToken ct)
     {
         var instance = await PluginInstanceOperations.FindAsync(db, user.OrganizationId(), id, ct);
         if (instance is null)
@@ -128,7 +129,7 @@ internal static class PluginInstancesApi
         {
             return Problems.Validation(errors);
         }
-        return TypedResults.Ok(View(instance, BaseUrl(http, config)));
+        return TypedResults.Ok(View(instance, BaseUrl(http, options.Value)));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
@@ -168,9 +169,9 @@ internal static class PluginInstancesApi
 
     /// Postback:PublicBaseUrl when the hub is behind a proxy or a public name; else the address
     /// this request came in on.
-    public static string BaseUrl(HttpContext http, IConfiguration config)
+    public static string BaseUrl(HttpContext http, PostbackOptions options)
     {
-        var configured = config["Postback:PublicBaseUrl"];
+        var configured = options.PublicBaseUrl;
         return !string.IsNullOrWhiteSpace(configured)
             ? configured.Trim().TrimEnd('/')
             : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}".TrimEnd('/');
@@ -178,9 +179,9 @@ internal static class PluginInstancesApi
 
     /// True when Postback:PublicBaseUrl is unset and the URLs would name this machine's loopback
     /// or a private address: a CRM on the internet cannot reach them.
-    public static bool CrmCannotReach(string baseUrl, IConfiguration config)
+    public static bool CrmCannotReach(string baseUrl, PostbackOptions options)
     {
-        if (!string.IsNullOrWhiteSpace(config["Postback:PublicBaseUrl"]) || !Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
+        if (!string.IsNullOrWhiteSpace(options.PublicBaseUrl) || !Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
         {
             return false;
         }

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Postback.Catalog;
 using Postback.Infrastructure;
 using Postback.Storage;
@@ -6,7 +7,7 @@ using Postback.Storage;
 namespace Postback.Plugins;
 
 /// Postback:Plugins (README, "Configuration").
-public sealed class PluginOptions
+public sealed class PluginOptions : ISettings
 {
     public const string Section = "Postback:Plugins";
 
@@ -14,19 +15,21 @@ public sealed class PluginOptions
     // (RetentionOptions reads the old key, with a warning).
     // How often the maintenance pass runs (it also runs once at start).
     public int MaintenanceMinutes { get; set; } = 10;
+
+    public void Check(SettingChecks check) => check.Range(nameof(MaintenanceMinutes), MaintenanceMinutes, 1, 1_440);
 }
 
 /// The inbound plugins' housekeeping, in the background: finishes the line resolution of SKU
 /// links a link call left incomplete (ImportedSku.ResolvePending). The inbound log's age limit
 /// is the retention sweep's (Retention/RetentionSweep.cs).
-public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider time, IConfiguration config, ILogger<PluginMaintenance> log)
+public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider time, IOptions<PluginOptions> options, ILogger<PluginMaintenance> log)
     : BackgroundService
 {
-    private readonly PluginOptions _options = config.GetSection(PluginOptions.Section).Get<PluginOptions>() ?? new PluginOptions();
+    private readonly PluginOptions _options = options.Value;
 
     // A pass every MaintenanceMinutes, and one at start, on the lease-queue engine.
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        new PeriodicJob("Inbound plugin maintenance", TimeSpan.FromMinutes(Math.Max(1, _options.MaintenanceMinutes)),
+        new PeriodicJob("Inbound plugin maintenance", TimeSpan.FromMinutes(_options.MaintenanceMinutes),
             RunOnceAsync, time, log).RunAsync(stoppingToken);
 
     /// One pass: finish pending SKU links.

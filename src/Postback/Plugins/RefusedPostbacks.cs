@@ -6,7 +6,7 @@ using Postback.Storage;
 namespace Postback.Plugins;
 
 /// Postback:Plugins, the limits on refused postbacks (docs/hardening.md, "Inbound flood").
-public sealed class RefusedPostbackOptions
+public sealed class RefusedPostbackOptions : Infrastructure.ISettings
 {
     // Refused postbacks (wrong secret, too large, invalid, disabled or unknown instance) a
     // plugin instance, and a client address, may cause per minute; past that the answer is 429
@@ -16,6 +16,13 @@ public sealed class RefusedPostbackOptions
     // Refused postbacks the inbound log keeps whole (with their payload) per instance and hour;
     // the rest of that hour are counted on one row.
     public int RefusedLoggedPerHour { get; set; } = 20;
+
+    public void Check(Infrastructure.SettingChecks check)
+    {
+        check.Range(nameof(RefusedPerMinutePerInstance), RefusedPerMinutePerInstance, 1, 1_000_000);
+        check.Range(nameof(RefusedPerMinutePerAddress), RefusedPerMinutePerAddress, 1, 1_000_000);
+        check.Range(nameof(RefusedLoggedPerHour), RefusedLoggedPerHour, 0, 1_000_000);
+    }
 }
 
 /// Keeps a flood of refused postbacks from filling the disk or the SQLite writer: anyone who
@@ -47,9 +54,9 @@ public sealed class RefusedPostbacks : IDisposable
     private readonly Dictionary<(long Instance, DateTimeOffset Hour), Tally> _tallies = [];
     private readonly Lock _lock = new();
 
-    public RefusedPostbacks(IConfiguration config, TimeProvider time)
+    public RefusedPostbacks(Microsoft.Extensions.Options.IOptions<RefusedPostbackOptions> options, TimeProvider time)
     {
-        _options = config.GetSection(PluginOptions.Section).Get<RefusedPostbackOptions>() ?? new RefusedPostbackOptions();
+        _options = options.Value;
         _time = time;
         _perInstance = Limiter(_options.RefusedPerMinutePerInstance);
         _perAddress = Limiter(_options.RefusedPerMinutePerAddress);

@@ -62,7 +62,7 @@ public sealed record RetentionOptions(
         if (section["BatchSize"] is { } text
             && (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out batch) || batch is < 1 or > 10_000))
         {
-            throw Invalid("BatchSize", text, "must be a whole number from 1 to 10000");
+            throw Invalid("BatchSize", text, "must be between 1 and 10000");
         }
         return (new RetentionOptions(finished, orders, inbound, interval, batch), warnings);
     }

@@ -14,7 +14,8 @@ public static class StorageSetup
 {
     public static IServiceCollection AddPostbackStorage(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = configuration.GetSection(PostbackOptions.Section).Get<PostbackOptions>() ?? new PostbackOptions();
+        // Which database decides what is registered, so the section is read (and checked) now.
+        var options = configuration.ReadSettings<PostbackOptions>(PostbackOptions.Section);
         var connectionString = configuration.GetConnectionString("Postback");
         switch (options.Storage.Provider.Trim().ToLowerInvariant())
         {
@@ -112,6 +113,12 @@ public static class StorageSetup
                 // Another process of the hub created it at the same moment.
             }
         }
+    }
+
+    public static async Task MigratePostbackStorageAsync(this WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        await MigrateAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>());
     }
 
     /// Applies migrations. Runs before the server listens, so /health only answers a hub whose

@@ -1,5 +1,5 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
+using Postback.Infrastructure;
 using Postback.Plugins;
 
 namespace Postback.Tests.Plugins;
@@ -15,8 +15,7 @@ public sealed class PluginSetupTests
         return http;
     }
 
-    private static IConfiguration Config(string? publicBaseUrl) =>
-        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Postback:PublicBaseUrl"] = publicBaseUrl }).Build();
+    private static PostbackOptions Config(string? publicBaseUrl) => new() { PublicBaseUrl = publicBaseUrl };
 
     [Theory]
     [InlineData(null, "http", "127.0.0.1:5080", "", "http://127.0.0.1:5080")]

@@ -95,7 +95,7 @@ public abstract class SkuLinkingAndInboundLogTests(PluginHub fixture)
             .Count(d => OrderJson.Deserialize(d).Items.All(i => i.ProductId == productId)));
 
     private PluginMaintenance Maintenance(TimeProvider time) => new(
-        Hub.Services.GetRequiredService<IServiceScopeFactory>(), time, new ConfigurationBuilder().Build(), NullLogger<PluginMaintenance>.Instance);
+        Hub.Services.GetRequiredService<IServiceScopeFactory>(), time, Microsoft.Extensions.Options.Options.Create(new PluginOptions()), NullLogger<PluginMaintenance>.Instance);
 
     // The inbound log's retention is the retention sweep's now; the deprecated key still works.
     private RetentionWorker Retention(TimeProvider time, int days)

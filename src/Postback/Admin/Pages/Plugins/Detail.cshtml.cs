@@ -8,7 +8,7 @@ namespace Postback.Admin.Pages.Plugins;
 /// Seed 000, steps 7 and 8 (and the Konnektive side, steps 14 to 17, done for the operator):
 /// the webhook URL, the Konnektive postback URL and field mapping, the secret, the settings,
 /// and what the instance received.
-public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration config) : AdminPageModel
+public sealed class DetailModel(PostbackDb db, TimeProvider time, Microsoft.Extensions.Options.IOptions<Infrastructure.PostbackOptions> options) : AdminPageModel
 {
     public const int LogSize = 50;
 
@@ -62,7 +62,7 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
         AddErrors(errors);
         // Nothing was saved: show what is stored, next to the operator's input.
         await db.Entry(Instance).ReloadAsync(ct);
-        Setup = PluginInstancesApi.Setup(Instance, PluginInstancesApi.BaseUrl(HttpContext, config));
+        Setup = PluginInstancesApi.Setup(Instance, PluginInstancesApi.BaseUrl(HttpContext, options.Value));
         return Page();
     }
 
@@ -85,9 +85,9 @@ public sealed class DetailModel(PostbackDb db, TimeProvider time, IConfiguration
             return false;
         }
         Instance = instance;
-        var baseUrl = PluginInstancesApi.BaseUrl(HttpContext, config);
+        var baseUrl = PluginInstancesApi.BaseUrl(HttpContext, options.Value);
         Setup = PluginInstancesApi.Setup(instance, baseUrl, ChosenFields);
-        CrmCannotReach = PluginInstancesApi.CrmCannotReach(baseUrl, config);
+        CrmCannotReach = PluginInstancesApi.CrmCannotReach(baseUrl, options.Value);
         Campaigns = await db.Campaigns.AsNoTracking().Where(c => c.OrganizationId == OrganizationId).OrderBy(c => c.CampaignId).ToListAsync(ct);
         Log = await PluginInstanceOperations.LogPageAsync(
             db.InboundLog.Where(e => e.OrganizationId == OrganizationId && e.PluginInstanceId == id), LogSize, null, ct);

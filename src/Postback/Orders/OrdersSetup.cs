@@ -1,0 +1,11 @@
+namespace Postback.Orders;
+
+public static class OrdersSetup
+{
+    public static IServiceCollection AddOrders(this IServiceCollection services)
+    {
+        services.AddScoped<EventIngest>();
+        services.AddSingleton<GroupCommit>();
+        return services;
+    }
+}
