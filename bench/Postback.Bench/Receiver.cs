@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -51,7 +52,14 @@ public sealed class Receiver : IAsyncDisposable
     public static async Task<Receiver> StartAsync(int capacity)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
+        // Two ports, one per profile: a call center and a fulfillment service are two receivers,
+        // each with its own share of the hub's in-flight limit per endpoint.
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(IPAddress.Loopback, 0);
+            k.Listen(IPAddress.Loopback, 0);
+        });
         builder.Logging.ClearProviders();
         var app = builder.Build();
         var receiver = new Receiver(app, capacity);
@@ -60,7 +68,11 @@ public sealed class Receiver : IAsyncDisposable
         return receiver;
     }
 
-    public Uri BaseUri => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    public Uri BaseUri => Endpoints[0];
+
+    /// The receiver's addresses: profile i of a workload posts to Endpoints[i % 2].
+    public IReadOnlyList<Uri> Endpoints =>
+        _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Order(StringComparer.Ordinal).Select(a => new Uri(a)).ToList();
 
     public long Raw => Interlocked.Read(ref _raw);
 

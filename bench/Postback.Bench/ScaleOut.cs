@@ -52,7 +52,7 @@ public sealed partial class StorageRun
         var events = options.Events;
         var capacity = (events * 2 + 20_000) * workload.DeliveriesPerEvent;
         await using var receiver = await Receiver.StartAsync(capacity);
-        var postbackUrl = new Uri(receiver.BaseUri, "postback").ToString();
+        string ProfileUrl(int i) => new Uri(receiver.Endpoints[i % receiver.Endpoints.Count], "postback").ToString();
 
         var hubs = new List<HubProcess>();
         try
@@ -95,12 +95,12 @@ public sealed partial class StorageRun
                         new JsonObject { ["productId"] = "14", ["sku"] = "SUB-30", ["name"] = "Monthly supply", ["price"] = 49.95 }),
                 }, setup.Token);
                 var samples = new List<RawRequest>();
-                foreach (var p in workload.Profiles)
+                foreach (var (p, index) in workload.Profiles.Select((p, i) => (p, i)))
                 {
                     var profile = await apis[0].PostJsonAsync("export-profiles", new JsonObject
                     {
                         ["name"] = p.Name,
-                        ["postbackUrl"] = postbackUrl,
+                        ["postbackUrl"] = ProfileUrl(index),
                         ["exportDelayMinutes"] = 0,
                         ["mappings"] = p.Mappings.DeepClone(),
                         ["routes"] = new JsonArray(new JsonObject { ["customerTypes"] = new JsonArray("new_sale") }),

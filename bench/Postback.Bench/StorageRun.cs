@@ -167,7 +167,8 @@ public sealed partial class StorageRun(BenchOptions options, string storage, str
             + Math.Min(options.Events, 5_000) * 2 + 10_000 + options.Sweep / 2 + options.Rate * options.SweepSeconds + 5_000) * options.Workload.DeliveriesPerEvent;
         await using var receiver = await Receiver.StartAsync(capacity);
         var postbackUrl = new Uri(receiver.BaseUri, "postback").ToString();
-        Log($"{storage}: receiver on {receiver.BaseUri}; starting the hub ({options.HubDll})");
+        string ProfileUrl(int i) => new Uri(receiver.Endpoints[i % receiver.Endpoints.Count], "postback").ToString();
+        Log($"{storage}: receiver on {string.Join(" and ", receiver.Endpoints)}; starting the hub ({options.HubDll})");
 
         var logPath = Path.Combine(dir, "hub.log");
         await using var hub = await HubProcess.StartAsync(options.HubDll, env, logPath, Path.Combine(dir, "hub.pid"), TimeSpan.FromSeconds(120));
@@ -185,12 +186,12 @@ public sealed partial class StorageRun(BenchOptions options, string storage, str
         }, setup.Token);
         var workload = options.Workload;
         var samples = new List<RawRequest>();
-        foreach (var p in workload.Profiles)
+        foreach (var (p, index) in workload.Profiles.Select((p, i) => (p, i)))
         {
             var profile = await api.PostJsonAsync("export-profiles", new JsonObject
             {
                 ["name"] = p.Name,
-                ["postbackUrl"] = postbackUrl,
+                ["postbackUrl"] = ProfileUrl(index),
                 ["exportDelayMinutes"] = 0,
                 ["ordering"] = options.StuckOrderSeconds > 0 ? "perOrder" : "none",
                 ["mappings"] = p.Mappings,
