@@ -46,7 +46,7 @@ internal static class SkusApi
     }
 
     private static async Task<Results<Ok<SkuLinked>, ValidationProblem>> LinkByBody(
-        SkuLinkBody input, ClaimsPrincipal user, PostbackDb db, WriteGate gate, TimeProvider time, CancellationToken ct)
+        SkuLinkBody input, ClaimsPrincipal user, PostbackDb db, SkuStore skus, CancellationToken ct)
     {
         if (input.Sku is null)
         {
@@ -58,13 +58,13 @@ internal static class SkusApi
             }
             return Problems.Validation(errors);
         }
-        return await Link(input.Sku, new SkuLinkInput(input.ProductId), user, db, gate, time, ct);
+        return await Link(input.Sku, new SkuLinkInput(input.ProductId), user, db, skus, ct);
     }
 
     private static async Task<Results<Ok<SkuLinked>, ValidationProblem>> Link(
-        string sku, SkuLinkInput input, ClaimsPrincipal user, PostbackDb db, WriteGate gate, TimeProvider time, CancellationToken ct)
+        string sku, SkuLinkInput input, ClaimsPrincipal user, PostbackDb db, SkuStore skus, CancellationToken ct)
     {
-        var result = await SkuOperations.LinkAsync(db, gate, time, user.OrganizationId(), sku, input.ProductId, ct);
+        var result = await SkuOperations.LinkAsync(db, skus, user.OrganizationId(), sku, input.ProductId, ct);
         if (result.Sku is null)
         {
             return Problems.Validation(result.Errors);

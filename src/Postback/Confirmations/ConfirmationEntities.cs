@@ -26,7 +26,7 @@ public sealed class ConfirmationSettings
 /// concurrency token, so an outcome from a worker that lost its lease is never written) and
 /// either finishes it or makes it due again. Round counts confirm + reconfirms: a failure is
 /// identified by (Id, Round), which is what keeps its alert e-mails from being sent twice.
-public sealed class OrderConfirmation
+public sealed class OrderConfirmation : Infrastructure.ILeasedRow
 {
     public long Id { get; set; }
     public long OrganizationId { get; set; }

@@ -16,7 +16,7 @@ public static class DeliveryStatus
 /// outbox), then claimed by a worker under a lease, sent, and either finished or given a new
 /// due time. A lease that expires without an answer (a crashed worker) makes the delivery due
 /// again: delivery is at least once, and the stable id lets receivers drop repeats.
-public sealed class Delivery
+public sealed class Delivery : Infrastructure.ILeasedRow
 {
     public long Id { get; set; }
     public long OrganizationId { get; set; }

@@ -16,7 +16,7 @@ public static class FileRunStatus
 /// overwrites the same file. A worker claims a due pending run under a lease (LeaseOwner,
 /// LeaseUntil), renews it while uploading, and writes the outcome only while the lease is
 /// still its own.
-public sealed class FileRun : ILeased
+public sealed class FileRun : ILeasedRow
 {
     public long Id { get; set; }
     public long OrganizationId { get; set; }

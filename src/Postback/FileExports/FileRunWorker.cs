@@ -66,15 +66,11 @@ public sealed class FileRunWorker : BackgroundService, ILeaseWork<FileRun, FileR
     {
         public async Task<IReadOnlyList<FileRun>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
         {
-            await using (var scope = worker._scopes.CreateAsyncScope())
+            await store.ScheduleDueAsync(lease.Now, ct);
+            if (lease.Now >= worker._nextCleanup)
             {
-                var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-                await FileRunStore.ScheduleDueAsync(db, lease.Now, ct);
-                if (lease.Now >= worker._nextCleanup)
-                {
-                    await FileRunStore.ForgetFilesAsync(db, lease.Now, TimeSpan.FromDays(worker.Options.KeepFilesDays), ct);
-                    worker._nextCleanup = lease.Now + TimeSpan.FromHours(1);
-                }
+                await store.ForgetFilesAsync(lease.Now, TimeSpan.FromDays(worker.Options.KeepFilesDays), ct);
+                worker._nextCleanup = lease.Now + TimeSpan.FromHours(1);
             }
             return await store.ClaimAsync(lease, limit, ct);
         }

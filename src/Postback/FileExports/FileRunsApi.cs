@@ -101,7 +101,7 @@ internal static class FileRunsApi
     }
 
     private static async Task<Results<Accepted<List<FileRunView>>, ValidationProblem, ProblemHttpResult>> RunNow(
-        long id, RunRequest input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, FileRunSignal signal, CancellationToken ct)
+        long id, RunRequest input, ClaimsPrincipal user, PostbackDb db, IFileRunLeaseStore runs, TimeProvider time, FileRunSignal signal, CancellationToken ct)
     {
         var organizationId = user.OrganizationId();
         if (await FindFileProfileAsync(db, organizationId, id, ct) is not { } profile)
@@ -114,9 +114,9 @@ internal static class FileRunsApi
         {
             return Problems.Validation(errors);
         }
-        var runs = await FileRunStore.RequestAsync(db, profile, day, routeIndex, now, ct);
+        var requested = await runs.RequestAsync(profile, day, routeIndex, now, ct);
         signal.Notify();
-        return TypedResults.Accepted($"/api/v1/export-profiles/{id}/runs", runs.Select(FileRunView.From).ToList());
+        return TypedResults.Accepted($"/api/v1/export-profiles/{id}/runs", requested.Select(FileRunView.From).ToList());
     }
 
     private static async Task<Results<ContentHttpResult, ValidationProblem, ProblemHttpResult>> Preview(

@@ -9,6 +9,13 @@ public interface ILeased
     long Id { get; }
 }
 
+/// A stored row a lease queue hands out: who holds it (LeaseOwner) and until when.
+public interface ILeasedRow : ILeased
+{
+    string? LeaseOwner { get; set; }
+    DateTimeOffset? LeaseUntil { get; set; }
+}
+
 /// A lease the engine takes on due items: who holds them, from when, until when.
 public readonly record struct Lease(string Owner, DateTimeOffset Now, DateTimeOffset Until);
 

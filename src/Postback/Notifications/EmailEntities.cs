@@ -14,7 +14,7 @@ public static class EmailStatus
 /// whatever it reports, so an alert exists exactly when its cause was recorded. DedupKey is
 /// unique: the same failure cannot queue the same recipient twice. A background sender claims
 /// due rows under a lease and marks each one sent as soon as the SMTP server has taken it.
-public sealed class OutboxEmail : Infrastructure.ILeased
+public sealed class OutboxEmail : Infrastructure.ILeasedRow
 {
     public long Id { get; set; }
     public long OrganizationId { get; set; }

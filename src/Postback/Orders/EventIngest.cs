@@ -7,11 +7,29 @@ namespace Postback.Orders;
 
 // TraceParent: the span of the request that brought the event (ingest may run on another
 // thread's group commit), stored on each delivery it schedules; see PostbackTracing.
-public sealed record IncomingEvent(string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order, string? TraceParent = null);
+// Inbound: what an inbound plugin's postback stores with its event, when it came that way.
+public sealed record IncomingEvent(
+    string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order, string? TraceParent = null, InboundPostback? Inbound = null);
+
+/// What an inbound postback stores in the same transaction as its event, as data
+/// (Plugins/PluginWebhook fills it in; Storage/IngestStore writes it): the SKUs to import that
+/// the organization does not have yet, and the postback's inbound-log row, written as IfNew
+/// when the event is stored and as IfDuplicate when it was received before.
+public sealed record InboundPostback(long PluginInstanceId, IReadOnlyList<SkuToImport> ImportSkus, InboundLogRow Log);
+
+public sealed record SkuToImport(string Sku, string? Name);
+
+public sealed record InboundLogRow(DateTimeOffset ReceivedAt, string Method, string Payload, string? CustomerType, InboundLogOutcome IfNew, InboundLogOutcome IfDuplicate);
+
+public sealed record InboundLogOutcome(string Outcome, int StatusCode, string? Reason);
 
 public sealed record ScheduledDelivery(long Id, long ProfileId, string ProfileName, string CustomerType, DateTimeOffset DueAt, string Status);
 
-public sealed record IngestedEvent(OrderEvent Event, bool Duplicate, IReadOnlyList<ScheduledDelivery> Deliveries);
+public sealed record IngestedEvent(OrderEvent Event, bool Duplicate, IReadOnlyList<ScheduledDelivery> Deliveries)
+{
+    // The SKUs an inbound postback imported (IncomingEvent.Inbound).
+    public IReadOnlyList<string> ImportedSkus { get; init; } = [];
+}
 
 /// An event id was sent again with another type or order: not a retry of the same event, so
 /// answering "duplicate" would hide a client bug.
@@ -29,12 +47,9 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
 /// seen before is not stored again (idempotent ingest).
 public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, IngestStore store)
 {
-    /// beforeSave, when given, adds rows that must be stored in the same transaction as the
-    /// events (it sees the results as they will be; it runs again on a retry, after the change
-    /// tracker was cleared).
-    public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(
-        long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct,
-        Func<IReadOnlyList<IngestedEvent>, CancellationToken, Task>? beforeSave = null)
+    /// What an inbound postback adds (IncomingEvent.Inbound) is stored in the same transaction
+    /// as the events; it is staged again on a retry, after the change tracker was cleared.
+    public async Task<IReadOnlyList<IngestedEvent>> IngestAsync(long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
         // A concurrent writer (another process) may store the same event id, create the same
         // order, or update it between our read and our write; the unique indexes and the
@@ -43,7 +58,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         {
             try
             {
-                var results = await IngestOnceAsync(organizationId, events, beforeSave, ct);
+                var results = await IngestOnceAsync(organizationId, events, ct);
                 if (results.Any(r => r.Deliveries.Count > 0 && !r.Duplicate))
                 {
                     signal.Notify();
@@ -58,7 +73,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
     }
 
     private async Task<IReadOnlyList<IngestedEvent>> IngestOnceAsync(
-        long organizationId, IReadOnlyList<IncomingEvent> events, Func<IReadOnlyList<IngestedEvent>, CancellationToken, Task>? beforeSave, CancellationToken ct)
+        long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         await using var reads = await store.BeginLookupsAsync(db, ct);
@@ -155,9 +170,14 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             results.Add(new IngestedEvent(orderEvent, Duplicate: false, []));
         }
 
-        if (beforeSave is not null)
+        var importedSkus = new HashSet<string>(StringComparer.Ordinal);
+        for (var index = 0; index < events.Count; index++)
         {
-            await beforeSave(results, ct);
+            if (events[index].Inbound is { } inbound)
+            {
+                var imported = await store.StageInboundAsync(db, organizationId, inbound, results[index], importedSkus, ct);
+                results[index] = results[index] with { ImportedSkus = imported };
+            }
         }
         await store.SaveAsync(db, touched, newEvents, newDeliveries.Select(d => d.Delivery).ToList(), ct);
 

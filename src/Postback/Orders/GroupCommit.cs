@@ -7,8 +7,10 @@ namespace Postback.Orders;
 /// per request. A lone request goes straight through. Each request still gets its own answer:
 /// one whose event id conflicts is refused alone, and the others are committed without it; a
 /// group that fails for any other reason is split and each half tried again, so whatever one
-/// request carries can only ever fail that request.
-public sealed class GroupCommit : IAsyncDisposable
+/// request carries can only ever fail that request. The events API and the inbound plugins
+/// both ingest through it. A hosted service: its loop starts with the host, and on stop it
+/// takes no new requests and commits those already queued before the host goes on stopping.
+public sealed class GroupCommit : IHostedService, IAsyncDisposable
 {
     public const int MaxEventsPerCommit = 2_000;
 
@@ -17,7 +19,7 @@ public sealed class GroupCommit : IAsyncDisposable
     private readonly Func<long, IReadOnlyList<IncomingEvent>, Task<IReadOnlyList<IngestedEvent>>> _store;
     private readonly ILogger<GroupCommit> _log;
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _loop;
+    private Task _loop = Task.CompletedTask;
 
     public GroupCommit(IServiceScopeFactory scopes, ILogger<GroupCommit> log)
         : this(async (organizationId, events) =>
@@ -33,11 +35,25 @@ public sealed class GroupCommit : IAsyncDisposable
     {
         _store = store;
         _log = log;
-        // Not under the ambient span of whichever request created this singleton.
+    }
+
+    public Task StartAsync(CancellationToken ct)
+    {
+        // Not under whatever ambient span or context starting the host had.
         using (ExecutionContext.SuppressFlow())
         {
-            _loop = Task.Run(LoopAsync);
+            _loop = Task.Run(LoopAsync, CancellationToken.None);
         }
+        return Task.CompletedTask;
+    }
+
+    /// Refuses new requests and commits what is queued; past the host's shutdown timeout the
+    /// commits still finish on their own (each is one short transaction), the host just stops
+    /// waiting for them.
+    public async Task StopAsync(CancellationToken ct)
+    {
+        _requests.Writer.TryComplete();
+        await _loop.WaitAsync(ct);
     }
 
     /// Stores the events. Once queued they are committed even if the caller goes away, so a

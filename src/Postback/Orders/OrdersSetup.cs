@@ -6,6 +6,7 @@ public static class OrdersSetup
     {
         services.AddScoped<EventIngest>();
         services.AddSingleton<GroupCommit>();
+        services.AddHostedService(sp => sp.GetRequiredService<GroupCommit>());
         return services;
     }
 }

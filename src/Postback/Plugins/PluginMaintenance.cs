@@ -1,4 +1,3 @@
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Catalog;
 using Postback.Infrastructure;
@@ -22,7 +21,7 @@ public sealed class PluginOptions : ISettings
 /// The inbound plugins' housekeeping, in the background: finishes the line resolution of SKU
 /// links a link call left incomplete (ImportedSku.ResolvePending). The inbound log's age limit
 /// is the retention sweep's (Retention/RetentionSweep.cs).
-public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider time, IOptions<PluginOptions> options, ILogger<PluginMaintenance> log)
+public sealed class PluginMaintenance(SkuStore skus, TimeProvider time, IOptions<PluginOptions> options, ILogger<PluginMaintenance> log)
     : BackgroundService
 {
     private readonly PluginOptions _options = options.Value;
@@ -33,11 +32,5 @@ public sealed class PluginMaintenance(IServiceScopeFactory scopes, TimeProvider 
             RunOnceAsync, time, log).RunAsync(stoppingToken);
 
     /// One pass: finish pending SKU links.
-    public async Task<int> RunOnceAsync(CancellationToken ct)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        var gate = scope.ServiceProvider.GetRequiredService<WriteGate>();
-        return await SkuOperations.ResolvePendingAsync(db, gate, time, ct);
-    }
+    public Task<int> RunOnceAsync(CancellationToken ct) => skus.ResolvePendingAsync(ct);
 }

@@ -49,7 +49,7 @@ internal static class PluginWebhook
     }
 
     private static async Task<IResult> ReceiveAsync(
-        string kind, HttpContext http, PostbackDb db, EventIngest ingest, WriteGate gate, TimeProvider time,
+        string kind, HttpContext http, PostbackDb db, GroupCommit ingest, InboundLogStore inboundLog, SkuStore skus, TimeProvider time,
         RefusedPostbacks refused, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger("Postback.Plugins.Inbound");
@@ -105,12 +105,12 @@ internal static class PluginWebhook
         var address = http.Connection.RemoteIpAddress?.ToString();
         if (raw.TooLarge)
         {
-            return await RefuseAsync(db, gate, log, refused, http, address, entry, "too_large", 413, raw.Error) ?? TooLarge(raw.Error!);
+            return await RefuseAsync(inboundLog, log, refused, http, address, entry, "too_large", 413, raw.Error) ?? TooLarge(raw.Error!);
         }
         var secretProblem = CheckSecret(instance.Secret, raw.Secrets);
         if (secretProblem is not null)
         {
-            return await RefuseAsync(db, gate, log, refused, http, address, entry, "refused", 401, secretProblem) ?? TypedResults.Problem(
+            return await RefuseAsync(inboundLog, log, refused, http, address, entry, "refused", 401, secretProblem) ?? TypedResults.Problem(
                 statusCode: StatusCodes.Status401Unauthorized,
                 title: "The postback is not authenticated.",
                 detail: "secret: " + secretProblem,
@@ -118,11 +118,11 @@ internal static class PluginWebhook
         }
         if (!instance.Enabled)
         {
-            return await RefuseAsync(db, gate, log, refused, http, address, entry, "disabled", 404, "the plugin instance is disabled") ?? Problems.NotFound($"The {kind} plugin instance {instance.Id} is disabled.");
+            return await RefuseAsync(inboundLog, log, refused, http, address, entry, "disabled", 404, "the plugin instance is disabled") ?? Problems.NotFound($"The {kind} plugin instance {instance.Id} is disabled.");
         }
         if (raw.Error is not null)
         {
-            return await RefuseAsync(db, gate, log, refused, http, address, entry, "invalid", 400, $"{raw.ErrorField}: {raw.Error}")
+            return await RefuseAsync(inboundLog, log, refused, http, address, entry, "invalid", 400, $"{raw.ErrorField}: {raw.Error}")
                 ?? Problems.Validation(raw.ErrorField!, raw.Error);
         }
 
@@ -134,7 +134,7 @@ internal static class PluginWebhook
         {
             var (field, reason) = errors.First;
             entry.CustomerType = mapped.Event?.Type;
-            return await RefuseAsync(db, gate, log, refused, http, address, entry, "invalid", 400, $"{field}: {reason}")
+            return await RefuseAsync(inboundLog, log, refused, http, address, entry, "invalid", 400, $"{field}: {reason}")
                 ?? Problems.Validation(errors);
         }
 
@@ -144,33 +144,28 @@ internal static class PluginWebhook
         var unknownSkus = resolution.Unknown.Select(i => i.Sku!).Distinct(StringComparer.Ordinal).ToList();
 
         // The order, its event, its deliveries, the imported SKUs and the log entry: one
-        // transaction, so the postback is stored whole or not at all. Not cancelled with the
-        // request: a CRM that gives up and sends again then gets "duplicate".
-        IReadOnlyList<string> imported = [];
-        InboundLogEntry? logged = null;
+        // transaction of the same group commit as /events, so the postback is stored whole or
+        // not at all. Not cancelled with the request: a CRM that gives up and sends again then
+        // gets "duplicate".
+        incoming = incoming with
+        {
+            Inbound = new InboundPostback(
+                instance.Id,
+                instance.ImportUnknownSkus ? resolution.Unknown.Select(i => new SkuToImport(i.Sku!, i.Name)).ToList() : [],
+                new InboundLogRow(now, entry.Method, entry.Payload, incoming.Type,
+                    IfNew: new InboundLogOutcome("accepted", 200, null),
+                    IfDuplicate: new InboundLogOutcome("duplicate", 200, "the same postback was received before; nothing new was stored"))),
+        };
         IngestedEvent stored;
         using var span = PostbackTracing.StartIngest("plugin", 1);
         try
         {
-            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], CancellationToken.None, async (results, token) =>
-            {
-                imported = instance.ImportUnknownSkus && unknownSkus.Count > 0
-                    ? await SkuImport.AddAsync(db, instance, resolution.Unknown, now, token)
-                    : [];
-                var duplicate = results[0].Duplicate;
-                // A fresh row on every try: a failed try's row is gone with the change tracker.
-                logged = Finish(Copy(entry), duplicate ? "duplicate" : "accepted", 200,
-                    duplicate ? "the same postback was received before; nothing new was stored" : null);
-                logged.OrderId = incoming.Order.OrderId;
-                logged.EventId = results[0].Event.EventId;
-                logged.CustomerType = incoming.Type;
-                db.InboundLog.Add(logged);
-            }))[0];
+            stored = (await ingest.IngestAsync(instance.OrganizationId, [incoming], CancellationToken.None))[0];
         }
         catch (EventIdConflictException conflict)
         {
             // Cannot happen with our own ids (type and order are part of them); kept as a clear answer.
-            await RecordAsync(db, gate, log, entry, "invalid", 409, conflict.Message);
+            await RecordAsync(inboundLog, log, entry, "invalid", 409, conflict.Message);
             return Problems.Conflict("eventId", conflict.Message);
         }
         catch (Exception e)
@@ -179,37 +174,27 @@ internal static class PluginWebhook
             log.LogError(e, "Storing a postback for plugin instance {InstanceId} failed", instance.Id);
             entry.OrderId = incoming.Order.OrderId;
             entry.CustomerType = incoming.Type;
-            await RecordAsync(db, gate, log, entry, "failed", 500, "the hub could not store the postback; nothing was stored, send it again");
+            await RecordAsync(inboundLog, log, entry, "failed", 500, "the hub could not store the postback; nothing was stored, send it again");
             return TypedResults.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "The postback could not be stored.",
                 detail: "Nothing was stored; send it again.");
         }
-        log.LogDebug("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, logged!.Outcome, 200);
-        PostbackMetrics.InboundPostback(logged.Outcome);
+        var outcome = stored.Duplicate ? "duplicate" : "accepted";
+        log.LogDebug("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", instance.Id, outcome, 200);
+        PostbackMetrics.InboundPostback(outcome);
         PostbackMetrics.EventsStored("plugin", stored.Duplicate ? 0 : 1);
 
         // A link that committed between our SKU lookup and our commit did not see this order:
-        // look again now that it is stored (SkuOperations.ResolveLateLinksAsync).
+        // look again now that it is stored (SkuStore.ResolveLateLinksAsync).
         if (unknownSkus.Count > 0)
         {
-            var late = await SkuOperations.ResolveLateLinksAsync(db, gate, time, instance.OrganizationId, incoming.Order.OrderId, unknownSkus, CancellationToken.None);
+            var late = await skus.ResolveLateLinksAsync(instance.OrganizationId, incoming.Order.OrderId, unknownSkus, CancellationToken.None);
             unknownSkus = unknownSkus.Except(late, StringComparer.Ordinal).ToList();
         }
 
         return TypedResults.Ok(new PostbackAccepted(
-            logged.Outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
-            unknownSkus, imported, mapped.IgnoredFields, mapped.StrippedFields));
+            outcome, incoming.Order.OrderId, stored.Event.EventId, incoming.Type, stored.Duplicate, stored.Deliveries,
+            unknownSkus, stored.ImportedSkus, mapped.IgnoredFields, mapped.StrippedFields));
     }
-
-    private static InboundLogEntry Copy(InboundLogEntry e) => new()
-    {
-        OrganizationId = e.OrganizationId,
-        PluginInstanceId = e.PluginInstanceId,
-        ReceivedAt = e.ReceivedAt,
-        Method = e.Method,
-        Outcome = e.Outcome,
-        Payload = e.Payload,
-        CustomerType = e.CustomerType,
-    };
 
     private static InboundLogEntry Finish(InboundLogEntry entry, string outcome, int status, string? reason)
     {
@@ -243,13 +228,13 @@ internal static class PluginWebhook
     /// A refused postback: logged whole while its instance has few this hour, else only counted
     /// (RefusedPostbacks); answered 429 instead when its instance or address is past the limit.
     private static async Task<IResult?> RefuseAsync(
-        PostbackDb db, WriteGate gate, ILogger log, RefusedPostbacks refused, HttpContext http, string? address,
+        InboundLogStore inboundLog, ILogger log, RefusedPostbacks refused, HttpContext http, string? address,
         InboundLogEntry entry, string outcome, int status, string? reason)
     {
         var verdict = refused.Refuse(entry.PluginInstanceId, entry.OrganizationId, address, outcome);
         if (verdict.KeepWhole)
         {
-            await RecordAsync(db, gate, log, entry, outcome, status, reason);
+            await RecordAsync(inboundLog, log, entry, outcome, status, reason);
         }
         return verdict.Limited ? TooMany(http, verdict.RetryAfter) : null;
     }
@@ -264,19 +249,14 @@ internal static class PluginWebhook
             detail: $"Too many postbacks from this address or for this plugin instance were refused; try again in {seconds} s.");
     }
 
-    private static async Task RecordAsync(PostbackDb db, WriteGate gate, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
+    private static async Task RecordAsync(InboundLogStore inboundLog, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
     {
         Finish(entry, outcome, status, reason);
         PostbackMetrics.InboundPostback(outcome);
         log.LogInformation("Inbound postback for plugin instance {InstanceId}: {Outcome} ({Status})", entry.PluginInstanceId, outcome, status);
         try
         {
-            db.ChangeTracker.Clear();
-            db.InboundLog.Add(entry);
-            using (await gate.EnterAsync(CancellationToken.None))
-            {
-                await db.SaveChangesAsync(CancellationToken.None);
-            }
+            await inboundLog.AddAsync(entry, CancellationToken.None);
         }
         catch (DbUpdateException e)
         {

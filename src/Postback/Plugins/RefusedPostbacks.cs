@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
-using Microsoft.EntityFrameworkCore;
 using Postback.Storage;
 
 namespace Postback.Plugins;
@@ -128,7 +127,7 @@ public sealed class RefusedPostbacks : IDisposable
 
     /// Writes the counted refusals: one row per instance and hour, inserted once and then
     /// updated in place, so a flood adds one row however long it lasts.
-    public async Task FlushAsync(PostbackDb db, WriteGate gate, CancellationToken ct)
+    public async Task FlushAsync(InboundLogStore log, CancellationToken ct)
     {
         List<((long Instance, DateTimeOffset Hour) Key, Tally Tally, int Counted, string Reason)> dirty;
         lock (_lock)
@@ -145,29 +144,17 @@ public sealed class RefusedPostbacks : IDisposable
         {
             try
             {
-                using (await gate.EnterAsync(ct))
+                tally.RowId = await log.WriteCountAsync(tally.RowId, new InboundLogEntry
                 {
-                    if (tally.RowId is { } rowId
-                        && await db.InboundLog.Where(e => e.Id == rowId).ExecuteUpdateAsync(u => u.SetProperty(e => e.Reason, reason), ct) == 1)
-                    {
-                        continue;
-                    }
-                    var row = new InboundLogEntry
-                    {
-                        OrganizationId = tally.OrganizationId,
-                        PluginInstanceId = key.Instance,
-                        ReceivedAt = key.Hour,
-                        Method = "-",
-                        Outcome = "counted",
-                        StatusCode = 0,
-                        Reason = reason,
-                        Payload = "",
-                    };
-                    db.InboundLog.Add(row);
-                    await db.SaveChangesAsync(ct);
-                    db.ChangeTracker.Clear();
-                    tally.RowId = row.Id;
-                }
+                    OrganizationId = tally.OrganizationId,
+                    PluginInstanceId = key.Instance,
+                    ReceivedAt = key.Hour,
+                    Method = "-",
+                    Outcome = "counted",
+                    StatusCode = 0,
+                    Reason = reason,
+                    Payload = "",
+                }, ct);
             }
             catch
             {
@@ -192,7 +179,7 @@ public sealed class RefusedPostbacks : IDisposable
 }
 
 /// Writes the counted refusals every few seconds, off the request path.
-public sealed class RefusedPostbackLog(RefusedPostbacks refused, IServiceScopeFactory scopes, TimeProvider time, ILogger<RefusedPostbackLog> log)
+public sealed class RefusedPostbackLog(RefusedPostbacks refused, InboundLogStore store, TimeProvider time, ILogger<RefusedPostbackLog> log)
     : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
@@ -217,8 +204,7 @@ public sealed class RefusedPostbackLog(RefusedPostbacks refused, IServiceScopeFa
     {
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            await refused.FlushAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>(), scope.ServiceProvider.GetRequiredService<WriteGate>(), ct);
+            await refused.FlushAsync(store, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

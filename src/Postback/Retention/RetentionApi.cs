@@ -45,8 +45,8 @@ internal static class RetentionApi
                 RetentionOptions.Describe(o.SweepInterval), last?.StartedAt, last?.At, last?.Removed)));
     }
 
-    private static async Task<Results<Ok<RetentionStore.ErasureCounts>, ValidationProblem>> Erase(
-        string customerId, ClaimsPrincipal user, PostbackDb db, WriteGate gate, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Ok<ErasureCounts>, ValidationProblem>> Erase(
+        string customerId, ClaimsPrincipal user, RetentionStore store, TimeProvider time, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(customerId))
         {
@@ -60,6 +60,6 @@ internal static class RetentionApi
         {
             return Problems.Validation("customerId", "must not contain control characters or start or end with white space");
         }
-        return TypedResults.Ok(await RetentionStore.EraseCustomerAsync(db, gate, user.OrganizationId(), customerId, time.GetUtcNow(), ct));
+        return TypedResults.Ok(await store.EraseCustomerAsync(user.OrganizationId(), customerId, time.GetUtcNow(), ct));
     }
 }

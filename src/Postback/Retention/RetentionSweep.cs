@@ -7,7 +7,7 @@ namespace Postback.Retention;
 /// one process sweeps at a time: the sweep is a job on the lease-queue engine (RetentionWorker)
 /// whose lease is the job_leases row (Storage/JobLeaseStore.cs), renewed as the batches go; a
 /// process that loses it (it stalled longer than the lease) stops where it is.
-public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider time, RetentionOptions options, ILogger<RetentionSweep> log)
+public sealed class RetentionSweep(RetentionStore store, JobLeaseStores jobs, TimeProvider time, RetentionOptions options, ILogger<RetentionSweep> log)
 {
     public static readonly TimeSpan LeaseFor = TimeSpan.FromMinutes(2);
 
@@ -20,14 +20,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
     public RetentionOptions Options => options;
 
     /// The sweep's place in job_leases: due every SweepInterval, held by one process at a time.
-    public JobLeaseStore Jobs => field ??= new(scopes, Gate(scopes), RetentionModel.SweepLease, options.SweepInterval);
-
-    // The write gate is a singleton: any scope hands out the same one.
-    private static WriteGate Gate(IServiceScopeFactory scopes)
-    {
-        using var scope = scopes.CreateScope();
-        return scope.ServiceProvider.GetRequiredService<WriteGate>();
-    }
+    public JobLeaseStore Jobs => field ??= jobs.For(RetentionModel.SweepLease, options.SweepInterval);
 
     /// When the last sweep of this process finished, and what it removed (one reference,
     /// replaced whole, so a reader never sees half of it).
@@ -77,9 +70,6 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
     /// it is still ours (false: stop, another process has taken over).
     public async Task<RemovedCounts> SweepAsync(Func<CancellationToken, Task<bool>> keepLease, CancellationToken ct)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        var gate = scope.ServiceProvider.GetRequiredService<WriteGate>();
         var removed = new RemovedCounts();
         var startedAt = time.GetUtcNow();
         var renewedAt = startedAt;
@@ -96,7 +86,6 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
                     }
                     renewedAt = time.GetUtcNow();
                 }
-                db.ChangeTracker.Clear();
             }
         }
         var now = startedAt;
@@ -105,7 +94,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         {
             await RepeatAsync(async () =>
             {
-                var r = await RetentionStore.DeleteFinishedDeliveriesAsync(db, gate, now - finished, now, batch, ct);
+                var r = await store.DeleteFinishedDeliveriesAsync(now - finished, now, batch, ct);
                 removed.Add(r);
                 return r.Deliveries + r.DeliveryAttempts > 0 || r.HistoryLinesExpired > 0;
             });
@@ -113,13 +102,13 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
             // the file kept for download go after the same period.
             await RepeatAsync(async () =>
             {
-                var n = await RetentionStore.DeleteFinishedFileRunsAsync(db, gate, now - finished, now, batch, ct);
+                var n = await store.DeleteFinishedFileRunsAsync(now - finished, now, batch, ct);
                 removed.FileRuns += n;
                 return n > 0;
             });
             await RepeatAsync(async () =>
             {
-                var n = await RetentionStore.DeleteFinishedEmailsAsync(db, gate, now - finished, batch, ct);
+                var n = await store.DeleteFinishedEmailsAsync(now - finished, batch, ct);
                 removed.AlertEmails += n;
                 return n > 0;
             });
@@ -128,7 +117,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         {
             await RepeatAsync(async () =>
             {
-                var r = await RetentionStore.DeleteIdleOrdersAsync(db, gate, now - idle, now, batch, ct);
+                var r = await store.DeleteIdleOrdersAsync(now - idle, now, batch, ct);
                 removed.Add(r);
                 return r.Orders > 0;
             });
@@ -137,7 +126,7 @@ public sealed class RetentionSweep(IServiceScopeFactory scopes, TimeProvider tim
         {
             await RepeatAsync(async () =>
             {
-                var n = await RetentionStore.DeleteInboundLogAsync(db, gate, now - inbound, batch, ct);
+                var n = await store.DeleteInboundLogAsync(now - inbound, batch, ct);
                 removed.InboundLogEntries += n;
                 return n > 0;
             });

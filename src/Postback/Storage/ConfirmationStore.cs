@@ -9,6 +9,8 @@ namespace Postback.Storage;
 /// databases.
 public sealed class ConfirmationStore(IServiceScopeFactory scopes, WriteGate gate) : IConfirmationStore
 {
+    private readonly LeaseRows<OrderConfirmation> _leases = new(scopes, gate, db => db.Confirmations);
+
     public async Task<IReadOnlyList<ClaimedConfirmation>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
     {
         var now = lease.Now;
@@ -81,17 +83,5 @@ public sealed class ConfirmationStore(IServiceScopeFactory scopes, WriteGate gat
         return recorded;
     }
 
-    public async Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct)
-    {
-        if (ids.Count == 0)
-        {
-            return;
-        }
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        using var turn = await gate.EnterAsync(ct);
-        await db.Confirmations
-            .Where(c => c.LeaseOwner == owner && ids.Contains(c.Id))
-            .ExecuteUpdateAsync(s => s.SetProperty(c => c.LeaseOwner, (string?)null).SetProperty(c => c.LeaseUntil, (DateTimeOffset?)null), ct);
-    }
+    public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => _leases.ReleaseAsync(owner, ids, ct);
 }

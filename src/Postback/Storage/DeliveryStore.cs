@@ -14,6 +14,8 @@ namespace Postback.Storage;
 /// databases is in Storage/Sqlite and Storage/Postgres.
 public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate) : IDeliveryStore
 {
+    private readonly LeaseRows<Delivery> _leases = new(scopes, gate, db => db.Deliveries);
+
     protected abstract string ClaimSql(IReadOnlyList<string> blockedEndpoints);
 
     /// Statements run before the claim, in its transaction (none: no transaction of its own).
@@ -122,19 +124,7 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
 
     /// Gives claimed deliveries back without an attempt (an endpoint on hold, a stopping
     /// process): due as they were, free for any worker.
-    public async Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct)
-    {
-        if (ids.Count == 0)
-        {
-            return;
-        }
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        using var turn = await gate.EnterAsync(ct);
-        await db.Deliveries
-            .Where(d => d.LeaseOwner == owner && ids.Contains(d.Id))
-            .ExecuteUpdateAsync(s => s.SetProperty(d => d.LeaseOwner, (string?)null).SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
-    }
+    public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => _leases.ReleaseAsync(owner, ids, ct);
 
     /// Records a batch of outcomes in one transaction: each delivery's new state, and for the
     /// deliveries whose lease was still ours, the attempt and (on a first attempt) the customer's

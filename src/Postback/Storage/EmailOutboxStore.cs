@@ -9,6 +9,8 @@ public sealed class EmailOutboxStore(IServiceScopeFactory scopes, WriteGate gate
 {
     private const int MaxError = 990;
 
+    private readonly LeaseRows<OutboxEmail> _leases = new(scopes, gate, db => db.EmailOutbox);
+
     public async Task<IReadOnlyList<OutboxEmail>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
     {
         var now = lease.Now;
@@ -40,22 +42,10 @@ public sealed class EmailOutboxStore(IServiceScopeFactory scopes, WriteGate gate
 
     /// Extends the lease on claimed messages, one conditional statement each, only while it is
     /// still this owner's and has not run out.
-    public async Task<IReadOnlySet<long>> RenewAsync(Lease lease, IReadOnlyCollection<long> ids, CancellationToken ct)
+    public Task<IReadOnlySet<long>> RenewAsync(Lease lease, IReadOnlyCollection<long> ids, CancellationToken ct)
     {
-        var renewed = new HashSet<long>();
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        foreach (var id in ids)
-        {
-            using var turn = await gate.EnterAsync(ct);
-            if (await db.EmailOutbox
-                .Where(m => m.Id == id && m.Status == EmailStatus.Pending && m.LeaseOwner == lease.Owner && m.LeaseUntil > lease.Now)
-                .ExecuteUpdateAsync(s => s.SetProperty(m => m.LeaseUntil, lease.Until), ct) == 1)
-            {
-                renewed.Add(id);
-            }
-        }
-        return renewed;
+        var now = lease.Now;
+        return _leases.RenewAsync(lease, ids, m => m.Status == EmailStatus.Pending && m.LeaseUntil > now, ct);
     }
 
     public async Task<IReadOnlySet<long>> CompleteAsync(string owner, IReadOnlyList<EmailOutcome> outcomes, DateTimeOffset now, CancellationToken ct)
@@ -92,17 +82,5 @@ public sealed class EmailOutboxStore(IServiceScopeFactory scopes, WriteGate gate
         return recorded;
     }
 
-    public async Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct)
-    {
-        if (ids.Count == 0)
-        {
-            return;
-        }
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        using var turn = await gate.EnterAsync(ct);
-        await db.EmailOutbox
-            .Where(m => m.LeaseOwner == owner && ids.Contains(m.Id))
-            .ExecuteUpdateAsync(s => s.SetProperty(m => m.LeaseOwner, (string?)null).SetProperty(m => m.LeaseUntil, (DateTimeOffset?)null), ct);
-    }
+    public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => _leases.ReleaseAsync(owner, ids, ct);
 }

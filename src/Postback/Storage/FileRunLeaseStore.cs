@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Infrastructure;
 
@@ -9,6 +10,122 @@ namespace Postback.Storage;
 /// SQLite has one writer), the others see 0 rows changed. The same statements on both databases.
 public sealed class FileRunLeaseStore(IServiceScopeFactory scopes, WriteGate gate) : IFileRunLeaseStore
 {
+    private readonly LeaseRows<FileRun> _leases = new(scopes, gate, db => db.FileRuns);
+
+    public async Task<int> ScheduleDueAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        var profiles = await db.ExportProfiles.AsNoTracking()
+            .Where(p => p.Type == ExportTypes.File && p.Enabled)
+            .ToListAsync(ct);
+        var created = 0;
+        foreach (var profile in profiles)
+        {
+            var due = FileRunSchedule.DueRuns(profile, now);
+            if (due.Count == 0)
+            {
+                continue;
+            }
+            var oldest = due.Min(d => d.Day)!;
+            var profileId = profile.Id;
+            var existing = (await db.FileRuns.AsNoTracking()
+                .Where(r => r.ProfileId == profileId && string.Compare(r.Day, oldest) >= 0)
+                .Select(r => new { r.RouteIndex, r.Day }).ToListAsync(ct))
+                .Select(r => (r.RouteIndex, r.Day)).ToHashSet();
+            foreach (var (routeIndex, day, dueAt) in due)
+            {
+                if (!existing.Contains((routeIndex, day))
+                    && await TryInsertAsync(db, FileRunSchedule.NewRun(profile, routeIndex, day, "schedule", dueAt, now), ct))
+                {
+                    created++;
+                }
+            }
+        }
+        return created;
+    }
+
+    public async Task<List<FileRun>> RequestAsync(ExportProfile profile, DateOnly day, int? routeIndex, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        var dayText = FileDays.Format(day);
+        var indexes = routeIndex is { } only ? [only] : Enumerable.Range(0, profile.Routes.Count).ToList();
+        var runs = new List<FileRun>();
+        foreach (var index in indexes)
+        {
+            var profileId = profile.Id;
+            var existing = await db.FileRuns.AsNoTracking().FirstOrDefaultAsync(r => r.ProfileId == profileId && r.RouteIndex == index && r.Day == dayText, ct);
+            if (existing is null)
+            {
+                var run = FileRunSchedule.NewRun(profile, index, dayText, "manual", now, now);
+                if (!await TryInsertAsync(db, run, ct))
+                {
+                    existing = await db.FileRuns.AsNoTracking().FirstAsync(r => r.ProfileId == profileId && r.RouteIndex == index && r.Day == dayText, ct);
+                }
+                else
+                {
+                    runs.Add(run);
+                    continue;
+                }
+            }
+            var round = existing.Round;
+            var routeName = profile.Routes[index].NameAt(index);
+            using (await gate.EnterAsync(ct))
+            {
+                await db.FileRuns
+                    .Where(r => r.Id == existing.Id && r.Round == round && (r.LeaseUntil == null || r.LeaseUntil < now || r.Status != FileRunStatus.Pending))
+                    .ExecuteUpdateAsync(s => s
+                        .SetProperty(r => r.Status, FileRunStatus.Pending)
+                        .SetProperty(r => r.Trigger, "manual")
+                        .SetProperty(r => r.Round, round + 1)
+                        .SetProperty(r => r.RouteName, routeName)
+                        .SetProperty(r => r.Attempts, 0)
+                        .SetProperty(r => r.DueAt, now)
+                        .SetProperty(r => r.FirstDueAt, now)
+                        .SetProperty(r => r.LastError, (string?)null)
+                        .SetProperty(r => r.CompletedAt, (DateTimeOffset?)null)
+                        .SetProperty(r => r.UpdatedAt, now)
+                        .SetProperty(r => r.LeaseOwner, (string?)null)
+                        .SetProperty(r => r.LeaseUntil, (DateTimeOffset?)null), ct);
+            }
+            runs.Add(await db.FileRuns.AsNoTracking().FirstAsync(r => r.Id == existing.Id, ct));
+        }
+        return runs;
+    }
+
+    public async Task<int> ForgetFilesAsync(DateTimeOffset now, TimeSpan keep, CancellationToken ct)
+    {
+        var before = now - keep;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        using var turn = await gate.EnterAsync(ct);
+        return await db.FileRuns.Where(r => r.Content != null && r.CompletedAt < before)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Content, (byte[]?)null), ct);
+    }
+
+    // The unique index on (profile, route, day) makes a second process's insert of the same
+    // day fail, which is ignored.
+    private async Task<bool> TryInsertAsync(PostbackDb db, FileRun run, CancellationToken ct)
+    {
+        db.FileRuns.Add(run);
+        try
+        {
+            using var turn = await gate.EnterAsync(ct);
+            await db.SaveChangesAsync(ct);
+            return true;
+        }
+        catch (DbUpdateException e) when (DatabaseErrors.IsUniqueViolation(e))
+        {
+            // Another process scheduled the same day first.
+            return false;
+        }
+        finally
+        {
+            db.Entry(run).State = EntityState.Detached;
+        }
+    }
+
     /// Claims up to `limit` due runs, oldest first; each claim counts an attempt.
     public async Task<IReadOnlyList<FileRun>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
     {
@@ -47,41 +164,13 @@ public sealed class FileRunLeaseStore(IServiceScopeFactory scopes, WriteGate gat
 
     /// Extends the lease on runs still pending and held by this owner (not taken over, not reset
     /// by a manual re-run).
-    public async Task<IReadOnlySet<long>> RenewAsync(Lease lease, IReadOnlyCollection<long> ids, CancellationToken ct)
-    {
-        var (owner, until) = (lease.Owner, lease.Until);
-        var renewed = new HashSet<long>();
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        foreach (var id in ids)
-        {
-            using var turn = await gate.EnterAsync(ct);
-            if (await db.FileRuns.Where(r => r.Id == id && r.LeaseOwner == owner && r.Status == FileRunStatus.Pending)
-                .ExecuteUpdateAsync(s => s.SetProperty(r => r.LeaseUntil, until), ct) == 1)
-            {
-                renewed.Add(id);
-            }
-        }
-        return renewed;
-    }
+    public Task<IReadOnlySet<long>> RenewAsync(Lease lease, IReadOnlyCollection<long> ids, CancellationToken ct) =>
+        _leases.RenewAsync(lease, ids, r => r.Status == FileRunStatus.Pending, ct);
 
     /// Gives claimed runs back untried (a stopping process): due as they were, the attempt the
     /// claim counted taken back.
-    public async Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct)
-    {
-        if (ids.Count == 0)
-        {
-            return;
-        }
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
-        using var turn = await gate.EnterAsync(ct);
-        await db.FileRuns.Where(r => ids.Contains(r.Id) && r.LeaseOwner == owner)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.LeaseOwner, (string?)null)
-                .SetProperty(r => r.LeaseUntil, (DateTimeOffset?)null)
-                .SetProperty(r => r.Attempts, r => r.Attempts - 1), ct);
-    }
+    public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) =>
+        _leases.ReleaseAsync(owner, ids, ct, also: s => s.SetProperty(r => r.Attempts, r => r.Attempts - 1));
 
     /// Records each outcome while its lease is ours. A failure is due again at its retry time,
     /// or failed for good (a permanent error, or past the profile's giveUpAfterHours), which
@@ -153,7 +242,7 @@ public sealed class FileRunLeaseStore(IServiceScopeFactory scopes, WriteGate gat
         var recipients = await db.ConfirmationSettings.AsNoTracking()
             .Where(c => c.OrganizationId == run.OrganizationId)
             .Select(c => c.NotificationEmails).FirstOrDefaultAsync(ct) ?? [];
-        foreach (var email in FileRunStore.Alerts(run, recipients, outcome.ProfileName, error, now))
+        foreach (var email in FileRunSchedule.Alerts(run, recipients, outcome.ProfileName, error, now))
         {
             db.EmailOutbox.Add(email);
         }

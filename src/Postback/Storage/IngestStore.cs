@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Postback.Deliveries;
 using Postback.Orders;
@@ -14,6 +15,60 @@ public abstract class IngestStore
     /// What the ingest's lookups run in; null when nothing is needed.
     public virtual Task<IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>
         Task.FromResult<IDbContextTransaction?>(null);
+
+    /// Adds what an inbound postback stores with its event to the context, for SaveAsync to
+    /// store in the same transaction, so a postback is stored whole or not at all: the SKUs the
+    /// organization does not have yet ("Import non-existing SKUs": a plain-text catalog entry,
+    /// unlinked until an operator links it; one that another event of this ingest imports, in
+    /// `staged`, is not added twice), and its inbound-log row for the event's result. A race
+    /// with another postback importing the same SKU fails the unique index; the ingest then
+    /// reads again and adds only the rest. Returns the SKUs it imports.
+    public async Task<IReadOnlyList<string>> StageInboundAsync(
+        PostbackDb db, long organizationId, InboundPostback inbound, IngestedEvent result, HashSet<string> staged, CancellationToken ct)
+    {
+        var added = new List<string>();
+        if (inbound.ImportSkus.Count > 0)
+        {
+            var wanted = inbound.ImportSkus.Select(s => s.Sku).Distinct(StringComparer.Ordinal).ToList();
+            var existing = await db.ImportedSkus.AsNoTracking()
+                .Where(s => s.OrganizationId == organizationId && wanted.Contains(s.Sku))
+                .Select(s => s.Sku)
+                .ToListAsync(ct);
+            foreach (var sku in inbound.ImportSkus.DistinctBy(s => s.Sku, StringComparer.Ordinal))
+            {
+                if (existing.Contains(sku.Sku, StringComparer.Ordinal) || !staged.Add(sku.Sku))
+                {
+                    continue;
+                }
+                db.ImportedSkus.Add(new Catalog.ImportedSku
+                {
+                    OrganizationId = organizationId,
+                    Sku = sku.Sku,
+                    Name = sku.Name,
+                    PluginInstanceId = inbound.PluginInstanceId,
+                    FirstSeenAt = inbound.Log.ReceivedAt,
+                });
+                added.Add(sku.Sku);
+            }
+        }
+        var log = inbound.Log;
+        var outcome = result.Duplicate ? log.IfDuplicate : log.IfNew;
+        db.InboundLog.Add(new Plugins.InboundLogEntry
+        {
+            OrganizationId = organizationId,
+            PluginInstanceId = inbound.PluginInstanceId,
+            ReceivedAt = log.ReceivedAt,
+            Method = log.Method,
+            Outcome = outcome.Outcome,
+            StatusCode = outcome.StatusCode,
+            Reason = outcome.Reason,
+            OrderId = result.Event.OrderId,
+            EventId = result.Event.EventId,
+            CustomerType = log.CustomerType,
+            Payload = log.Payload,
+        });
+        return added;
+    }
 
     /// Stores the orders, events and deliveries (and whatever else the context tracks). A
     /// concurrent writer's change (an order's version, a unique index) ends in a DbUpdateException.

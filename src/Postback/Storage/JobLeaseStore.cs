@@ -11,6 +11,12 @@ public sealed record JobRun(string Name) : ILeased
     public long Id => 1;
 }
 
+/// Hands out the job stores of named jobs, with the database and the write gate they need.
+public sealed class JobLeaseStores(IServiceScopeFactory scopes, WriteGate gate)
+{
+    public JobLeaseStore For(string name, TimeSpan interval) => new(scopes, gate, name, interval);
+}
+
 /// A job that one process at a time runs, every `interval`, across all hub processes sharing
 /// the database (the retention sweep), as a lease queue of one row in job_leases. The row's
 /// Until is the lease's end while an Owner holds it, and when the job is next due while no one

@@ -26,6 +26,7 @@ public static class StorageSetup
                 services.AddSingleton(new WriteGate(serialize: true));
                 services.AddSingleton<IDeliveryStore, SqliteDeliveryStore>();
                 services.AddSingleton<IngestStore, SqliteIngestStore>();
+                services.AddSingleton<RetentionStore, SqliteRetentionStore>();
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -37,6 +38,7 @@ public static class StorageSetup
                 services.AddSingleton(new WriteGate(serialize: false));
                 services.AddSingleton<IDeliveryStore, PostgresDeliveryStore>();
                 services.AddSingleton<IngestStore, PostgresIngestStore>();
+                services.AddSingleton<RetentionStore>();
                 break;
             default:
                 throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");
@@ -44,6 +46,9 @@ public static class StorageSetup
         services.AddSingleton<IConfirmationStore, ConfirmationStore>();
         services.AddSingleton<IEmailOutboxStore, EmailOutboxStore>();
         services.AddSingleton<FileExports.IFileRunLeaseStore, FileRunLeaseStore>();
+        services.AddSingleton<JobLeaseStores>();
+        services.AddSingleton<SkuStore>();
+        services.AddSingleton<InboundLogStore>();
         return services;
     }
 

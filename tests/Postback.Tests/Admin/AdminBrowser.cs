@@ -127,19 +127,17 @@ public static class PageWait
     /// Reloads until the server-rendered page shows what the background worker has done.
     public static async Task WaitForAsync(IPage page, Func<Task<string?>> read, Func<string?, bool> done)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
         string? last = null;
-        while (DateTime.UtcNow < deadline)
+        var reload = false;
+        await DeliveryScenario.WaitUntilAsync(async () =>
         {
-            last = await read();
-            if (done(last))
+            if (reload)
             {
-                return;
+                await page.ReloadAsync();
             }
-            await Task.Delay(100);
-            await page.ReloadAsync();
-        }
-        Assert.Fail($"the page never showed what was expected; last seen: {last}");
+            reload = true;
+            return done(last = await read());
+        }, TimeSpan.FromSeconds(30), () => $"the page never showed what was expected; last seen: {last}");
     }
 }
 

@@ -27,11 +27,7 @@ public sealed class AdminOnPostgresTests(AdminBrowserOnPostgres ui) : IClassFixt
         }), System.Net.HttpStatusCode.Accepted);
 
         var page = await ui.LoginAsync(AdminBrowser.Password);
-        for (var i = 0; i < 300 && (await page.Locator("[data-status=succeeded]").TextContentAsync())?.Trim() != "1"; i++)
-        {
-            await Task.Delay(100);
-            await page.ReloadAsync();
-        }
+        await PageWait.WaitForAsync(page, () => page.Locator("[data-status=succeeded]").TextContentAsync(), "1");
         await Expect(page.Locator("[data-status=succeeded]")).ToHaveTextAsync("1");
         await Expect(page.Locator("[data-fact=pending]")).ToHaveTextAsync("0");
 

@@ -40,6 +40,10 @@ public sealed class SmtpSink : IAsyncDisposable
                     self.push("550 5.1.1 " + "no such mailbox here, " * 120 + "end")
                     return
                 smtpd.SMTPChannel.smtp_RCPT(self, arg)
+            # A client that says QUIT is done with its connection: tests wait for it.
+            def smtp_QUIT(self, arg):
+                print("QUIT", flush=True)
+                smtpd.SMTPChannel.smtp_QUIT(self, arg)
         class Sink(smtpd.SMTPServer):
             channel_class = Channel
             def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
@@ -72,6 +76,11 @@ public sealed class SmtpSink : IAsyncDisposable
     public int Port { get; }
 
     public IReadOnlyList<ReceivedEmail> Received => [.. _received];
+
+    private int _quits;
+
+    /// Connections the clients ended with QUIT: a sender that says it has finished its batch.
+    public int Quits => Volatile.Read(ref _quits);
 
     /// Completes when a held message has arrived and is waiting for the gate.
     public Task HeldAsync => _held.Task;
@@ -129,6 +138,11 @@ public sealed class SmtpSink : IAsyncDisposable
             if (line == "HOLD")
             {
                 _held.TrySetResult();
+                continue;
+            }
+            if (line == "QUIT")
+            {
+                Interlocked.Increment(ref _quits);
                 continue;
             }
             using var json = JsonDocument.Parse(line);

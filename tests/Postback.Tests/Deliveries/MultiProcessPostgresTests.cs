@@ -75,8 +75,18 @@ public sealed class MultiProcessPostgresTests(ITestOutputHelper output)
                 TimeSpan.FromSeconds(180),
                 () => $"the receiver saw {receiver.Received.Count} of {Events} requests\n--- hub-1 ---\n{hub1.Output}\n--- hub-2 ---\n{hub2.Output}",
                 pollMilliseconds: 200);
-            // Anything sent twice would arrive about now.
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            // A second send of a delivery starts before its outcome is recorded (the process that
+            // lost the lease sent before the other claimed it): once every delivery is recorded,
+            // any second send has reached the receiver.
+            using (var api = hub2.Api())
+            {
+                var recorded = 0;
+                await DeliveryScenario.WaitUntilAsync(
+                    async () => (recorded = (await DeliveryScenario.ListDeliveriesAsync(api, "succeeded")).Count) >= Events,
+                    TimeSpan.FromSeconds(60),
+                    () => $"only {recorded} of {Events} deliveries are recorded succeeded\n{Logs(hubs)}",
+                    pollMilliseconds: 500);
+            }
             await sampling.CancelAsync();
             await sampler;
 

@@ -84,6 +84,7 @@ public sealed class PoisonEventTests
             }
             return events.Select(e => new IngestedEvent(new Postback.Storage.OrderEvent { EventId = e.EventId!, Type = e.Type, OrderId = e.Order.OrderId }, false, [])).ToList();
         }, NullLogger<GroupCommit>.Instance);
+        await commit.StartAsync(CancellationToken.None);
 
         var requests = Enumerable.Range(1, 40)
             .Select(i => commit.IngestAsync(1, [new IncomingEvent($"e{i}", "new_sale", null, new OrderData { OrderId = i, Fields = new Dictionary<string, string>(), Items = [] })], CancellationToken.None))

@@ -72,12 +72,8 @@ public sealed class InboundToExportTests
         var delivery = Assert.Single(accepted["deliveries"]!.AsArray())!;
         Assert.Equal(profile["id"]!.GetValue<long>(), delivery["profileId"]!.GetValue<long>());
 
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (receiver.Received.Count == 0)
-        {
-            Assert.True(DateTime.UtcNow < until, "the call center never received the postback");
-            await Task.Delay(25);
-        }
+        await DeliveryScenario.WaitUntilAsync(() => receiver.Received.Count > 0, TimeSpan.FromSeconds(30),
+            () => "the call center never received the postback", 25);
         var sent = Assert.Single(receiver.Received);
         Assert.Equal("GET", sent.Method);
         Assert.Equal("/partials.php", sent.Path);

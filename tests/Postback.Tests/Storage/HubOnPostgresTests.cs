@@ -75,13 +75,10 @@ public sealed class HubOnPostgresTests
         var accepted = await Json.ReadAsync(await api.PostJsonAsync("/api/v1/events", new { type = "new_sale", order = new { orderId = 77100 } }));
         var id = accepted["deliveries"]![0]!["id"]!.GetValue<long>();
 
-        var until = DateTime.UtcNow.AddSeconds(30);
-        System.Text.Json.Nodes.JsonNode detail;
-        while ((detail = await Json.ReadAsync(await api.GetAsync($"/api/v1/deliveries/{id}")))["delivery"]!["status"]!.GetValue<string>() != "succeeded")
-        {
-            Assert.True(DateTime.UtcNow < until, "the delivery's outcome was never recorded: " + detail.ToJsonString());
-            await Task.Delay(50);
-        }
+        System.Text.Json.Nodes.JsonNode detail = null!;
+        await DeliveryScenario.WaitUntilAsync(
+            async () => (detail = await Json.ReadAsync(await api.GetAsync($"/api/v1/deliveries/{id}")))["delivery"]!["status"]!.GetValue<string>() == "succeeded",
+            TimeSpan.FromSeconds(30), () => "the delivery's outcome was never recorded: " + detail?.ToJsonString(), 50);
         Assert.StartsWith("GIF89a", detail["attempts"]![0]!["response"]!["bodyExcerpt"]!.GetValue<string>());
     }
 }

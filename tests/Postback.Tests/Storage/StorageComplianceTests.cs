@@ -569,7 +569,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         };
         db.ExportProfiles.Add(profile);
         await db.SaveChangesAsync();
-        var run = FileRunStore.NewRun(profile, 0, day, "schedule", dueAt, Time.GetUtcNow());
+        var run = FileRunSchedule.NewRun(profile, 0, day, "schedule", dueAt, Time.GetUtcNow());
         db.FileRuns.Add(run);
         await db.SaveChangesAsync();
         return run;

@@ -15,7 +15,8 @@ namespace Postback.Admin.Pages.ExportProfiles;
 /// Konnektive import, preview and test-send (seeds 001 and 003). Every change goes through
 /// ExportProfileOperations, so it is validated exactly as the API validates it.
 public sealed partial class EditModel(
-    PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, OutboundSender sender, Postback.FileExports.FileRunSignal fileSignal) : AdminPageModel
+    PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, OutboundSender sender, Postback.FileExports.FileRunSignal fileSignal,
+    Postback.FileExports.IFileRunLeaseStore fileRuns) : AdminPageModel
 {
     public ExportProfile Profile { get; private set; } = null!;
     public IReadOnlyList<Campaign> Campaigns { get; private set; } = [];
@@ -352,7 +353,7 @@ public sealed partial class EditModel(
             AddErrors(errors, f => "run." + f);
             return await RedisplayAsync(ct);
         }
-        var runs = await Postback.FileExports.FileRunStore.RequestAsync(db, Profile, day, null, now, ct);
+        var runs = await fileRuns.RequestAsync(Profile, day, null, now, ct);
         fileSignal.Notify();
         Flash($"Running {Postback.FileExports.FileDays.Format(day)} now: {runs.Count} file(s). The list below shows when they are uploaded.");
         return Redirect($"/admin/export-profiles/{Profile.Id}#runs");

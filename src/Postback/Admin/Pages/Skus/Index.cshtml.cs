@@ -7,7 +7,7 @@ namespace Postback.Admin.Pages.Skus;
 
 /// SKUs the CRMs sent that no campaign product carries (seed 000, "Import Non-Existing SKUs"):
 /// link each to a product, which also resolves the stored order lines that carry it.
-public sealed class IndexModel(PostbackDb db, WriteGate gate, TimeProvider time) : AdminPageModel
+public sealed class IndexModel(PostbackDb db, SkuStore skus) : AdminPageModel
 {
     public IReadOnlyList<ImportedSku> Unlinked { get; private set; } = [];
     public IReadOnlyList<ImportedSku> Linked { get; private set; } = [];
@@ -22,7 +22,7 @@ public sealed class IndexModel(PostbackDb db, WriteGate gate, TimeProvider time)
 
     public async Task<IActionResult> OnPostLinkAsync(CancellationToken ct)
     {
-        var result = await SkuOperations.LinkAsync(db, gate, time, OrganizationId, Sku ?? "", ProductId, ct);
+        var result = await SkuOperations.LinkAsync(db, skus, OrganizationId, Sku ?? "", ProductId, ct);
         if (result.Sku is { } linked)
         {
             Flash($"Linked the SKU {linked.Sku} to the product {linked.ProductId}: {Count(result.ResolvedLines, "order line")} in {Count(result.ResolvedOrders, "order")} resolved{(result.Complete ? "" : "; the rest are being resolved in the background")}.");

@@ -1,54 +1,25 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Confirmations;
 using Postback.Deliveries;
-using Postback.Storage;
+using Postback.Retention;
 
-namespace Postback.Retention;
+namespace Postback.Storage;
 
-/// What a sweep or an erasure removed, by kind.
-public sealed class RemovedCounts
-{
-    public int Orders { get; set; }
-    public int Events { get; set; }
-    public int Deliveries { get; set; }
-    public int DeliveryAttempts { get; set; }
-    public int Confirmations { get; set; }
-    public int ConfirmationAttempts { get; set; }
-    public int AlertEmails { get; set; }
-    public int InboundLogEntries { get; set; }
-    public int HistoryLinesExpired { get; set; }
-    public int FileRuns { get; set; }
-
-    public int Total => Orders + Events + Deliveries + DeliveryAttempts + Confirmations + ConfirmationAttempts + AlertEmails + InboundLogEntries + FileRuns;
-
-    public void Add(RemovedCounts other)
-    {
-        Orders += other.Orders;
-        Events += other.Events;
-        Deliveries += other.Deliveries;
-        DeliveryAttempts += other.DeliveryAttempts;
-        Confirmations += other.Confirmations;
-        ConfirmationAttempts += other.ConfirmationAttempts;
-        AlertEmails += other.AlertEmails;
-        InboundLogEntries += other.InboundLogEntries;
-        HistoryLinesExpired += other.HistoryLinesExpired;
-        FileRuns += other.FileRuns;
-    }
-}
-
-/// The deletes behind retention, each one bounded batch at a time. Every batch picks its rows
+/// The deletes behind retention (Retention/RetentionSweep.cs), each one bounded batch at a
+/// time, and a customer's erasure. Every batch picks its rows
 /// with a read outside the write gate, then deletes them in one short transaction under it:
 /// on SQLite the single writer is held for one batch (a few milliseconds), never for a whole
 /// sweep, so event ingest keeps its latency while a million rows go (bench/run.sh --sweep).
 /// Each delete repeats the condition that picked the row, so a row that changed in between
 /// (a delivery retried, an order updated) is left alone.
-public static class RetentionStore
+public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
 {
     /// Succeeded, failed and cancelled deliveries finished before the cutoff, with their
     /// attempts. Their history lines stay, marked expired, keeping the final status.
-    public static async Task<RemovedCounts> DeleteFinishedDeliveriesAsync(
-        PostbackDb db, WriteGate gate, DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
+    public async Task<RemovedCounts> DeleteFinishedDeliveriesAsync(DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var removed = new RemovedCounts();
         var rows = await db.Deliveries.AsNoTracking()
             .Where(d => d.CompletedAt != null && d.CompletedAt < cutoff && d.Status != DeliveryStatus.Pending)
@@ -88,9 +59,11 @@ public static class RetentionStore
     /// Succeeded and failed file runs finished before the cutoff, with the file each kept for
     /// download. A run whose day the scheduler may still look at (its catch-up window) stays
     /// whatever its age: deleting it would make the scheduler create and upload that day again.
-    public static async Task<int> DeleteFinishedFileRunsAsync(PostbackDb db, WriteGate gate, DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
+    public async Task<int> DeleteFinishedFileRunsAsync(DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
     {
-        var dayBefore = FileExports.FileRunStore.FirstDayStillScheduled(now);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
+        var dayBefore = FileExports.FileRunSchedule.FirstDayStillScheduled(now);
         var ids = await FinishedFileRuns(db, cutoff, dayBefore).OrderBy(r => r.CompletedAt).Select(r => r.Id).Take(batch).ToListAsync(ct);
         if (ids.Count == 0)
         {
@@ -108,8 +81,10 @@ public static class RetentionStore
             && string.Compare(r.Day, dayBefore) < 0);
 
     /// Inbound log entries received before the cutoff.
-    public static async Task<int> DeleteInboundLogAsync(PostbackDb db, WriteGate gate, DateTimeOffset cutoff, int batch, CancellationToken ct)
+    public async Task<int> DeleteInboundLogAsync(DateTimeOffset cutoff, int batch, CancellationToken ct)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var ids = await db.InboundLog.AsNoTracking().Where(e => e.ReceivedAt < cutoff)
             .OrderBy(e => e.ReceivedAt).Select(e => e.Id).Take(batch).ToListAsync(ct);
         if (ids.Count == 0)
@@ -123,8 +98,10 @@ public static class RetentionStore
     }
 
     /// Sent and refused alert e-mails created before the cutoff (pending ones stay).
-    public static async Task<int> DeleteFinishedEmailsAsync(PostbackDb db, WriteGate gate, DateTimeOffset cutoff, int batch, CancellationToken ct)
+    public async Task<int> DeleteFinishedEmailsAsync(DateTimeOffset cutoff, int batch, CancellationToken ct)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var ids = await db.EmailOutbox.AsNoTracking()
             .Where(m => m.Status != Notifications.EmailStatus.Pending && m.CreatedAt < cutoff)
             .OrderBy(m => m.Id).Select(m => m.Id).Take(batch).ToListAsync(ct);
@@ -140,9 +117,10 @@ public static class RetentionStore
 
     /// Orders not updated since the cutoff and with nothing pending (no delivery, no
     /// confirmation), with everything hanging off them. Their history lines stay, marked expired.
-    public static async Task<RemovedCounts> DeleteIdleOrdersAsync(
-        PostbackDb db, WriteGate gate, DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
+    public async Task<RemovedCounts> DeleteIdleOrdersAsync(DateTimeOffset cutoff, DateTimeOffset now, int batch, CancellationToken ct)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var picked = await IdleOrders(db, cutoff).OrderBy(o => o.UpdatedAt).Select(o => o.Id).Take(batch).ToListAsync(ct);
         if (picked.Count == 0)
         {
@@ -219,19 +197,16 @@ public static class RetentionStore
         return removed;
     }
 
-    public sealed record ErasureCounts(
-        string CustomerId, int CancelledDeliveries, int Orders, int Events, int Deliveries, int DeliveryAttempts, int HistoryLines,
-        int Confirmations, int ConfirmationAttempts, int AlertEmails, int InboundLogEntries, int FileRunFiles);
-
     /// Erases one customer of one organization: pending deliveries cancelled first, then the
     /// orders with everything hanging off them, the history lines (and the deliveries they name),
     /// the inbound log entries of those orders or whose payload names the customer, and the
     /// files file runs kept of the days that held their rows. One
     /// transaction: an erasure is all done or not at all. On SQLite secure_delete is on
     /// (StorageSetup), so the erased values are overwritten rather than left in free pages.
-    public static async Task<ErasureCounts> EraseCustomerAsync(
-        PostbackDb db, WriteGate gate, long organizationId, string customerId, DateTimeOffset now, CancellationToken ct)
+    public async Task<ErasureCounts> EraseCustomerAsync(long organizationId, string customerId, DateTimeOffset now, CancellationToken ct)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         using (await gate.EnterAsync(ct))
         {
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
@@ -265,7 +240,7 @@ public static class RetentionStore
                 .ExecuteDeleteAsync(ct);
             var inbound = await InboundLogOf(db, organizationId, customerId, orderIds).ExecuteDeleteAsync(ct);
             await transaction.CommitAsync(ct);
-            await CheckpointAsync(db);
+            await AfterErasureAsync(db);
             return new ErasureCounts(customerId, cancelled, removed.Orders, removed.Events, removed.Deliveries, removed.DeliveryAttempts,
                 history, removed.Confirmations, removed.ConfirmationAttempts, removed.AlertEmails, inbound, files);
         }
@@ -307,28 +282,9 @@ public static class RetentionStore
         return cleared;
     }
 
-    /// SQLite: the erased rows' earlier versions still sit in the write-ahead log until it is
-    /// checkpointed and truncated. Best effort, waiting at most a second for readers (the
-    /// write gate is held meanwhile); otherwise the log's frames are overwritten as it cycles.
-    private static async Task CheckpointAsync(PostbackDb db)
-    {
-        if (db is not SqlitePostbackDb)
-        {
-            return;
-        }
-        // One open connection for the three statements: every open sets the usual timeout again.
-        await db.Database.OpenConnectionAsync();
-        try
-        {
-            await db.Database.ExecuteSqlRawAsync("PRAGMA busy_timeout = 1000;");
-            await db.Database.ExecuteSqlRawAsync("PRAGMA wal_checkpoint(TRUNCATE);");
-            await db.Database.ExecuteSqlRawAsync("PRAGMA busy_timeout = 10000;");
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
-    }
+    /// Runs after an erasure committed, still under the write gate (Storage/Sqlite clears the
+    /// write-ahead log of the erased rows' earlier versions).
+    protected virtual Task AfterErasureAsync(PostbackDb db) => Task.CompletedTask;
 
     /// The organization's inbound log entries about the customer: those of their orders, and
     /// any whose payload (form-encoded, as PostbackReader.ForLog writes it) carries their
