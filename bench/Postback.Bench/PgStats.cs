@@ -19,6 +19,7 @@ public static partial class PgStats
         var psql = Environment.GetEnvironmentVariable("POSTBACK_BENCH_PSQL");
         if (string.IsNullOrEmpty(psql) || !File.Exists(psql))
         {
+            Console.Error.WriteLine($"[bench] PostgreSQL statistics: no psql (POSTBACK_BENCH_PSQL is '{psql}')");
             return null;
         }
         string Part(string name, string fallback) =>
@@ -41,11 +42,13 @@ public static partial class PgStats
             info.ArgumentList.Add(a);
         }
         using var process = Process.Start(info)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        var f = output.Trim().Split('|');
+        var f = (await output).Trim().Split('|');
         if (process.ExitCode != 0 || f.Length != 6)
         {
+            Console.Error.WriteLine($"[bench] PostgreSQL statistics: psql exited {process.ExitCode}: {(await error).Trim()} {string.Join('|', f)}");
             return null;
         }
         long L(int i) => (long)decimal.Parse(f[i], CultureInfo.InvariantCulture);
