@@ -186,6 +186,13 @@ public sealed partial class StorageRun
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"   {r.Hubs,4} {r.Events,8:N0} {r.Rate,14:N0} {r.RawRate,15:N0}  {r.Ratio,6:P1} {r.HubMsPerDelivery,21:0.000} {r.PostgresMsPerDelivery,26:0.000}   {r.MachineBusy,12:P0}   {(r.Complete ? "yes" : "NO")}{(r.Duplicates > 0 ? $" ({r.Duplicates} repeats)" : "")}"));
         }
+        foreach (var r in results.Where(r => r.Postgres is not null))
+        {
+            var p = r.Postgres!;
+            double Per(long v) => (double)v / r.Deliveries;
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"   {r.Hubs} hub(s), PostgreSQL per delivery: {Per(p.WalBytes):N0} WAL bytes ({Per(p.WalRecords):0.0} records), {Per(p.Commits):0.000} commits, {Per(p.Inserted):0.00} rows inserted, {Per(p.Updated):0.00} updated; {p.Commits / r.Seconds:N0} commits/s, {p.WalBytes / r.Seconds / 1048576:0.0} MiB of WAL/s"));
+        }
         return sb.ToString();
     }
 }
