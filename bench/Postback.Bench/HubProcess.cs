@@ -1,17 +1,15 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using Postback.Testing;
 
 namespace Postback.Bench;
 
-/// The hub under test: `dotnet Postback.dll --urls http://127.0.0.1:PORT` in its own process,
-/// configured only through environment variables, with stdout and stderr in a log file. Its
-/// memory is sampled from /proc while it runs; it is stopped by PID (SIGTERM, then SIGKILL).
+/// The hub under test, in its own process (Postback.Testing's HubLauncher, which the tests use
+/// too), with stdout and stderr in a log file. Its memory is sampled from /proc while it runs;
+/// it is stopped by PID (SIGTERM, then SIGKILL).
 public sealed class HubProcess : IAsyncDisposable
 {
     // Every hub this process started, so an exit (Ctrl-C, SIGTERM from `timeout`) kills it.
-    private static readonly ConcurrentDictionary<int, Process> Started = new();
+    private static readonly ConcurrentDictionary<int, HubLauncher> Started = new();
 
     static HubProcess()
     {
@@ -19,7 +17,7 @@ public sealed class HubProcess : IAsyncDisposable
         Console.CancelKeyPress += (_, _) => KillAll();
     }
 
-    private readonly Process _process;
+    private readonly HubLauncher _process;
     private readonly StreamWriter _log;
     private readonly CancellationTokenSource _stopSampling = new();
     private readonly Task _sampler;
@@ -37,12 +35,12 @@ public sealed class HubProcess : IAsyncDisposable
 
     public string? PidFile { get; }
 
-    private HubProcess(Process process, StreamWriter log, Uri baseUri, string logPath, string? pidFile)
+    private HubProcess(HubLauncher process, StreamWriter log, string logPath, string? pidFile)
     {
         _process = process;
         _log = log;
-        Pid = process.Id;
-        BaseUri = baseUri;
+        Pid = process.Pid;
+        BaseUri = process.BaseAddress;
         LogPath = logPath;
         PidFile = pidFile;
         _sampler = Task.Run(SampleAsync);
@@ -73,73 +71,29 @@ public sealed class HubProcess : IAsyncDisposable
     public static async Task<HubProcess> StartAsync(
         string hubDll, IReadOnlyDictionary<string, string> environment, string logPath, string? pidFile, TimeSpan healthTimeout)
     {
-        for (var attempt = 1; ; attempt++)
-        {
-            var port = FreePort();
-            var hub = Launch(hubDll, environment, port, logPath, pidFile);
-            if (await hub.WaitHealthyAsync(healthTimeout))
-            {
-                return hub;
-            }
-            var exited = hub.HasExited;
-            await hub.DisposeAsync();
-            var tail = Tail(logPath, 40);
-            if (exited && attempt < 3 && tail.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
-            {
-                continue;
-            }
-            throw new BenchException($"the hub did not answer GET /health within {healthTimeout.TotalSeconds:0} s (exited: {exited}); last lines of {logPath}:\n{tail}");
-        }
-    }
-
-    private static HubProcess Launch(string hubDll, IReadOnlyDictionary<string, string> environment, int port, string logPath, string? pidFile)
-    {
-        var url = $"http://127.0.0.1:{port}";
-        var info = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(hubDll))!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(hubDll);
-        info.ArgumentList.Add("--urls");
-        info.ArgumentList.Add(url);
-        // Nothing from the caller's shell may reconfigure the hub under test.
-        foreach (var key in info.Environment.Keys.ToList())
-        {
-            if (key.StartsWith("Postback__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("DOTNET_ENVIRONMENT", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Logging__", StringComparison.OrdinalIgnoreCase))
-            {
-                info.Environment.Remove(key);
-            }
-        }
-        foreach (var (key, value) in environment)
-        {
-            info.Environment[key] = value;
-        }
-
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
-        var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => Write(log, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
-        if (!process.Start())
+        HubLauncher hub;
+        try
         {
-            throw new BenchException("could not start dotnet " + hubDll);
+            hub = await HubLauncher.StartAsync(new HubLaunch
+            {
+                Dll = hubDll,
+                Settings = environment.ToDictionary(e => e.Key, e => (string?)e.Value),
+                Output = (_, line) => Write(log, line),
+                HealthTimeout = healthTimeout,
+            });
         }
-        process.StandardInput.Close();
-        Started[process.Id] = process;
+        catch (HubStartException e)
+        {
+            log.Dispose();
+            throw new BenchException($"{e.Message}\n(the whole log: {logPath})");
+        }
+        Started[hub.Pid] = hub;
         if (pidFile is not null)
         {
-            File.WriteAllText(pidFile, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            File.WriteAllText(pidFile, hub.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return new HubProcess(process, log, new Uri(url + "/"), logPath, pidFile);
+        return new HubProcess(hub, log, logPath, pidFile);
     }
 
     private static void Write(StreamWriter log, string? line)
@@ -158,32 +112,6 @@ public sealed class HubProcess : IAsyncDisposable
             {
             }
         }
-    }
-
-    private async Task<bool> WaitHealthyAsync(TimeSpan timeout)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < deadline)
-        {
-            if (_process.HasExited)
-            {
-                return false;
-            }
-            try
-            {
-                using var response = await http.GetAsync(new Uri(BaseUri, "health"));
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    return true;
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-            }
-            await Task.Delay(200);
-        }
-        return false;
     }
 
     private async Task SampleAsync()
@@ -230,20 +158,9 @@ public sealed class HubProcess : IAsyncDisposable
         }
         _stopped = true;
         await _stopSampling.CancelAsync();
-        if (!_process.HasExited)
+        if (!_process.HasExited && !await _process.TerminateAsync(grace))
         {
-            Proc.Kill(Pid, Proc.SigTerm);
-            using var wait = new CancellationTokenSource(grace);
-            try
-            {
-                await _process.WaitForExitAsync(wait.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.Error.WriteLine($"[bench] hub {Pid} did not stop within {grace.TotalSeconds:0} s of SIGTERM; killing it");
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(CancellationToken.None);
-            }
+            Console.Error.WriteLine($"[bench] hub {Pid} did not stop within {grace.TotalSeconds:0} s of SIGTERM; killed it");
         }
         Started.TryRemove(Pid, out _);
         await _sampler;
@@ -270,25 +187,13 @@ public sealed class HubProcess : IAsyncDisposable
         {
             try
             {
-                if (!process.HasExited)
-                {
-                    process.Kill(entireProcessTree: true);
-                }
+                process.Kill();
             }
-            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
             {
             }
             Started.TryRemove(pid, out _);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     public static string Tail(string path, int lines)

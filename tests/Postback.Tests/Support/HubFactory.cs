@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Postback.Organizations;
 using Postback.Storage;
+using Postback.Testing;
 
 namespace Postback.Tests.Support;
 
@@ -14,41 +15,37 @@ public enum StorageKind
     Postgres,
 }
 
-/// The real hub (Program) on real Kestrel on 127.0.0.1, over a database of its own: a fresh
-/// SQLite file, or a fresh PostgreSQL database on the test server.
-public sealed class HubFactory : WebApplicationFactory<Program>
+/// The real hub (Program) in this process, on real Kestrel on 127.0.0.1, over a database of its
+/// own: a fresh SQLite file, or a fresh PostgreSQL database on the test server. Its settings
+/// start from Postback.Testing's HubSettings, as a hub process's do (HubProcess).
+public class HubFactory : WebApplicationFactory<Program>
 {
-    public const string ApiKey = "pb_test_key_0123456789abcdef";
+    public const string ApiKey = HubSettings.ApiKey;
 
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "postback-tests", Guid.NewGuid().ToString("N"));
     private readonly Dictionary<string, string?> _settings;
     private readonly TimeProvider? _time;
 
+    /// <param name="connectionString">The database: required for PostgreSQL; for SQLite, a file
+    /// of the hub's own when null.</param>
     /// <param name="dispatch">Whether the delivery worker runs. Off for tests of the API alone, whose
     /// profiles may point at hosts that are not on this machine.</param>
     public HubFactory(
-        StorageKind storage = StorageKind.Sqlite, string? postgresConnectionString = null, bool allowPrivateNetworks = true,
+        StorageKind storage = StorageKind.Sqlite, string? connectionString = null, bool allowPrivateNetworks = true,
         bool dispatch = false, IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
         Storage = storage;
         _time = time;
         Directory.CreateDirectory(_dataDirectory);
-        _settings = new()
-        {
-            ["Postback:BootstrapApiKey"] = ApiKey,
-            ["Postback:Outbound:AllowPrivateNetworks"] = allowPrivateNetworks ? "true" : "false",
-            ["Postback:Outbound:TimeoutSeconds"] = "2",
-            ["Postback:Storage:DataDirectory"] = _dataDirectory,
-            ["Postback:Storage:Provider"] = storage == StorageKind.Sqlite ? "sqlite" : "postgres",
-            ["ConnectionStrings:Postback"] = storage == StorageKind.Sqlite
-                ? $"Data Source={Path.Combine(_dataDirectory, "postback.db")}"
-                : postgresConnectionString ?? throw new ArgumentNullException(nameof(postgresConnectionString)),
-            ["Postback:Delivery:Enabled"] = dispatch ? "true" : "false",
-        };
-        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
-        {
-            _settings[key] = value;
-        }
+        _settings = HubSettings.With(
+            HubSettings.Base(_dataDirectory),
+            HubSettings.Storage(storage == StorageKind.Postgres, connectionString, _dataDirectory),
+            new Dictionary<string, string?>
+            {
+                ["Postback:Outbound:AllowPrivateNetworks"] = allowPrivateNetworks ? "true" : "false",
+                ["Postback:Delivery:Enabled"] = dispatch ? "true" : "false",
+            },
+            settings);
         UseKestrel(0);
     }
 
@@ -64,7 +61,7 @@ public sealed class HubFactory : WebApplicationFactory<Program>
         return factory;
     }
 
-    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    protected sealed override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
         foreach (var (key, value) in _settings)
