@@ -96,7 +96,9 @@ for line in open(sys.argv[1], errors="replace"):
             samples.append((head, stack))
         stack, head = [], None
     elif line[0] not in " \t":
-        head = line.split()[0]
+        # "<thread name> <tid>": the name may hold spaces (".NET TP Worker").
+        m = re.match(r"^(.*\S)\s+\d+\s*$", line.rstrip("\n"))
+        head = m.group(1) if m else line.split()[0]
         stack = []
     else:
         stack.append(line.strip())
