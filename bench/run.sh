@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark the Postback delivery engine (bench/README.md).
 #
-#   bench/run.sh                              # SQLite and PostgreSQL, 20,000 events each
+#   bench/run.sh                              # SQLite and PostgreSQL: 20,000 events cold, 20,000 warm
 #   bench/run.sh --storage sqlite --events 5000
+#   bench/run.sh --workload small             # the small order and single profile of the first wave
+#   bench/run.sh --hub-build r2r              # the hub published with ReadyToRun (default: publish;
+#                                             # build = the `dotnet build` output)
 #   bench/run.sh --backlog 1000000            # also: memory as 1,000,000 deliveries pend (minutes)
 #   bench/run.sh --sweep 1000000 --sweep-seconds 120   # also: event latency while retention deletes 1,000,000 rows
+#   bench/run.sh --scale-out                  # also: 1 vs 2 hub processes on one PostgreSQL (docs/scaling.md)
 #   bench/run.sh --keep ...                   # keep the hub logs and SQLite file
 #   bench/run.sh --pg-stats ...               # PostgreSQL: print the top statements (pg_stat_statements)
 #   bench/run.sh --metrics off ...            # the hub without metrics (default on, as shipped), to
@@ -34,12 +38,16 @@ KEEP=0
 PG_STATS=0
 BACKLOG=0
 EVENTS=20000
+HUB_BUILD=publish
+SCALE_OUT=0
 ARGS=()
 while (($#)); do
     case "$1" in
         --storage) [[ $# -ge 2 ]] || die "--storage needs a value"; STORAGE=$2; shift 2 ;;
         --storage=*) STORAGE=${1#*=}; shift ;;
         --keep) KEEP=1; shift ;;
+        --scale-out) SCALE_OUT=1; ARGS+=("$1"); shift ;;
+        --hub-build) [[ $# -ge 2 ]] || die "--hub-build needs publish, r2r or build"; HUB_BUILD=$2; shift 2 ;;
         --pg-stats) PG_STATS=1; shift ;;
         --metrics)
             [[ $# -ge 2 ]] || die "--metrics needs on or off"
@@ -60,6 +68,10 @@ case "$STORAGE" in
     *) die "--storage must be sqlite, postgres or both, not '$STORAGE'" ;;
 esac
 [[ "$EVENTS" =~ ^[0-9]+$ ]] || die "--events must be a whole number"
+case "$HUB_BUILD" in
+    publish|r2r|build) ;;
+    *) die "--hub-build must be publish, r2r or build, not '$HUB_BUILD'" ;;
+esac
 [[ "$BACKLOG" =~ ^[0-9]+$ ]] || die "--backlog must be a whole number"
 
 command -v dotnet >/dev/null 2>&1 || die "'dotnet' not found on PATH: install the .NET 10 SDK first"
@@ -67,12 +79,11 @@ command -v dotnet >/dev/null 2>&1 || die "'dotnet' not found on PATH: install th
 # ---------------------------------------------------------------------------
 # Build
 # ---------------------------------------------------------------------------
-log "building the hub and the benchmark (Release)"
-dotnet build -c Release --nologo -v q src/Postback/Postback.csproj </dev/null >&2
+log "building the benchmark (Release)"
 dotnet build -c Release --nologo -v q bench/Postback.Bench/Postback.Bench.csproj </dev/null >&2
 
 if [[ "$HELP" == 1 ]]; then
-    sed -n '2,17p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
     echo
     exec dotnet bench/Postback.Bench/bin/Release/net10.0/Postback.Bench.dll --help
 fi
@@ -88,7 +99,27 @@ WORKDIR=$(mktemp -d -t postback-bench.XXXXXX)
 PGWORK=""
 PG_STARTED=0
 PGBIN=""
-cp -r src/Postback/bin/Release/net10.0 "$WORKDIR/hub"
+# The hub as production runs it (docs/operations.md): the publish output, in a private
+# directory so a concurrent rebuild cannot change it mid-run.
+case "$HUB_BUILD" in
+    publish)
+        log "publishing the hub (dotnet publish -c Release)"
+        dotnet publish src/Postback -c Release --nologo -v q -o "$WORKDIR/hub" </dev/null >&2
+        export BENCH_HUB_BUILD="dotnet publish -c Release (JIT, tiered compilation and dynamic PGO as shipped)" ;;
+    r2r)
+        log "publishing the hub with ReadyToRun (dotnet publish -c Release -r linux-x64 -p:PublishReadyToRun=true)"
+        dotnet publish src/Postback -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+            --nologo -v q -o "$WORKDIR/hub" </dev/null >&2
+        export BENCH_HUB_BUILD="dotnet publish -c Release -r linux-x64 -p:PublishReadyToRun=true" ;;
+    build)
+        log "building the hub (dotnet build -c Release)"
+        dotnet build -c Release --nologo -v q src/Postback/Postback.csproj </dev/null >&2
+        cp -r src/Postback/bin/Release/net10.0 "$WORKDIR/hub"
+        export BENCH_HUB_BUILD="dotnet build -c Release" ;;
+esac
+for kv in ${ARGS[@]+"${ARGS[@]}"}; do
+    case "$kv" in DOTNET_*=*) BENCH_HUB_BUILD+="; $kv" ;; esac
+done
 
 as_postgres() { runuser -u postgres -- "$@"; }
 
@@ -153,7 +184,7 @@ s.close()
 PY
 }
 
-if [[ "$STORAGE" != sqlite ]]; then
+if [[ "$STORAGE" != sqlite || "$SCALE_OUT" == 1 ]]; then
     if [[ -z "$(find_initdb)" ]] || ! id -u postgres >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
         [[ $(id -u) -eq 0 ]] || die "PostgreSQL (or python3) is missing and this is not root to install it"
         log "installing postgresql"
@@ -206,11 +237,16 @@ if [[ "$STORAGE" != sqlite ]]; then
     done
     "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" -U postgres || die "PostgreSQL not ready on 127.0.0.1:$PGPORT"
     as_postgres "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres postback_bench </dev/null
+    if [[ "$SCALE_OUT" == 1 ]]; then
+        as_postgres "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres postback_scale_1 </dev/null
+        as_postgres "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres postback_scale_2 </dev/null
+    fi
     if [[ "$PG_STATS" == 1 ]]; then
         as_postgres "$PGBIN/psql" -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postback_bench \
             -c 'CREATE EXTENSION pg_stat_statements' </dev/null
     fi
     log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$PGPORT (fsync=$(as_postgres "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -Atc 'show fsync' </dev/null), synchronous_commit=$(as_postgres "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -Atc 'show synchronous_commit' </dev/null))"
+    export POSTBACK_BENCH_PSQL="$PGBIN/psql"
     export POSTBACK_BENCH_POSTGRES="Host=127.0.0.1;Port=$PGPORT;Username=postgres;Database=postback_bench;Pooling=true;Maximum Pool Size=50"
 fi
 
@@ -219,6 +255,7 @@ fi
 # ---------------------------------------------------------------------------
 per_storage=$((900 + EVENTS / 20 + BACKLOG / 200))
 [[ "$STORAGE" == both ]] && limit=$((2 * per_storage)) || limit=$per_storage
+[[ "$SCALE_OUT" == 1 ]] && limit=$((limit + per_storage))
 log "running the benchmark (storage: $STORAGE; stops by itself, at the latest after ${limit} s)"
 set +e
 timeout --signal=TERM --kill-after=60 "$limit" \

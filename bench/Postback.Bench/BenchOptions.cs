@@ -12,7 +12,11 @@ public sealed class BenchOptions
           --hub-dll PATH            the hub's built Postback.dll (required)
           --storage S               sqlite | postgres | both                      (default: both)
           --postgres CS             PostgreSQL connection string for the hub       (default: $POSTBACK_BENCH_POSTGRES)
+          --workload W              realistic | small: what each order holds and which
+                                    profiles it fires (bench/README.md)          (default: realistic)
           --events N                events pushed in the throughput phase          (default: 20000)
+          --cold N                  events pushed first, right after the hub starts
+                                    (the cold figure; 0 = off)                     (default: 20000)
           --batch N                 events per POST /api/v1/events/batch (1-500)   (default: 250)
           --ingest-connections N    concurrent ingest connections                   (default: 4)
           --rate N                  events/s in the latency phase                   (default: 500)
@@ -38,6 +42,9 @@ public sealed class BenchOptions
           --stall-timeout S         ... or after S seconds without a new delivery  (default: 60)
           --hub-env KEY=VALUE       extra environment for the hub (repeatable), e.g.
                                     Postback__Delivery__ClaimBatch=1000
+          --scale-out               also run the workload through 1 and then 2 hub processes on
+                                    one PostgreSQL (fresh databases postback_scale_1 and _2,
+                                    which bench/run.sh creates) and compare (docs/scaling.md)
           --work-dir DIR            where data directories and hub logs go       (default: a new temp dir)
           --keep                    keep the work directory (hub logs, SQLite file)
           --strict                  exit 3 when a target is missed
@@ -46,7 +53,9 @@ public sealed class BenchOptions
     public List<string> Storages { get; private set; } = ["sqlite", "postgres"];
     public string HubDll { get; private set; } = "";
     public string? Postgres { get; private set; } = Environment.GetEnvironmentVariable("POSTBACK_BENCH_POSTGRES");
+    public Workload Workload { get; private set; } = Workload.Parse(Workload.Realistic);
     public int Events { get; private set; } = 20_000;
+    public int Cold { get; private set; } = 20_000;
     public int Batch { get; private set; } = 250;
     public int IngestConnections { get; private set; } = 4;
     public int Rate { get; private set; } = 500;
@@ -65,6 +74,7 @@ public sealed class BenchOptions
     public string? WorkDir { get; private set; }
     public bool Keep { get; private set; }
     public bool Strict { get; private set; }
+    public bool ScaleOut { get; private set; }
 
     public static BenchOptions Parse(string[] args)
     {
@@ -96,7 +106,9 @@ public sealed class BenchOptions
                     };
                     break;
                 case "--postgres": o.Postgres = Value(); break;
+                case "--workload": o.Workload = Workload.Parse(Value()); break;
                 case "--events": o.Events = Int(100, 10_000_000); break;
+                case "--cold": o.Cold = Int(0, 10_000_000); break;
                 case "--batch": o.Batch = Int(1, 500); break;
                 case "--ingest-connections": o.IngestConnections = Int(1, 256); break;
                 case "--rate": o.Rate = Int(1, 20_000); break;
@@ -123,6 +135,7 @@ public sealed class BenchOptions
                 case "--work-dir": o.WorkDir = Value(); break;
                 case "--keep": o.Keep = true; break;
                 case "--strict": o.Strict = true; break;
+                case "--scale-out": o.ScaleOut = true; break;
                 case "-h" or "--help": throw new HelpRequested();
                 default: throw new ArgumentException($"unknown option '{name}'");
             }
@@ -135,7 +148,7 @@ public sealed class BenchOptions
         {
             throw new ArgumentException($"--hub-dll: {o.HubDll} does not exist; build the hub with `dotnet build -c Release src/Postback`");
         }
-        if (o.Storages.Contains("postgres") && string.IsNullOrWhiteSpace(o.Postgres))
+        if ((o.Storages.Contains("postgres") || o.ScaleOut) && string.IsNullOrWhiteSpace(o.Postgres))
         {
             throw new ArgumentException("postgres needs --postgres or POSTBACK_BENCH_POSTGRES (bench/run.sh starts a private server)");
         }

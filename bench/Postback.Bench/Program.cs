@@ -51,6 +51,21 @@ try
         Console.WriteLine();
         Console.WriteLine(Report.Summary(results));
     }
+    if (options.ScaleOut)
+    {
+        try
+        {
+            var scale = await StorageRun.ScaleOutAsync(options, workDir);
+            Console.WriteLine();
+            Console.WriteLine(StorageRun.ScaleTable(scale));
+        }
+        catch (BenchException e)
+        {
+            Console.Error.WriteLine($"[bench] scale-out: FAILED: {e.Message}");
+            Console.WriteLine($"== scale-out: the benchmark did not complete: {e.Message}");
+            exit = 1;
+        }
+    }
     if (exit == 0 && options.Strict && results.Any(r => !r.AllTargetsMet))
     {
         exit = 3;

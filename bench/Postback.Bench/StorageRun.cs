@@ -31,6 +31,45 @@ public sealed record RawResult(int Requests, int Connections, double Seconds, in
     public double Rate => Requests / Seconds;
 }
 
+/// A request as a profile renders it (from the preview), replayed by the raw-ceiling load.
+public sealed record RawRequest(string Method, string Url, IReadOnlyList<KeyValuePair<string, string>> Headers, string? Body)
+{
+    public static RawRequest From(JsonNode request) => new(
+        request["method"]!.GetValue<string>(),
+        request["url"]!.GetValue<string>(),
+        request["headers"] is JsonArray headers
+            ? headers.Select(h => new KeyValuePair<string, string>((h!["key"] ?? h["Key"])!.GetValue<string>(), (h["value"] ?? h["Value"])!.GetValue<string>())).ToList()
+            : request["headers"] is JsonObject map
+                ? map.Select(h => new KeyValuePair<string, string>(h.Key, h.Value!.GetValue<string>())).ToList()
+                : [],
+        request["body"]?.GetValue<string>());
+
+    public HttpRequestMessage ToMessage()
+    {
+        var message = new HttpRequestMessage(new HttpMethod(Method), Url);
+        if (Body is not null)
+        {
+            message.Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(Body));
+        }
+        foreach (var (name, value) in Headers)
+        {
+            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+            {
+                message.Content ??= new ByteArrayContent([]);
+                message.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+            else
+            {
+                message.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+        message.Headers.TryAddWithoutValidation("User-Agent", "Postback/1.0");
+        message.Headers.TryAddWithoutValidation("webhook-id", "dlv_1");
+        message.Headers.TryAddWithoutValidation(Receiver.RawHeader, "1");
+        return message;
+    }
+}
+
 public sealed record BacklogRow(long Pending, long RssKb, long HwmKb, double IngestRate, long? DbBytes);
 
 public sealed record LogSummary(int Warnings, int Failures, int Busy, IReadOnlyList<string> Samples);
@@ -51,9 +90,19 @@ public sealed record StorageResult(
 {
     public double Ratio => Throughput.EndToEndRate / Raw.Rate;
 
-    public double RatioTarget => Storage == "sqlite" ? 0.10 : 0.05;
+    public double RatioTarget => Storage == "sqlite" ? 0.10 : 0.06;
 
     public bool RatioMet => Throughput.Complete && Ratio >= RatioTarget;
+
+    /// The first --cold events after the hub started (null when --cold 0).
+    public ThroughputResult? Cold { get; init; }
+
+    public double? ColdRatio => Cold is { } c ? c.EndToEndRate / Raw.Rate : null;
+
+    /// Only SQLite's cold start has a target (6 %); PostgreSQL's is reported.
+    public double? ColdTarget => Storage == "sqlite" ? 0.06 : null;
+
+    public bool? ColdMet => Cold is not { } c || ColdTarget is not { } target ? null : c.Complete && ColdRatio >= target;
 
     public bool LatencyMet => Latency.Complete && Latency.P99 < 50;
 
@@ -64,12 +113,12 @@ public sealed record StorageResult(
 
     public SweepResult? Sweep { get; init; }
 
-    public bool AllTargetsMet => RatioMet && LatencyMet && MemoryFlat != false && Sweep?.Met != false;
+    public bool AllTargetsMet => RatioMet && LatencyMet && ColdMet != false && MemoryFlat != false && Sweep?.Met != false;
 }
 
 /// One storage's run: start the hub on a fresh database, set up a campaign and two profiles
 /// through the API, then warm-up, raw ceiling, throughput, latency and (optionally) backlog.
-public sealed class StorageRun(BenchOptions options, string storage, string dir)
+public sealed partial class StorageRun(BenchOptions options, string storage, string dir)
 {
     private const int WarmupPhase = 1;
     private const int ThroughputPhase = 2;
@@ -79,6 +128,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
     private const int SweepSeedPhase = 6;
     private const int SweepLatencyPhase = 7;
     private const int SweepWarmupPhase = 8;
+    private const int ColdPhase = 10;
     // The restarted hub's first sweep is due this long after its start: time to warm it up.
     private static readonly TimeSpan SweepDueAfter = TimeSpan.FromSeconds(45);
 
@@ -113,11 +163,12 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             env[k] = v;
         }
 
-        var capacity = (options.Warmup + 500) * options.WarmupRounds + options.Events * 2 + options.Rate * options.LatencySeconds * 2 + Math.Min(options.Events, 5_000) * 2 + 10_000
-            + options.Sweep / 2 + options.Rate * options.SweepSeconds + 5_000;
+        var capacity = ((options.Warmup + 500) * options.WarmupRounds + options.Events * 2 + options.Cold * 2 + options.Rate * options.LatencySeconds * 2
+            + Math.Min(options.Events, 5_000) * 2 + 10_000 + options.Sweep / 2 + options.Rate * options.SweepSeconds + 5_000) * options.Workload.DeliveriesPerEvent;
         await using var receiver = await Receiver.StartAsync(capacity);
         var postbackUrl = new Uri(receiver.BaseUri, "postback").ToString();
-        Log($"{storage}: receiver on {receiver.BaseUri}; starting the hub ({options.HubDll})");
+        string ProfileUrl(int i) => new Uri(receiver.Endpoints[i % receiver.Endpoints.Count], "postback").ToString();
+        Log($"{storage}: receiver on {string.Join(" and ", receiver.Endpoints)}; starting the hub ({options.HubDll})");
 
         var logPath = Path.Combine(dir, "hub.log");
         await using var hub = await HubProcess.StartAsync(options.HubDll, env, logPath, Path.Combine(dir, "hub.pid"), TimeSpan.FromSeconds(120));
@@ -129,22 +180,50 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         {
             ["campaignId"] = "259",
             ["name"] = "Bench Lander",
-            ["products"] = new JsonArray(new JsonObject { ["productId"] = "12", ["sku"] = "TRIAL-1", ["name"] = "Trial bottle", ["price"] = 4.95 }),
+            ["products"] = new JsonArray(
+                new JsonObject { ["productId"] = "12", ["sku"] = "TRIAL-1", ["name"] = "Trial bottle", ["price"] = 4.95 },
+                new JsonObject { ["productId"] = "14", ["sku"] = "SUB-30", ["name"] = "Monthly supply", ["price"] = 49.95 }),
         }, setup.Token);
-        var profile = await api.PostJsonAsync("export-profiles", new JsonObject
+        var workload = options.Workload;
+        var samples = new List<RawRequest>();
+        foreach (var (p, index) in workload.Profiles.Select((p, i) => (p, i)))
         {
-            ["name"] = "Bench call center",
-            ["postbackUrl"] = postbackUrl,
-            ["exportDelayMinutes"] = 0,
-            ["ordering"] = options.StuckOrderSeconds > 0 ? "perOrder" : "none",
-            ["mappings"] = Events.Mappings(),
-            ["routes"] = new JsonArray(new JsonObject { ["customerTypes"] = new JsonArray("new_sale") }),
-        }, setup.Token);
-        var profileId = profile["id"]!.GetValue<long>();
-        var preview = await api.PostJsonAsync($"export-profiles/{profileId}/preview",
-            new JsonObject { ["order"] = Events.Order(ThroughputPhase * Receiver.PhaseSpan + 1, Stopwatch.GetTimestamp()) }, setup.Token);
-        var sampleUrl = preview["request"]!["url"]!.GetValue<string>();
-        Log($"{storage}: profile {profileId}: GET {sampleUrl.Length} characters: {sampleUrl}");
+            var profile = await api.PostJsonAsync("export-profiles", new JsonObject
+            {
+                ["name"] = p.Name,
+                ["postbackUrl"] = ProfileUrl(index),
+                ["exportDelayMinutes"] = 0,
+                ["ordering"] = options.StuckOrderSeconds > 0 ? "perOrder" : "none",
+                ["mappings"] = p.Mappings,
+                ["routes"] = new JsonArray(new JsonObject { ["customerTypes"] = new JsonArray("new_sale") }),
+            }, setup.Token);
+            var profileId = profile["id"]!.GetValue<long>();
+            var preview = await api.PostJsonAsync($"export-profiles/{profileId}/preview",
+                new JsonObject { ["order"] = workload.Order(ThroughputPhase * Receiver.PhaseSpan + 1, Stopwatch.GetTimestamp()) }, setup.Token);
+            var sample = RawRequest.From(preview["request"]!);
+            if (sample.Method != p.Method)
+            {
+                throw new BenchException($"profile {p.Name} renders a {sample.Method}, not the {p.Method} the receiver tells it by");
+            }
+            samples.Add(sample);
+            Log($"{storage}: profile {profileId} ({p.Name}): {sample.Method} {sample.Url.Length} characters"
+                + (sample.Body is null ? "" : $", body {sample.Body.Length} bytes, {sample.Headers.Count} headers") + $": {sample.Url}{(sample.Body is null ? "" : " " + sample.Body)}");
+        }
+        Log($"{storage}: workload {workload.Name}: orders of {workload.OrderBytes():N0} bytes of JSON, {workload.DeliveriesPerEvent} deliveries per event");
+
+        // Raw ceiling, with the hub idle: the same receiver, the same requests, no hub.
+        Log($"{storage}: raw ceiling: {options.Events} requests like the profiles' straight to the receiver over {options.RawConnections} connections");
+        var raw = await RawCeilingAsync(receiver, samples, options.Events, options.RawConnections, hub);
+        Log($"{storage}: raw ceiling {raw.Rate:N0} requests/s ({raw.Cpu})");
+
+        // Cold: the first events the hub ever sees (it has only answered the set-up calls).
+        ThroughputResult? cold = null;
+        if (options.Cold > 0)
+        {
+            Log($"{storage}: cold: the first {options.Cold} events after the hub started, in batches of {options.Batch} over {options.IngestConnections} connections");
+            cold = await ThroughputAsync(api, receiver, hub, ColdPhase, "cold-", options.Cold);
+            Log($"{storage}: cold: ingest {cold.Ingest.Rate:N0} events/s, end-to-end {cold.EndToEndRate:N0} deliveries/s ({cold.EndToEndRate / raw.Rate:P1} of raw; {cold.Cpu})");
+        }
 
         // Warm-up, not measured: JIT (tiered compilation with dynamic PGO keeps recompiling for
         // a while after start), connection pools, page cache. Rounds of batch and single events
@@ -156,10 +235,10 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             {
                 var jit0 = hub.JitSeconds;
                 var cpu0 = Proc.CpuSeconds(hub.Pid) ?? 0;
-                var warm = await IngestAsync(api, WarmupPhase, "new_sale", "warm-", (long)(round - 1) * options.Warmup, options.Warmup, options.Batch, options.IngestConnections);
+                var warm = await IngestAsync(api, WarmupPhase, "new_sale", "warm-", (long)(round - 1) * options.Warmup, options.Warmup, options.Batch, options.IngestConnections, workload.DeliveriesPerEvent);
                 expected += warm.Deliveries;
                 await WaitDeliveredAsync(receiver, hub, WarmupPhase, expected, "warm-up");
-                expected += await PostSinglesAsync(hub, apiKey, WarmupPhase, "warm-single-", 5_000_000L + round * 10_000L, 500, 16);
+                expected += await PostSinglesAsync(hub, apiKey, WarmupPhase, "warm-single-", 5_000_000L + round * 10_000L, 500, 16, workload);
                 await WaitDeliveredAsync(receiver, hub, WarmupPhase, expected, "warm-up");
                 var jit = hub.JitSeconds - jit0;
                 Log($"{storage}: warm-up round {round}: {options.Warmup + 500} events; hub CPU {(Proc.CpuSeconds(hub.Pid) ?? 0) - cpu0:0.00} s, of which tiered JIT {jit:0.00} s");
@@ -185,11 +264,6 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             }
             lastJit = jit;
         }
-
-        // Raw ceiling, with the hub idle: the same receiver, the same kind of request, no hub.
-        Log($"{storage}: raw ceiling: {options.Events} GETs straight to the receiver over {options.RawConnections} connections");
-        var raw = await RawCeilingAsync(receiver, sampleUrl, options.Events, options.RawConnections, hub);
-        Log($"{storage}: raw ceiling {raw.Rate:N0} requests/s ({raw.Cpu})");
 
         Log($"{storage}: throughput: {options.Events} events in batches of {options.Batch} over {options.IngestConnections} connections");
         var throughput = await ThroughputAsync(api, receiver, hub, ThroughputPhase, "tp-", options.Events);
@@ -225,10 +299,10 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         long seeded = 0;
         if (options.Sweep > 0)
         {
-            // Every delivery leaves its row and one attempt: N/2 events make N rows to sweep.
-            var events = Math.Max(1, options.Sweep / 2);
-            Log($"{storage}: sweep: seeding {events:N0} delivered events ({events * 2L:N0} rows to delete)");
-            var seed = await IngestAsync(api, SweepSeedPhase, "new_sale", "sweep-", 0, events, options.Batch, options.IngestConnections);
+            // Every delivery leaves its row and one attempt: N/2 deliveries make N rows to sweep.
+            var events = Math.Max(1, options.Sweep / (2 * options.Workload.DeliveriesPerEvent));
+            Log($"{storage}: sweep: seeding {events:N0} delivered events ({events * 2L * options.Workload.DeliveriesPerEvent:N0} rows to delete)");
+            var seed = await IngestAsync(api, SweepSeedPhase, "new_sale", "sweep-", 0, events, options.Batch, options.IngestConnections, options.Workload.DeliveriesPerEvent);
             await WaitDeliveredAsync(receiver, hub, SweepSeedPhase, seed.Deliveries, "sweep seeding");
             seeded = seed.Deliveries;
         }
@@ -240,6 +314,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         return new StorageResult(storage, note, hub.Pid, logPath, raw, throughput, latency, hwm, peakSampled, after, hub.PeakThreads, backlog, afterBacklog, log)
         {
             Sweep = sweep,
+            Cold = cold,
         };
     }
 
@@ -263,7 +338,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         long expected = 0;
         for (var round = 0; DateTimeOffset.UtcNow < due - TimeSpan.FromSeconds(12) && round < 20; round++)
         {
-            expected += await PostSinglesAsync(hub, apiKey, SweepWarmupPhase, "sweep-warm-", round * 1_000L, 500, 16);
+            expected += await PostSinglesAsync(hub, apiKey, SweepWarmupPhase, "sweep-warm-", round * 1_000L, 500, 16, options.Workload);
             await WaitDeliveredAsync(receiver, hub, SweepWarmupPhase, expected, "sweep warm-up");
         }
         var wait = due - TimeSpan.FromSeconds(2) - DateTimeOffset.UtcNow;
@@ -308,7 +383,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
 
     // ------------------------------------------------------------------ ingest
 
-    private async Task<IngestStats> IngestAsync(HubApi api, int phase, string type, string prefix, long offset, int count, int batch, int connections)
+    private async Task<IngestStats> IngestAsync(HubApi api, int phase, string type, string prefix, long offset, int count, int batch, int connections, int deliveriesPerEvent)
     {
         var batches = (count + batch - 1) / batch;
         var next = -1;
@@ -328,7 +403,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
                 }
                 var first = phase * Receiver.PhaseSpan + 1 + offset + (long)b * batch;
                 var n = Math.Min(batch, count - b * batch);
-                var body = Events.Batch(prefix, type, first, n, Stopwatch.GetTimestamp());
+                var body = options.Workload.Batch(prefix, type, first, n, Stopwatch.GetTimestamp());
                 try
                 {
                     var (status, deliveries, error) = await api.PostEventsAsync("events/batch", body, cts.Token);
@@ -337,9 +412,9 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
                         errors.Enqueue($"POST /api/v1/events/batch answered {(int)status}: {error}");
                         return;
                     }
-                    if (deliveries != n)
+                    if (deliveries != n * deliveriesPerEvent)
                     {
-                        errors.Enqueue($"a batch of {n} new events scheduled {deliveries} deliveries, not {n}");
+                        errors.Enqueue($"a batch of {n} new events scheduled {deliveries} deliveries, not {n * deliveriesPerEvent}");
                         return;
                     }
                     Interlocked.Add(ref scheduled, deliveries);
@@ -404,7 +479,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
     private async Task<ThroughputResult> ThroughputAsync(HubApi api, Receiver receiver, HubProcess hub, int phase, string prefix, int events)
     {
         var cpu0 = CpuSnapshot.Take(hub, storage == "postgres");
-        var ingest = await IngestAsync(api, phase, "new_sale", prefix, 0, events, options.Batch, options.IngestConnections);
+        var ingest = await IngestAsync(api, phase, "new_sale", prefix, 0, events, options.Batch, options.IngestConnections, options.Workload.DeliveriesPerEvent);
         var atIngestEnd = receiver.Delivered(phase);
         Log($"{storage}: ingest done in {ingest.Seconds:0.00} s ({ingest.Rate:N0} events/s); {atIngestEnd:N0} of {ingest.Deliveries:N0} delivered so far");
         var complete = await WaitDeliveredAsync(receiver, hub, phase, ingest.Deliveries, "throughput");
@@ -417,7 +492,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         }
         var lastAt = arrivals.Max(a => a.ReceivedAt);
         var firstAt = arrivals.Min(a => a.ReceivedAt);
-        var distinct = arrivals.Select(a => a.OrderId).Distinct().Count();
+        var distinct = arrivals.Select(a => (a.OrderId, a.Profile)).Distinct().Count();
         var e2e = Stopwatch.GetElapsedTime(ingest.Start, lastAt).TotalSeconds;
         var byTime = arrivals.Select(a => Stopwatch.GetElapsedTime(ingest.Start, a.ReceivedAt).TotalSeconds).Order().ToArray();
         double At(double q) => byTime[Math.Clamp((int)Math.Ceiling(q * byTime.Length) - 1, 0, byTime.Length - 1)];
@@ -446,11 +521,12 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         {
             var orderId = phase * Receiver.PhaseSpan + 1 + i;
             var sentAt = Stopwatch.GetTimestamp();
-            var body = Events.Single("lat-" + orderId.ToString(CultureInfo.InvariantCulture), "new_sale", orderId, sentAt);
+            var body = options.Workload.Single("lat-" + orderId.ToString(CultureInfo.InvariantCulture), "new_sale", orderId, sentAt);
             try
             {
                 var (status, deliveries, error) = await api.PostEventsAsync("events", body, cts.Token);
-                return (sentAt, Stopwatch.GetTimestamp(), status, error ?? (deliveries == 1 ? null : $"{deliveries} deliveries scheduled, not 1"));
+                var expected = options.Workload.DeliveriesPerEvent;
+                return (sentAt, Stopwatch.GetTimestamp(), status, error ?? (deliveries == expected ? null : $"{deliveries} deliveries scheduled, not {expected}"));
             }
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
             {
@@ -500,7 +576,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         var answers = sends.Select(s => s.Result).ToArray();
         var accepted = answers.Count(a => a.Item4 is null);
         var firstError = answers.Select(a => a.Item4).FirstOrDefault(e => e is not null);
-        var complete = await WaitDeliveredAsync(receiver, hub, phase, accepted, "latency");
+        var complete = await WaitDeliveredAsync(receiver, hub, phase, (long)accepted * options.Workload.DeliveriesPerEvent, "latency");
         var cpu1 = CpuSnapshot.Take(hub, storage == "postgres");
 
         var arrivals = receiver.Arrivals(phase);
@@ -527,9 +603,9 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         foreach (var type in new[] { "new_sale", "new_sale" })
         {
-            var body = Events.Single($"stuck-{orderId}-{Guid.NewGuid():N}", type, orderId, Stopwatch.GetTimestamp());
+            var body = options.Workload.Single($"stuck-{orderId}-{Guid.NewGuid():N}", type, orderId, Stopwatch.GetTimestamp());
             var (status, deliveries, error) = await api.PostEventsAsync("events", body, cts.Token);
-            if (error is not null || deliveries != 1)
+            if (error is not null || deliveries != options.Workload.DeliveriesPerEvent)
             {
                 throw new InvalidOperationException($"posting the stuck order's event answered {(int)status}: {error ?? deliveries + " deliveries"}");
             }
@@ -539,7 +615,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
 
     /// Single POST /api/v1/events calls, <paramref name="concurrency"/> at a time; returns the
     /// deliveries they scheduled.
-    private static async Task<long> PostSinglesAsync(HubProcess hub, string apiKey, int phase, string prefix, long offset, int count, int concurrency)
+    private static async Task<long> PostSinglesAsync(HubProcess hub, string apiKey, int phase, string prefix, long offset, int count, int concurrency, Workload workload)
     {
         using var api = new HubApi(hub.BaseUri, apiKey, concurrency);
         var next = -1;
@@ -552,7 +628,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             {
                 var orderId = phase * Receiver.PhaseSpan + 1 + offset + i;
                 var (status, deliveries, error) = await api.PostEventsAsync("events",
-                    Events.Single(prefix + orderId.ToString(CultureInfo.InvariantCulture), "new_sale", orderId, Stopwatch.GetTimestamp()), CancellationToken.None);
+                    workload.Single(prefix + orderId.ToString(CultureInfo.InvariantCulture), "new_sale", orderId, Stopwatch.GetTimestamp()), CancellationToken.None);
                 if (error is not null)
                 {
                     failure = $"POST /api/v1/events answered {(int)status}: {error}";
@@ -567,7 +643,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
     private static double Percentile(double[] sorted, double q) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
 
-    private static async Task<RawResult> RawCeilingAsync(Receiver receiver, string url, int requests, int connections, HubProcess hub)
+    private static async Task<RawResult> RawCeilingAsync(Receiver receiver, IReadOnlyList<RawRequest> samples, int requests, int connections, HubProcess hub)
     {
         using var http = new HttpClient(new SocketsHttpHandler
         {
@@ -579,7 +655,6 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             AutomaticDecompression = DecompressionMethods.None,
         })
         { Timeout = TimeSpan.FromSeconds(30) };
-        var uri = new Uri(url);
 
         async Task<(int Errors, double Seconds)> Hammer(int total)
         {
@@ -588,13 +663,12 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             var start = Stopwatch.GetTimestamp();
             async Task Worker()
             {
-                while (Interlocked.Increment(ref sent) <= total)
+                int n;
+                while ((n = Interlocked.Increment(ref sent)) <= total)
                 {
-                    // The headers the hub sends with a delivery, but marked raw.
-                    using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-                    request.Headers.TryAddWithoutValidation("User-Agent", "Postback/1.0");
-                    request.Headers.TryAddWithoutValidation("webhook-id", "dlv_1");
-                    request.Headers.TryAddWithoutValidation(Receiver.RawHeader, "1");
+                    // Each profile's request in turn (as many of each as the hub delivers), with
+                    // the headers the hub sends with a delivery, but marked raw.
+                    using var request = samples[n % samples.Count].ToMessage();
                     try
                     {
                         using var response = await http.SendAsync(request);
@@ -644,7 +718,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
             ["name"] = "Bench backlog (one day delay)",
             ["postbackUrl"] = postbackUrl,
             ["exportDelayMinutes"] = 1440,
-            ["mappings"] = Events.Mappings(),
+            ["mappings"] = Workload.CallCenterMappings(),
             ["routes"] = new JsonArray(new JsonObject { ["customerTypes"] = new JsonArray("upsell") }),
         }, setup.Token);
         Log($"{storage}: backlog: profile {profile["id"]} delays 1440 min; growing to {options.Backlog:N0} pending deliveries");
@@ -656,7 +730,7 @@ public sealed class StorageRun(BenchOptions options, string storage, string dir)
         while (done < options.Backlog)
         {
             var n = Math.Min(options.BacklogStep, options.Backlog - done);
-            var stats = await IngestAsync(api, BacklogPhase, "upsell", "bl-", done, n, 500, options.IngestConnections);
+            var stats = await IngestAsync(api, BacklogPhase, "upsell", "bl-", done, n, 500, options.IngestConnections, 1);
             done += n;
             pending += stats.Deliveries;
             var m = hub.Memory();

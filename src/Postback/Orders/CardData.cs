@@ -17,12 +17,24 @@ public static class CardData
 {
     public static bool IsCardName(string key)
     {
-        var k = new string(key.Where(char.IsAsciiLetterOrDigit).ToArray()).ToLowerInvariant();
+        // Asked for every field of every order: the name is folded on the stack, not allocated.
+        Span<char> buffer = key.Length <= 256 ? stackalloc char[key.Length] : new char[key.Length];
+        var length = 0;
+        foreach (var c in key)
+        {
+            if (char.IsAsciiLetterOrDigit(c))
+            {
+                buffer[length++] = char.ToLowerInvariant(c);
+            }
+        }
+        ReadOnlySpan<char> k = buffer[..length];
         return k is "cc" or "pan" or "cardno" or "ccno" or "csc" or "cvn" or "cvd"
-            || k.Contains("cardnumber") || k.Contains("ccnumber") || k.Contains("cardnum") || k.Contains("ccnum")
-            || k.Contains("creditcard") || k.Contains("securitycode") || k.Contains("cardsecurity")
-            || k.Contains("cardverification") || k.Contains("cardcode")
-            || k.Contains("cvv") || k.Contains("cvc") || k.Contains("ccv");
+            || k.Contains("cardnumber", StringComparison.Ordinal) || k.Contains("ccnumber", StringComparison.Ordinal)
+            || k.Contains("cardnum", StringComparison.Ordinal) || k.Contains("ccnum", StringComparison.Ordinal)
+            || k.Contains("creditcard", StringComparison.Ordinal) || k.Contains("securitycode", StringComparison.Ordinal)
+            || k.Contains("cardsecurity", StringComparison.Ordinal) || k.Contains("cardverification", StringComparison.Ordinal)
+            || k.Contains("cardcode", StringComparison.Ordinal)
+            || k.Contains("cvv", StringComparison.Ordinal) || k.Contains("cvc", StringComparison.Ordinal) || k.Contains("ccv", StringComparison.Ordinal);
     }
 
     public static bool LooksLikeCardNumber(string value)

@@ -118,9 +118,10 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             merged[orderId] = data;
             if (!orders.TryGetValue(orderId, out var row))
             {
+                // New rows are handed to the store, not added to the context: SQLite's writer
+                // needs no change tracking, which cost about a seventh of the hub's CPU.
                 row = new StoredOrder { OrganizationId = organizationId, OrderId = orderId, Data = "", CreatedAt = now };
                 orders[orderId] = row;
-                db.Orders.Add(row);
             }
             if (touchedSet.Add(row))
             {
@@ -143,7 +144,6 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 OccurredAt = incoming.OccurredAt ?? now,
                 ReceivedAt = now,
             };
-            db.OrderEvents.Add(orderEvent);
             newEvents.Add(orderEvent);
             seen[orderEvent.EventId] = orderEvent;
 
@@ -165,7 +165,6 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                     CreatedAt = now,
                     TraceParent = incoming.TraceParent ?? Observability.PostbackTracing.CurrentContext(),
                 };
-                db.Deliveries.Add(delivery);
                 newDeliveries.Add((results.Count, delivery, profile));
             }
             results.Add(new IngestedEvent(orderEvent, Duplicate: false, []));

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Postback.Fields;
@@ -12,8 +14,57 @@ public static class OrderJson
 
     private sealed record Stored(Dictionary<string, string> Fields, List<OrderItem> Items);
 
-    public static string Serialize(OrderData order) =>
-        JsonSerializer.Serialize(new Stored(new Dictionary<string, string>(order.Fields), [.. order.Items]), Options);
+    /// Written by hand rather than by the reflection-based serializer (once per event on the
+    /// ingest path), to exactly what it wrote: {"fields":{...},"items":[{productId, sku, name,
+    /// qty, price, recurring}]} with the same escaping; Deserialize reads both.
+    public static string Serialize(OrderData order)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("fields");
+            foreach (var (key, value) in order.Fields)
+            {
+                w.WriteString(key, value);
+            }
+            w.WriteEndObject();
+            w.WriteStartArray("items");
+            foreach (var item in order.Items)
+            {
+                w.WriteStartObject();
+                WriteStringOrNull(w, "productId", item.ProductId);
+                WriteStringOrNull(w, "sku", item.Sku);
+                WriteStringOrNull(w, "name", item.Name);
+                w.WriteNumber("qty", item.Qty);
+                if (item.Price is { } price)
+                {
+                    w.WriteNumber("price", price);
+                }
+                else
+                {
+                    w.WriteNull("price");
+                }
+                w.WriteBoolean("recurring", item.Recurring);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteStringOrNull(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNull(name);
+        }
+        else
+        {
+            w.WriteString(name, value);
+        }
+    }
 
     public static OrderData Deserialize(string json)
     {

@@ -5,9 +5,11 @@ using Postback.Orders;
 
 namespace Postback.Storage;
 
-/// How an ingest's rows reach the database (Orders/EventIngest.cs builds them on the context):
-/// Storage/Sqlite writes them with prepared statements, Storage/Postgres with SaveChanges.
-/// Either way, everything the context tracks is stored in one transaction, under the write gate.
+/// How an ingest's rows reach the database (Orders/EventIngest.cs builds them; the orders it
+/// read are tracked by the context, the new orders, events and deliveries are not):
+/// Storage/Sqlite writes them with prepared statements, Storage/Postgres adds them to the
+/// context and saves. Either way, they and everything else the context tracks are stored in
+/// one transaction, under the write gate.
 public abstract class IngestStore
 {
     /// What the ingest's lookups run in; null when nothing is needed.

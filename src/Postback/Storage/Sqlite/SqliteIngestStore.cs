@@ -13,8 +13,9 @@ namespace Postback.Storage.Sqlite;
 /// building a command per row. What EF would have checked is checked here too: an order's
 /// version (another writer merged into it meanwhile) and the unique indexes (the same event
 /// id or order stored meanwhile) both end in a DbUpdateException, which the ingest retries.
-/// The entities leave the change tracker once written, so the caller's SaveChanges stores
-/// only what else it added (a plugin's log entry) in the same transaction.
+/// The new rows never enter the change tracker and the orders it read leave it once written,
+/// so the caller's SaveChanges stores only what else it added (a plugin's log entry) in the
+/// same transaction.
 public sealed class SqliteIngestStore(WriteGate gate) : IngestStore
 {
     private const int SqliteConstraint = 19;
@@ -35,6 +36,8 @@ public sealed class SqliteIngestStore(WriteGate gate) : IngestStore
         var connection = db.Database.GetDbConnection();
         var transaction = db.Database.CurrentTransaction?.GetDbTransaction()
             ?? throw new InvalidOperationException("The ingest writer runs inside the caller's transaction.");
+        // The orders the ingest read (and the context tracks); the new ones get their ids here.
+        var read = orders.Where(o => o.Id != 0).ToList();
         try
         {
             await WriteOrdersAsync(db, connection, transaction, orders, ct);
@@ -45,15 +48,7 @@ public sealed class SqliteIngestStore(WriteGate gate) : IngestStore
         {
             throw new DbUpdateException("Another writer stored the same order or event meanwhile: " + e.Message, e);
         }
-        foreach (var delivery in deliveries)
-        {
-            db.Entry(delivery).State = EntityState.Detached;
-        }
-        foreach (var orderEvent in events)
-        {
-            db.Entry(orderEvent).State = EntityState.Detached;
-        }
-        foreach (var order in orders)
+        foreach (var order in read)
         {
             db.Entry(order).State = EntityState.Detached;
         }
