@@ -37,12 +37,17 @@ public static class OrderParser
         foreach (var property in json.EnumerateObject())
         {
             var key = property.Name;
-            if (IsCardData(key) || (!key.Equals("orderId", StringComparison.OrdinalIgnoreCase) && IsCardValue(property.Value)))
+            // Read once: the card check and the field's value both need the text.
+            var isScalar = TryScalarText(property.Value, out var raw, out var notScalar);
+            if (IsCardData(key)
+                || (!key.Equals("orderId", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind is JsonValueKind.String or JsonValueKind.Number
+                    && isScalar && CardData.LooksLikeCardNumber(raw)))
             {
                 stripped.Add(key);
                 continue;
             }
-            if (!seen.Add(FieldCatalog.Find(key)?.Name ?? key))
+            var known = FieldCatalog.Find(key);
+            if (!seen.Add(known?.Name ?? key))
             {
                 errors.Add(key, "is given more than once");
                 continue;
@@ -57,7 +62,6 @@ public static class OrderParser
                 continue;
             }
 
-            var known = FieldCatalog.Find(key);
             if (known is { Derived: true })
             {
                 errors.Add(key, $"is computed by Postback and cannot be sent{(key.Equals("orderDate", StringComparison.OrdinalIgnoreCase) ? "; send dateCreated" : "")}");
@@ -83,7 +87,7 @@ public static class OrderParser
                 known = new FieldDefinition(key, FieldKind.Text, MaxExtraValueLength, "extra", "");
             }
 
-            if (!TryScalarText(property.Value, out var raw, out var notScalar))
+            if (!isScalar)
             {
                 errors.Add(known.Name, notScalar);
                 continue;
