@@ -18,6 +18,11 @@ public sealed class SchedulingTests
         Routes = [new ExportRoute(types, campaigns, products)],
     };
 
+    private static ExportProfile Routed(long id, params ExportRoute[] routes) => new()
+    {
+        Id = id, Name = "p" + id, PostbackUrl = "https://example.com/" + id, Enabled = true, Routes = [.. routes],
+    };
+
     private static OrderData Order(string json) =>
         OrderParser.Parse(JsonDocument.Parse(json).RootElement).Order ?? throw new InvalidOperationException("bad test order");
 
@@ -44,6 +49,12 @@ public sealed class SchedulingTests
         // A sale of a product the catalog calls recurring starts a subscription.
         { [P(1, ["subscription_started"])], "new_sale", Sale, ["12"], [(1, "subscription_started", 0)] },
         { [P(1, ["subscription_started"])], "new_sale", Sale, [], [] },
+        // Several routes: the first matching one decides, and a profile fires once.
+        { [Routed(1, new ExportRoute(["new_sale"], ["300"], null), new ExportRoute(["new_sale"], null, null))], "new_sale", Sale, [], [(1, "new_sale", 0)] },
+        { [Routed(1, new ExportRoute(["new_sale"], null, null), new ExportRoute(["new_sale", "upsell"], null, null))], "new_sale", Sale, [], [(1, "new_sale", 0)] },
+        { [Routed(1, new ExportRoute(["upsell"], null, null), new ExportRoute(["decline"], null, null))], "new_sale", Sale, [], [] },
+        // A full or partial refund answers to a route for refunds.
+        { [P(1, ["refund"]), P(2, ["partial_refund"])], "full_refund", Sale, [], [(1, "refund", 0)] },
         // Test card orders never export.
         { [P(1, ["new_sale"])], "new_sale", TestCard, [], [] },
     };
