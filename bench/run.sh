@@ -105,7 +105,7 @@ case "$HUB_BUILD" in
     publish)
         log "publishing the hub (dotnet publish -c Release)"
         dotnet publish src/Postback -c Release --nologo -v q -o "$WORKDIR/hub" </dev/null >&2
-        export BENCH_HUB_BUILD="dotnet publish -c Release (JIT, tiered compilation and dynamic PGO as shipped)" ;;
+        export BENCH_HUB_BUILD="dotnet publish -c Release (tiered JIT, dynamic PGO off, as shipped)" ;;
     r2r)
         log "publishing the hub with ReadyToRun (dotnet publish -c Release -r linux-x64 -p:PublishReadyToRun=true)"
         dotnet publish src/Postback -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
