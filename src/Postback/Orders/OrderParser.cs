@@ -39,9 +39,7 @@ public static class OrderParser
             var key = property.Name;
             // Read once: the card check and the field's value both need the text.
             var isScalar = TryScalarText(property.Value, out var raw, out var notScalar);
-            if (IsCardData(key)
-                || (!key.Equals("orderId", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind is JsonValueKind.String or JsonValueKind.Number
-                    && isScalar && CardData.LooksLikeCardNumber(raw)))
+            if (IsCardData(key) || (!key.Equals("orderId", StringComparison.OrdinalIgnoreCase) && IsCardValue(property.Value, isScalar, raw)))
             {
                 stripped.Add(key);
                 continue;
@@ -191,12 +189,13 @@ public static class OrderParser
                 {
                     continue;
                 }
-                if (IsCardValue(p.Value))
+                var isScalar = TryScalarText(p.Value, out var raw, out var notScalar);
+                if (IsCardValue(p.Value, isScalar, raw))
                 {
                     stripped.Add(fieldPath);
                     continue;
                 }
-                if (!TryScalarText(p.Value, out var raw, out var notScalar))
+                if (!isScalar)
                 {
                     errors.Add(fieldPath, notScalar);
                     ok = false;
@@ -444,8 +443,7 @@ public static class OrderParser
     /// Card numbers, security codes and similar are never stored (CardData states the rules).
     public static bool IsCardData(string key) => CardData.IsCardName(key);
 
-    private static bool IsCardValue(JsonElement value) =>
-        value.ValueKind is JsonValueKind.String or JsonValueKind.Number
-        && TryScalarText(value, out var text, out _)
-        && CardData.LooksLikeCardNumber(text);
+    // A string or number (never true/false) whose text, already read, looks like a card number.
+    private static bool IsCardValue(JsonElement value, bool isScalar, string text) =>
+        value.ValueKind is JsonValueKind.String or JsonValueKind.Number && isScalar && CardData.LooksLikeCardNumber(text);
 }
