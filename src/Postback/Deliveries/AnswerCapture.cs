@@ -1,17 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Postback.ExportProfiles;
+using Postback.Orders;
 using Postback.Outbound;
 
 namespace Postback.Deliveries;
-
-/// One capture's result on one attempt: the value taken, or why nothing was taken (Note). Kept
-/// on the attempt as JSON, so the attempt log says what the answer put on the order.
-public sealed record CaptureNote(
-    string Field,
-    string From,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Value,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note);
 
 /// Reads a profile's captures out of a successful delivery's answer. Pure: the answer in, the
 /// values and notes out. Only strings, numbers and booleans are taken (as their text: a number

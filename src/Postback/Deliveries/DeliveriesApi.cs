@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
+using Postback.Orders;
 using Postback.Organizations;
 using Postback.Storage;
 

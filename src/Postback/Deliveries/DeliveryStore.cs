@@ -1,4 +1,5 @@
 using Postback.Infrastructure;
+using Postback.Orders;
 
 namespace Postback.Deliveries;
 

@@ -1,7 +1,16 @@
 using System.Text.Json;
-using Postback.Deliveries;
+using System.Text.Json.Serialization;
 
 namespace Postback.Orders;
+
+/// One capture's result on one delivery attempt (Deliveries/AnswerCapture): the value taken,
+/// or why nothing was taken (Note). Kept on the attempt as JSON, so the attempt log says what
+/// the answer put on the order.
+public sealed record CaptureNote(
+    string Field,
+    string From,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Value,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note);
 
 /// Which delivery captured a field: its event decides which capture is newer.
 public sealed record CaptureSource(long EventKey, long DeliveryId, long ProfileId, DateTimeOffset At);

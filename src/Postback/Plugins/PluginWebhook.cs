@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Postback.Catalog;
 using Postback.Infrastructure;
+using Postback.Ingest;
 using Postback.Observability;
 using Postback.Orders;
 using Postback.Storage;

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Postback.Deliveries;
 using Postback.Infrastructure;
+using Postback.Orders;
 
 namespace Postback.Storage;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
+using Postback.Ingest;
 using Postback.Orders;
 using Postback.Tests.Support;
 

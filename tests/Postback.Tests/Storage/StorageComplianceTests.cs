@@ -8,6 +8,7 @@ using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Infrastructure;
+using Postback.Ingest;
 using Postback.Notifications;
 using Postback.Orders;
 using Postback.Organizations;

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Postback.Confirmations;
 using Postback.Deliveries;
+using Postback.Ingest;
 using Postback.Orders;
 using Postback.Storage;
 

@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.Json;
 
-namespace Postback.Tests.Orders;
+namespace Postback.Tests.Ingest;
 
 public sealed class EventsApiTests(TwoTenantHub fixture) : IClassFixture<TwoTenantHub>
 {

@@ -1,7 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Tests.Support;
 
-namespace Postback.Tests.Orders;
+namespace Postback.Tests.Ingest;
 
 /// Concurrent requests share commits; each still gets its own answer.
 public sealed class GroupCommitTests(TwoTenantHub fixture) : IClassFixture<TwoTenantHub>

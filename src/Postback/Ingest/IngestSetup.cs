@@ -1,8 +1,8 @@
-namespace Postback.Orders;
+namespace Postback.Ingest;
 
-public static class OrdersSetup
+public static class IngestSetup
 {
-    public static IServiceCollection AddOrders(this IServiceCollection services)
+    public static IServiceCollection AddIngest(this IServiceCollection services)
     {
         services.AddScoped<EventIngest>();
         services.AddSingleton<GroupCommit>();

@@ -4,9 +4,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Postback.Infrastructure;
 using Postback.Observability;
+using Postback.Orders;
 using Postback.Organizations;
 
-namespace Postback.Orders;
+namespace Postback.Ingest;
 
 public sealed record EventAccepted(
     long Id,

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
+using Postback.Orders;
 
-namespace Postback.Orders;
+namespace Postback.Ingest;
 
 /// Group commit for event ingest. Requests that arrive while a commit is running wait for the
 /// next one and share it: one transaction (one fsync) for everything waiting, instead of one

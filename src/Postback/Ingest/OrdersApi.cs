@@ -3,10 +3,11 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
+using Postback.Orders;
 using Postback.Organizations;
 using Postback.Storage;
 
-namespace Postback.Orders;
+namespace Postback.Ingest;
 
 public sealed record OrderEventView(long Id, string EventId, string Type, DateTimeOffset OccurredAt, DateTimeOffset ReceivedAt);
 
