@@ -29,6 +29,8 @@ builder.Services.AddPostbackForwardedHeaders(builder.Configuration);
 builder.Services.AddPostbackOpenApi();
 builder.AddPostbackObservability();
 builder.Services.AddIngest();
+// Before AddPlugins: a campaign about to go is checked against the profiles' routes first.
+builder.Services.AddExportProfiles();
 builder.Services.AddOutbound();
 builder.Services.AddDeliveries();
 builder.Services.AddPlugins(builder.Configuration);

@@ -40,7 +40,8 @@ public static partial class CampaignOperations
     }
 
     /// Changes a tracked campaign (loaded with its products). Nothing is written on errors.
-    public static async Task<CampaignResult> ReplaceAsync(PostbackDb db, Campaign campaign, CampaignInput input, DateTimeOffset now, CancellationToken ct)
+    public static async Task<CampaignResult> ReplaceAsync(
+        PostbackDb db, IEnumerable<ICampaignUsage> uses, Campaign campaign, CampaignInput input, DateTimeOffset now, CancellationToken ct)
     {
         var errors = Validate(input, campaign.CampaignId);
         if (errors.Any)
@@ -49,7 +50,7 @@ public static partial class CampaignOperations
         }
         var kept = (input.Products ?? []).Select(p => p.ProductId!.Trim()).ToHashSet(StringComparer.Ordinal);
         var dropped = campaign.Products.Select(p => p.ProductId).Where(id => !kept.Contains(id)).ToList();
-        if (await FindRoutingUseAsync(db, campaign.OrganizationId, campaign, null, dropped, ct) is { } inUse)
+        if (await FindUseAsync(db, uses, campaign, null, dropped, ct) is { } inUse)
         {
             return new CampaignResult(null, errors, inUse);
         }
@@ -61,29 +62,24 @@ public static partial class CampaignOperations
         return new CampaignResult(campaign, errors);
     }
 
-    /// Deletes a tracked campaign and its products, unless a route or a plugin uses it.
-    public static async Task<CatalogConflict?> DeleteAsync(PostbackDb db, Campaign campaign, CancellationToken ct)
+    /// Deletes a tracked campaign and its products, unless something uses it (a route, a plugin).
+    public static async Task<CatalogConflict?> DeleteAsync(PostbackDb db, IEnumerable<ICampaignUsage> uses, Campaign campaign, CancellationToken ct)
     {
-        var organizationId = campaign.OrganizationId;
-        if (await FindRoutingUseAsync(db, organizationId, campaign, campaign.CampaignId, campaign.Products.Select(p => p.ProductId).ToList(), ct) is { } inUse)
+        if (await FindUseAsync(db, uses, campaign, campaign.CampaignId, campaign.Products.Select(p => p.ProductId).ToList(), ct) is { } inUse)
         {
             return inUse;
-        }
-        // An inbound plugin resolving SKUs against a vanished campaign would quietly leave every line unknown.
-        if (await db.PluginInstances.AsNoTracking().Where(p => p.OrganizationId == organizationId && p.CampaignId == campaign.CampaignId).OrderBy(p => p.Id).FirstOrDefaultAsync(ct) is { } plugin)
-        {
-            return new CatalogConflict("campaignId", $"plugin instance {plugin.Id} ('{plugin.Name}') resolves SKUs with campaign '{campaign.CampaignId}'; change it first");
         }
         db.Campaigns.Remove(campaign);
         await db.SaveChangesAsync(ct);
         return null;
     }
 
-    /// A route naming a campaign or product that no longer exists would silently stop matching
-    /// (and the profile could not be saved again): make the operator change the route first.
-    private static async Task<CatalogConflict?> FindRoutingUseAsync(
-        PostbackDb db, long organizationId, Campaign campaign, string? campaignId, IReadOnlyList<string> productIds, CancellationToken ct)
+    /// The first use of the campaign (campaignId, when it goes) or of a product that would vanish
+    /// from the organization's catalog, as the conflict to answer; null when nothing uses them.
+    private static async Task<CatalogConflict?> FindUseAsync(
+        PostbackDb db, IEnumerable<ICampaignUsage> uses, Campaign campaign, string? campaignId, IReadOnlyList<string> productIds, CancellationToken ct)
     {
+        var organizationId = campaign.OrganizationId;
         // A product id that another campaign also holds stays routable.
         var elsewhere = productIds.Count == 0 ? [] : (await db.Products.AsNoTracking()
             .Where(p => p.OrganizationId == organizationId && p.CampaignKey != campaign.Id && productIds.Contains(p.ProductId))
@@ -93,19 +89,11 @@ public static partial class CampaignOperations
         {
             return null;
         }
-        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => p.OrganizationId == organizationId).OrderBy(p => p.Id).ToListAsync(ct);
-        foreach (var profile in profiles)
+        foreach (var use in uses)
         {
-            foreach (var route in profile.Routes)
+            if (await use.FindAsync(db, organizationId, campaignId, vanishing, ct) is { } conflict)
             {
-                if (campaignId is not null && route.CampaignIds?.Contains(campaignId) == true)
-                {
-                    return new CatalogConflict("campaignId", $"export profile {profile.Id} ('{profile.Name}') routes campaign '{campaignId}'; change its routing first");
-                }
-                if (route.ProductIds?.FirstOrDefault(vanishing.Contains) is { } productId)
-                {
-                    return new CatalogConflict("products", $"export profile {profile.Id} ('{profile.Name}') routes product '{productId}'; change its routing first");
-                }
+                return conflict;
             }
         }
         return null;

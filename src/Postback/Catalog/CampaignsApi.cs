@@ -64,7 +64,7 @@ internal static class CampaignsApi
     }
 
     private static async Task<Results<Ok<CampaignView>, ValidationProblem, ProblemHttpResult>> Replace(
-        string campaignId, CampaignInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
+        string campaignId, CampaignInput input, ClaimsPrincipal user, PostbackDb db, IEnumerable<ICampaignUsage> uses, TimeProvider time, CancellationToken ct)
     {
         var errors = CampaignOperations.Validate(input, campaignId);
         if (errors.Any)
@@ -76,7 +76,7 @@ internal static class CampaignsApi
         {
             return NotFound(campaignId);
         }
-        var result = await CampaignOperations.ReplaceAsync(db, campaign, input, time.GetUtcNow(), ct);
+        var result = await CampaignOperations.ReplaceAsync(db, uses, campaign, input, time.GetUtcNow(), ct);
         if (result.Conflict is { } conflict)
         {
             return Problems.Conflict(conflict.Field, conflict.Reason);
@@ -88,14 +88,15 @@ internal static class CampaignsApi
         return TypedResults.Ok(CampaignView.From(campaign));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(string campaignId, ClaimsPrincipal user, PostbackDb db, CancellationToken ct)
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        string campaignId, ClaimsPrincipal user, PostbackDb db, IEnumerable<ICampaignUsage> uses, CancellationToken ct)
     {
         var campaign = await CampaignOperations.FindAsync(db, user.OrganizationId(), campaignId, ct);
         if (campaign is null)
         {
             return NotFound(campaignId);
         }
-        if (await CampaignOperations.DeleteAsync(db, campaign, ct) is { } conflict)
+        if (await CampaignOperations.DeleteAsync(db, uses, campaign, ct) is { } conflict)
         {
             return Problems.Conflict(conflict.Field, conflict.Reason);
         }

@@ -1,7 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.Organizations;
-using Postback.Plugins;
 
 namespace Postback.Catalog;
 
@@ -16,7 +15,8 @@ public sealed class ImportedSku
     public string? Name { get; set; }
     // The product it is linked to (a productId of the catalog); null while unlinked.
     public string? ProductId { get; set; }
-    // The plugin instance that first sent it (null once that instance is deleted).
+    // The plugin instance that first sent it (null once that instance is deleted; the key is
+    // configured with the plugin instances, PluginInstanceConfiguration).
     public long? PluginInstanceId { get; set; }
     public DateTimeOffset FirstSeenAt { get; set; }
     public DateTimeOffset? LinkedAt { get; set; }
@@ -35,6 +35,5 @@ internal sealed class ImportedSkuConfiguration : IEntityTypeConfiguration<Import
         e.Property(x => x.ProductId).HasMaxLength(64);
         e.HasIndex(x => new { x.OrganizationId, x.Sku }).IsUnique();
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
-        e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.SetNull);
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Postback.ExportProfiles;
 using Postback.Infrastructure;
 
 namespace Postback.Deliveries;
@@ -15,6 +16,7 @@ public static class DeliveriesSetup
             return new EndpointHealth(delivery.FailureThreshold, delivery.MaxInFlightPerEndpoint);
         });
         services.AddHostedService<DeliveryWorker>();
+        services.AddSingleton<IProfileDeliveries, ProfileDeliveries>();
         return services;
     }
 }

@@ -16,7 +16,7 @@ namespace Postback.Deliveries;
 public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelivery, DeliveryOutcome>
 {
     public const string IdHeader = "X-Postback-Delivery-Id";
-    public const string WebhookIdHeader = "webhook-id";
+    public const string WebhookIdHeader = WebhookSignature.IdHeader;
 
     private readonly IServiceScopeFactory _scopes;
     private readonly OutboundSender _sender;

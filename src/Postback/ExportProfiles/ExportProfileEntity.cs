@@ -33,7 +33,7 @@ public sealed class ExportProfile
     public List<ExportRoute> Routes { get; set; } = [];
     // Type "file": destination, file name, schedule and CSV format (secrets included, which the
     // API never shows).
-    public FileExports.FileSettings? File { get; set; }
+    public FileSettings? File { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }
@@ -51,7 +51,7 @@ internal sealed class ExportProfileConfiguration : IEntityTypeConfiguration<Expo
         e.Property(x => x.Captures).HasConversion(JsonColumn.Converter<List<ProfileCapture>>(), JsonColumn.Comparer<List<ProfileCapture>>());
         e.Property(x => x.Mappings).HasConversion(JsonColumn.Converter<List<ExportMapping>>(), JsonColumn.Comparer<List<ExportMapping>>());
         e.Property(x => x.Routes).HasConversion(JsonColumn.Converter<List<ExportRoute>>(), JsonColumn.Comparer<List<ExportRoute>>());
-        e.Property(x => x.File).HasConversion(JsonColumn.NullableConverter<FileExports.FileSettings>(), JsonColumn.Comparer<FileExports.FileSettings?>());
+        e.Property(x => x.File).HasConversion(JsonColumn.NullableConverter<FileSettings>(), JsonColumn.Comparer<FileSettings?>());
         e.HasIndex(x => x.OrganizationId);
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
     }

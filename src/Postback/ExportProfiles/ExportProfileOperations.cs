@@ -1,5 +1,4 @@
 using Microsoft.EntityFrameworkCore;
-using Postback.Deliveries;
 using Postback.Infrastructure;
 using Postback.Orders;
 using Postback.Storage;
@@ -22,11 +21,11 @@ public static class ExportProfileOperations
 
     public static ExportProfileInput ToInput(ExportProfile p) =>
         new(p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
-            p.Ordering, p.Coalesce, p.Captures, FileExports.FileSettingsInputs.From(p.File));
+            p.Ordering, p.Coalesce, p.Captures, FileSettingsInputs.From(p.File));
 
     public static async Task<(ValidProfile?, ValidationErrors)> ValidateAsync(
         ExportProfileInput input, long organizationId, PostbackDb db, PostbackOptions options, CancellationToken ct,
-        FileExports.FileSettings? existingFile = null)
+        FileSettings? existingFile = null)
     {
         var campaignIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.CampaignIds ?? []).Where(c => c is not null).Select(c => c.Trim()).Distinct().ToList();
         var productIds = (input.Routes ?? []).Where(r => r is not null).SelectMany(r => r.ProductIds ?? []).Where(p => p is not null).Select(p => p.Trim()).Distinct().ToList();
@@ -35,7 +34,7 @@ public static class ExportProfileOperations
         var knownProducts = productIds.Count == 0 ? [] : (await db.Products.AsNoTracking()
             .Where(p => p.OrganizationId == organizationId && productIds.Contains(p.ProductId)).Select(p => p.ProductId).ToListAsync(ct)).ToHashSet();
         return ProfileValidation.Validate(input, knownCampaigns.Contains, knownProducts.Contains, options.Outbound.AllowPrivateNetworks,
-            new FileExports.FileValidationContext(options.Outbound.AllowPrivateNetworks, options.FileExports.FolderRoot, existingFile));
+            new FileValidationContext(options.Outbound.AllowPrivateNetworks, options.FileExports.FolderRoot, existingFile));
     }
 
     /// A test-send goes out as a delivery would: with a webhook-id (test_…, never a delivery's)
@@ -43,7 +42,7 @@ public static class ExportProfileOperations
     public static RenderedRequest ForTestSend(RenderedRequest request, ExportProfile profile, DateTimeOffset now)
     {
         var id = "test_" + Guid.CreateVersion7().ToString("N");
-        request = request with { Headers = [.. request.Headers, new(Deliveries.DeliveryWorker.WebhookIdHeader, id)] };
+        request = request with { Headers = [.. request.Headers, new(WebhookSignature.IdHeader, id)] };
         return profile.SigningSecret is { } secret ? Outbound.WebhookSignature.Add(request, secret, id, now) : request;
     }
 
@@ -84,7 +83,8 @@ public static class ExportProfileOperations
 
     /// Validates and replaces a tracked profile; returns the errors (none when saved).
     public static async Task<ValidationErrors> ReplaceAsync(
-        ExportProfile profile, ExportProfileInput input, PostbackDb db, DateTimeOffset now, PostbackOptions options, CancellationToken ct)
+        ExportProfile profile, ExportProfileInput input, PostbackDb db, IProfileDeliveries deliveries, DateTimeOffset now, PostbackOptions options,
+        CancellationToken ct)
     {
         var (valid, errors) = await ValidateAsync(input, profile.OrganizationId, db, options, ct, profile.File);
         if (valid is null)
@@ -96,13 +96,12 @@ public static class ExportProfileOperations
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         await db.SaveChangesAsync(ct);
         // Pending deliveries go to the new URL; endpoint health follows them there.
-        await db.Deliveries.Where(d => d.ProfileId == profile.Id && d.Status == DeliveryStatus.Pending && d.Endpoint != endpoint)
-            .ExecuteUpdateAsync(s => s.SetProperty(d => d.Endpoint, endpoint), ct);
+        await deliveries.MoveToEndpointAsync(db, profile.Id, endpoint, ct);
         await transaction.CommitAsync(ct);
         return errors;
     }
 
-    public static async Task DeleteAsync(ExportProfile profile, PostbackDb db, DateTimeOffset now, CancellationToken ct)
+    public static async Task DeleteAsync(ExportProfile profile, PostbackDb db, IProfileDeliveries deliveries, DateTimeOffset now, CancellationToken ct)
     {
         // Its deliveries stay, with their attempts, as the record of what was sent; the
         // pending ones will not be sent any more.
@@ -110,11 +109,7 @@ public static class ExportProfileOperations
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         db.ExportProfiles.Remove(profile);
         await db.SaveChangesAsync(ct);
-        var cancelled = await db.Deliveries.Where(d => d.ProfileId == id && d.Status == DeliveryStatus.Pending)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
-                .SetProperty(d => d.CompletedAt, now)
-                .SetProperty(d => d.LastError, "the export profile was deleted"), ct);
+        var cancelled = await deliveries.CancelPendingAsync(db, id, now, ct);
         await transaction.CommitAsync(ct);
         Infrastructure.PostbackMetrics.DeliveriesCancelled(cancelled);
     }
@@ -183,8 +178,8 @@ public static class ExportProfileOperations
         var request = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext(customerType, campaignName));
         // A file profile's preview is the order's line of the CSV, under the header row.
         var csv = profile is { Type: ExportTypes.File, File: { } file }
-            ? FileExports.CsvFile.Utf8.GetString(FileExports.CsvFile.Render(
-                profile.Mappings, [new FileExports.FileRow(order, new RenderContext(customerType, campaignName))], header: true, file.Delimiter))
+            ? CsvFile.Utf8.GetString(CsvFile.Render(
+                profile.Mappings, [new FileRow(order, new RenderContext(customerType, campaignName))], header: true, file.Delimiter))
             : null;
         return new RenderOutcome(request, customerType, new RoutingView(eventType, fired is not null, fired, explanation), null, null, csv);
 

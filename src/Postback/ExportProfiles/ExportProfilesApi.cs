@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Postback.Deliveries;
+using Postback.Catalog;
 using Postback.Infrastructure;
 using Postback.Orders;
 using Postback.Organizations;
@@ -17,11 +17,11 @@ public sealed record ExportProfileView(
     long Id, string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled,
     IReadOnlyList<ExportMapping> Mappings, IReadOnlyList<ExportRoute> Routes, int RetryCapMinutes, int? GiveUpAfterHours,
     string? SigningSecret, string Ordering, bool Coalesce, IReadOnlyList<ProfileCapture> Captures, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] FileExports.FileSettingsView? File = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] FileSettingsView? File = null)
 {
     public static ExportProfileView From(ExportProfile p) =>
         new(p.Id, p.Name, p.Type, p.PostbackUrl, p.ExportDelayMinutes, p.Enabled, p.Mappings, p.Routes, p.RetryCapMinutes, p.GiveUpAfterHours, p.SigningSecret,
-            p.Ordering, p.Coalesce, p.Captures, p.CreatedAt, p.UpdatedAt, FileExports.FileSettingsView.From(p.File));
+            p.Ordering, p.Coalesce, p.Captures, p.CreatedAt, p.UpdatedAt, FileSettingsView.From(p.File));
 }
 
 /// Which order to render: a stored one by id, or one given inline; and as which event type.
@@ -44,6 +44,9 @@ public sealed record ImportMappingView(IReadOnlyList<ExportMapping> Mappings, Ex
 
 internal static class ExportProfilesApi
 {
+    public static IServiceCollection AddExportProfiles(this IServiceCollection services) =>
+        services.AddSingleton<ICampaignUsage, ProfileCampaignUsage>();
+
     public static RouteGroupBuilder MapExportProfiles(this RouteGroupBuilder api)
     {
         var group = api.MapGroup("/export-profiles").WithTags("Export profiles");
@@ -85,14 +88,15 @@ internal static class ExportProfilesApi
     }
 
     private static async Task<Results<Ok<ExportProfileView>, ValidationProblem, ProblemHttpResult>> Replace(
-        long id, ExportProfileInput input, ClaimsPrincipal user, PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, CancellationToken ct)
+        long id, ExportProfileInput input, ClaimsPrincipal user, PostbackDb db, IProfileDeliveries deliveries, TimeProvider time,
+        IOptions<PostbackOptions> options, CancellationToken ct)
     {
         var profile = await Find(db, user.OrganizationId(), id, ct);
         if (profile is null)
         {
             return NotFound(id);
         }
-        var errors = await ExportProfileOperations.ReplaceAsync(profile, input, db, time.GetUtcNow(), options.Value, ct);
+        var errors = await ExportProfileOperations.ReplaceAsync(profile, input, db, deliveries, time.GetUtcNow(), options.Value, ct);
         if (errors.Any)
         {
             return Problems.Validation(errors);
@@ -100,14 +104,15 @@ internal static class ExportProfilesApi
         return TypedResults.Ok(ExportProfileView.From(profile));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, PostbackDb db, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        long id, ClaimsPrincipal user, PostbackDb db, IProfileDeliveries deliveries, TimeProvider time, CancellationToken ct)
     {
         var profile = await Find(db, user.OrganizationId(), id, ct);
         if (profile is null)
         {
             return NotFound(id);
         }
-        await ExportProfileOperations.DeleteAsync(profile, db, time.GetUtcNow(), ct);
+        await ExportProfileOperations.DeleteAsync(profile, db, deliveries, time.GetUtcNow(), ct);
         return TypedResults.NoContent();
     }
 
@@ -126,15 +131,15 @@ internal static class ExportProfilesApi
         return TypedResults.Ok(new PreviewView(rendered.CustomerType!, rendered.Routing!, RequestView.From(rendered.Request!), rendered.Csv));
     }
 
-    private static async Task<Results<Ok<TestSendView>, Ok<FileExports.ConnectionTestView>, ValidationProblem, ProblemHttpResult>> TestSend(
+    private static async Task<Results<Ok<TestSendView>, Ok<ConnectionTestView>, ValidationProblem, ProblemHttpResult>> TestSend(
         long id, [FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] RenderInput? input,
-        ClaimsPrincipal user, PostbackDb db, OutboundSender sender, TimeProvider time, IOptions<PostbackOptions> options, CancellationToken ct)
+        ClaimsPrincipal user, PostbackDb db, OutboundSender sender, IFileConnectionTest files, TimeProvider time, CancellationToken ct)
     {
         // A file profile's test connects to its destination, lists the directory, and writes and
         // deletes a probe file.
         if (await Find(db, user.OrganizationId(), id, ct) is { Type: ExportTypes.File, File: { } file })
         {
-            return TypedResults.Ok(await FileExports.FileRunsApi.TestConnectionAsync(file, options.Value, time, ct));
+            return TypedResults.Ok(await files.TestAsync(file, ct));
         }
         input ??= new RenderInput(null, null, null);
         var rendered = await RenderAsync(id, input, user.OrganizationId(), db, ct);

@@ -20,14 +20,14 @@ public sealed record ExportProfileInput(
     string? Ordering = null,
     bool? Coalesce = null,
     IReadOnlyList<ProfileCapture>? Captures = null,
-    FileExports.FileSettingsInput? File = null);
+    FileSettingsInput? File = null);
 
 /// A profile that passed validation, normalized (trimmed names, merge tags without brackets,
 /// method values upper-case).
 public sealed record ValidProfile(
     string Name, string Type, string PostbackUrl, int ExportDelayMinutes, bool Enabled, List<ExportMapping> Mappings, List<ExportRoute> Routes,
     int RetryCapMinutes, int? GiveUpAfterHours, string? SigningSecret = null,
-    string Ordering = ProfileOrdering.None, bool Coalesce = false, List<ProfileCapture>? Captures = null, FileExports.FileSettings? File = null);
+    string Ordering = ProfileOrdering.None, bool Coalesce = false, List<ProfileCapture>? Captures = null, FileSettings? File = null);
 
 public static class ProfileValidation
 {
@@ -50,7 +50,7 @@ public static class ProfileValidation
 
     public static (ValidProfile? Profile, ValidationErrors Errors) Validate(
         ExportProfileInput input, Func<string, bool> campaignExists, Func<string, bool> productExists, bool allowPrivateNetworks,
-        FileExports.FileValidationContext? files = null)
+        FileValidationContext? files = null)
     {
         var errors = new ValidationErrors();
         var name = input.Name?.Trim();
@@ -84,10 +84,10 @@ public static class ProfileValidation
             errors.Add("postbackUrl", urlError);
         }
 
-        FileExports.FileSettings? file = null;
+        FileSettings? file = null;
         if (isFile)
         {
-            file = FileExports.FileSettingsValidation.Validate(input.File, files ?? new FileExports.FileValidationContext(allowPrivateNetworks, null), errors);
+            file = FileSettingsValidation.Validate(input.File, files ?? new FileValidationContext(allowPrivateNetworks, null), errors);
         }
         else if (input.File is not null && type == ExportTypes.Postback)
         {

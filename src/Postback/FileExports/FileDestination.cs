@@ -1,4 +1,5 @@
 using System.Net;
+using Postback.ExportProfiles;
 using Postback.Outbound;
 using Renci.SshNet;
 using Renci.SshNet.Common;

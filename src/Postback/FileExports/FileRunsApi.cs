@@ -26,10 +26,6 @@ public sealed record FileRunPage(IReadOnlyList<FileRunView> Items, long? NextBef
 /// route by name (all routes when left out).
 public sealed record RunRequest(string? Date, string? Route = null);
 
-public sealed record ConnectionStep(string Step, bool Ok, string Detail);
-
-public sealed record ConnectionTestView(bool Succeeded, IReadOnlyList<ConnectionStep> Steps, string? Error);
-
 internal static class FileRunsApi
 {
     public const int MaxPage = 200;

@@ -7,6 +7,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.RegularExpressions;
+using Postback.ExportProfiles;
 using Postback.Outbound;
 using Postback.Infrastructure;
 

@@ -12,6 +12,7 @@ namespace Postback.Outbound;
 public static class WebhookSignature
 {
     public const string Prefix = "whsec_";
+    public const string IdHeader = "webhook-id";
     public const string TimestampHeader = "webhook-timestamp";
     public const string SignatureHeader = "webhook-signature";
 

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Catalog;
 using Postback.Organizations;
 using Postback.Storage;
 
@@ -53,6 +54,8 @@ internal sealed class PluginInstanceConfiguration : IEntityTypeConfiguration<Plu
         e.Property(x => x.CampaignId).HasMaxLength(64);
         e.HasIndex(x => x.OrganizationId);
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+        // The SKUs it imported keep their rows when it is deleted, without it.
+        e.HasMany<ImportedSku>().WithOne().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.SetNull);
     }
 }
 

@@ -1,3 +1,4 @@
+using Postback.Catalog;
 using Postback.Infrastructure;
 
 namespace Postback.Plugins;
@@ -12,6 +13,7 @@ public static class PluginsSetup
         services.AddHostedService<PluginMaintenance>();
         services.AddSingleton<RefusedPostbacks>();
         services.AddHostedService<RefusedPostbackLog>();
+        services.AddSingleton<ICampaignUsage, PluginCampaignUsage>();
         return services;
     }
 }

@@ -272,9 +272,9 @@ public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
             {
                 continue;
             }
-            var zone = FileExports.FileDays.FindTimeZone(file.Schedule.TimeZone) ?? TimeZoneInfo.Utc;
+            var zone = ExportProfiles.FileDays.FindTimeZone(file.Schedule.TimeZone) ?? TimeZoneInfo.Utc;
             var delay = TimeSpan.FromMinutes(profile.ExportDelayMinutes);
-            var days = times.Select(t => FileExports.FileDays.Format(FileExports.FileDays.DayOf(t + delay, zone))).Distinct().ToList();
+            var days = times.Select(t => ExportProfiles.FileDays.Format(ExportProfiles.FileDays.DayOf(t + delay, zone))).Distinct().ToList();
             var profileId = profile.Id;
             cleared += await db.FileRuns.Where(r => r.ProfileId == profileId && r.Content != null && days.Contains(r.Day))
                 .ExecuteUpdateAsync(u => u.SetProperty(r => r.Content, (byte[]?)null), ct);

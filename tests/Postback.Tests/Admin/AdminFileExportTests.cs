@@ -18,7 +18,7 @@ public sealed class AdminFileExportTests(AdminBrowser ui) : IClassFixture<AdminB
     [Fact]
     public async Task An_operator_creates_a_file_profile_tests_it_previews_a_day_runs_it_and_downloads_the_file()
     {
-        var (directory, local) = FileServers.NewDirectory(Postback.FileExports.FileDestinations.Folder);
+        var (directory, local) = FileServers.NewDirectory(Postback.ExportProfiles.FileDestinations.Folder);
         var page = await ui.LoginAsync();
         await page.GotoAsync("/admin/export-profiles");
         await page.GetByLabel("Profile Name").FillAsync("Warehouse file");

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Tests.Support;
 

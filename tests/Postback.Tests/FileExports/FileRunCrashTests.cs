@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Tests.Deliveries;
 using Postback.Tests.Support;

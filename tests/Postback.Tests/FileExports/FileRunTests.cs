@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Time.Testing;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Tests.Support;
 

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Storage;
 using Postback.Tests.Support;

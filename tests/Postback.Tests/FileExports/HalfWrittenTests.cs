@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Infrastructure;
 

@@ -174,12 +174,12 @@ public sealed class MetricsTests
             return now;
         }
 
-        var (okDirectory, _) = FileServers.NewDirectory(Postback.FileExports.FileDestinations.Folder);
-        var ok = await CreateAsync("file-ok", FileServers.Settings(Postback.FileExports.FileDestinations.Folder, okDirectory));
+        var (okDirectory, _) = FileServers.NewDirectory(Postback.ExportProfiles.FileDestinations.Folder);
+        var ok = await CreateAsync("file-ok", FileServers.Settings(Postback.ExportProfiles.FileDestinations.Folder, okDirectory));
         await RunAsync(ok, r => r["status"]!.GetValue<string>() == "succeeded", "the day's file should be uploaded");
 
-        var (remote, _) = FileServers.NewDirectory(Postback.FileExports.FileDestinations.Ftp);
-        var gone = await CreateAsync("file-down", FileServers.Settings(Postback.FileExports.FileDestinations.Ftp, remote, port: FileServers.FreePort()));
+        var (remote, _) = FileServers.NewDirectory(Postback.ExportProfiles.FileDestinations.Ftp);
+        var gone = await CreateAsync("file-down", FileServers.Settings(Postback.ExportProfiles.FileDestinations.Ftp, remote, port: FileServers.FreePort()));
         var failing = await RunAsync(gone, r => r["attempts"]!.GetValue<int>() >= 1 && r["lastError"] is not null, "the upload should have failed once");
         Assert.Equal("pending", failing["status"]!.GetValue<string>());
         // Without the route, the next attempt fails the run for good.

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Retention;
 using Postback.Tests.FileExports;

@@ -9,7 +9,7 @@ namespace Postback.Admin.Pages.Campaigns;
 
 /// One campaign: its name and its products, edited in place (a blank row adds a product,
 /// "Remove" drops one), with the API's validation shown next to each input; and Delete.
-public sealed partial class EditModel(PostbackDb db, TimeProvider time) : AdminPageModel
+public sealed partial class EditModel(PostbackDb db, IEnumerable<ICampaignUsage> uses, TimeProvider time) : AdminPageModel
 {
     // Blank rows under the products, for adding.
     public const int BlankRows = 3;
@@ -85,7 +85,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time) : AdminP
         }
         if (!HasErrors)
         {
-            var result = await CampaignOperations.ReplaceAsync(db, Campaign, new CampaignInput(null, Name, products), time.GetUtcNow(), ct);
+            var result = await CampaignOperations.ReplaceAsync(db, uses, Campaign, new CampaignInput(null, Name, products), time.GetUtcNow(), ct);
             if (result.Campaign is not null)
             {
                 Flash($"Saved the campaign {Campaign.Name} with {products.Count} product(s).");
@@ -107,7 +107,7 @@ public sealed partial class EditModel(PostbackDb db, TimeProvider time) : AdminP
         {
             return NotFoundPage($"There is no campaign {campaignId}.");
         }
-        if (await CampaignOperations.DeleteAsync(db, Campaign, ct) is { } conflict)
+        if (await CampaignOperations.DeleteAsync(db, uses, Campaign, ct) is { } conflict)
         {
             Flash($"The campaign {Campaign.Name} was not deleted: {conflict.Reason}.");
             return Redirect($"/admin/campaigns/{Uri.EscapeDataString(campaignId)}");

@@ -17,7 +17,7 @@ namespace Postback.Admin.Pages.ExportProfiles;
 /// ExportProfileOperations, so it is validated exactly as the API validates it.
 public sealed partial class EditModel(
     PostbackDb db, TimeProvider time, IOptions<PostbackOptions> options, OutboundSender sender, Postback.FileExports.FileRunSignal fileSignal,
-    Postback.FileExports.IFileRunLeaseStore fileRuns) : AdminPageModel
+    Postback.FileExports.IFileRunLeaseStore fileRuns, IProfileDeliveries deliveries) : AdminPageModel
 {
     public ExportProfile Profile { get; private set; } = null!;
     public IReadOnlyList<Campaign> Campaigns { get; private set; } = [];
@@ -79,7 +79,7 @@ public sealed partial class EditModel(
     public List<(string Route, string FileName, string Csv)> CsvPreviews { get; } = [];
     public string? CsvPreviewDay { get; private set; }
     public IReadOnlyList<Postback.FileExports.FileRunView> Runs { get; private set; } = [];
-    public Postback.FileExports.ConnectionTestView? ConnectionTest { get; private set; }
+    public ConnectionTestView? ConnectionTest { get; private set; }
 
     // Preview and test-send: a stored order by id, or the sample order when blank.
     [BindProperty(SupportsGet = true)] public string? OrderId { get; set; }
@@ -356,7 +356,7 @@ public sealed partial class EditModel(
         }
         var runs = await fileRuns.RequestAsync(Profile, day, null, now, ct);
         fileSignal.Notify();
-        Flash($"Running {Postback.FileExports.FileDays.Format(day)} now: {runs.Count} file(s). The list below shows when they are uploaded.");
+        Flash($"Running {FileDays.Format(day)} now: {runs.Count} file(s). The list below shows when they are uploaded.");
         return Redirect($"/admin/export-profiles/{Profile.Id}#runs");
     }
 
@@ -376,7 +376,7 @@ public sealed partial class EditModel(
         {
             return NotFoundPage($"There is no export profile {id}.");
         }
-        await ExportProfileOperations.DeleteAsync(Profile, db, time.GetUtcNow(), ct);
+        await ExportProfileOperations.DeleteAsync(Profile, db, deliveries, time.GetUtcNow(), ct);
         Flash($"Deleted the export profile {Profile.Name}; its pending deliveries are cancelled.");
         return Redirect("/admin/export-profiles");
     }
@@ -407,7 +407,7 @@ public sealed partial class EditModel(
     private async Task<IActionResult> SaveAsync(
         ExportProfileInput input, string done, string section, Func<string, string, (string Field, string Reason)>? place, CancellationToken ct)
     {
-        var errors = await ExportProfileOperations.ReplaceAsync(Profile, input, db, time.GetUtcNow(), options.Value, ct);
+        var errors = await ExportProfileOperations.ReplaceAsync(Profile, input, db, deliveries, time.GetUtcNow(), options.Value, ct);
         if (!errors.Any)
         {
             Flash(done);
@@ -512,13 +512,13 @@ public sealed partial class EditModel(
             var (day, _, dayErrors) = Postback.FileExports.FileRunsApi.CheckDay(Profile, string.IsNullOrWhiteSpace(RunDate) ? null : RunDate, null, time.GetUtcNow(), requireDue: false);
             if (dayErrors is null)
             {
-                CsvPreviewDay = Postback.FileExports.FileDays.Format(day);
+                CsvPreviewDay = FileDays.Format(day);
                 CsvPreviews.Clear();
                 for (var i = 0; i < Profile.Routes.Count; i++)
                 {
                     var route = Profile.Routes[i].NameAt(i);
-                    var csv = Postback.FileExports.CsvFile.Utf8.GetString(await Postback.FileExports.FileRunsApi.RenderDayAsync(db, Profile, day, i, ct));
-                    CsvPreviews.Add((route, Postback.FileExports.FileNameTemplate.Render(Profile.File!.FileName, Profile.Name, route, day), csv));
+                    var csv = CsvFile.Utf8.GetString(await Postback.FileExports.FileRunsApi.RenderDayAsync(db, Profile, day, i, ct));
+                    CsvPreviews.Add((route, FileNameTemplate.Render(Profile.File!.FileName, Profile.Name, route, day), csv));
                 }
             }
         }

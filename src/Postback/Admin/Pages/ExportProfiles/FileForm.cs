@@ -1,5 +1,5 @@
 using System.Globalization;
-using Postback.FileExports;
+using Postback.ExportProfiles;
 
 namespace Postback.Admin.Pages.ExportProfiles;
 

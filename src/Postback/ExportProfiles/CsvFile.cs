@@ -1,10 +1,9 @@
 using System.Globalization;
 using System.Text;
 using CsvHelper;
-using Postback.ExportProfiles;
 using Postback.Orders;
 
-namespace Postback.FileExports;
+namespace Postback.ExportProfiles;
 
 /// One row of a file: the order as it is when the file is rendered, and the customer type of
 /// the route that fired (what [customerType] renders).

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Postback.FileExports;
+namespace Postback.ExportProfiles;
 
 /// Days and schedules in a profile's time zone, as plain functions over instants.
 /// - A row belongs to the day, in the profile's zone, on which its event is due (event time +

@@ -1,4 +1,4 @@
-namespace Postback.FileExports;
+namespace Postback.ExportProfiles;
 
 public static class FileDestinations
 {

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using Postback.Infrastructure;
 using Postback.Outbound;
 
-namespace Postback.FileExports;
+namespace Postback.ExportProfiles;
 
 /// What validating a file block needs besides the block: the network policy, the folder root,
 /// and the stored settings whose secrets an update may keep.

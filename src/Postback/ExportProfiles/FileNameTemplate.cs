@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Postback.FileExports;
+namespace Postback.ExportProfiles;
 
 /// A file name template such as "{profile}_{route}_{date:yyyyMMdd}.csv". Tokens:
 /// {profile} (the profile's name made file-safe), {route} (the route's name) and
