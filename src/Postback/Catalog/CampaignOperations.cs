@@ -35,7 +35,7 @@ public static partial class CampaignOperations
         var campaign = new Campaign { OrganizationId = organizationId, CampaignId = campaignId, Name = input.Name!.Trim(), CreatedAt = now, UpdatedAt = now };
         campaign.Products = ToProducts(organizationId, input.Products);
         db.Campaigns.Add(campaign);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return new CampaignResult(campaign, errors);
     }
 
@@ -58,7 +58,7 @@ public static partial class CampaignOperations
         campaign.UpdatedAt = now;
         db.Products.RemoveRange(campaign.Products);
         campaign.Products = ToProducts(campaign.OrganizationId, input.Products);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return new CampaignResult(campaign, errors);
     }
 
@@ -70,7 +70,7 @@ public static partial class CampaignOperations
             return inUse;
         }
         db.Campaigns.Remove(campaign);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return null;
     }
 

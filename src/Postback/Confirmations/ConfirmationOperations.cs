@@ -50,7 +50,7 @@ public static class ConfirmationOperations
         row.AuthenticationToken = valid.AuthenticationToken;
         row.NotificationEmails = valid.NotificationEmails;
         row.UpdatedAt = now;
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (row, errors);
     }
 

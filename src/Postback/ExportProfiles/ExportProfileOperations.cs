@@ -77,7 +77,7 @@ public static class ExportProfileOperations
         var profile = new ExportProfile { OrganizationId = organizationId, Name = valid.Name, PostbackUrl = valid.PostbackUrl, CreatedAt = now };
         Apply(profile, valid, now);
         db.ExportProfiles.Add(profile);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (profile, errors);
     }
 
@@ -93,11 +93,14 @@ public static class ExportProfileOperations
         }
         var endpoint = Endpoints.Of(valid.PostbackUrl);
         Apply(profile, valid, now);
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        await db.SaveChangesAsync(ct);
-        // Pending deliveries go to the new URL; endpoint health follows them there.
-        await deliveries.MoveToEndpointAsync(db, profile.Id, endpoint, ct);
-        await transaction.CommitAsync(ct);
+        await db.WriteInTurnAsync(async () =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            await db.SaveChangesAsync(ct);
+            // Pending deliveries go to the new URL; endpoint health follows them there.
+            await deliveries.MoveToEndpointAsync(db, profile.Id, endpoint, ct);
+            await transaction.CommitAsync(ct);
+        }, ct);
         return errors;
     }
 
@@ -106,11 +109,15 @@ public static class ExportProfileOperations
         // Its deliveries stay, with their attempts, as the record of what was sent; the
         // pending ones will not be sent any more.
         var id = profile.Id;
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        db.ExportProfiles.Remove(profile);
-        await db.SaveChangesAsync(ct);
-        var cancelled = await deliveries.CancelPendingAsync(db, id, now, ct);
-        await transaction.CommitAsync(ct);
+        var cancelled = await db.WriteInTurnAsync(async () =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            db.ExportProfiles.Remove(profile);
+            await db.SaveChangesAsync(ct);
+            var count = await deliveries.CancelPendingAsync(db, id, now, ct);
+            await transaction.CommitAsync(ct);
+            return count;
+        }, ct);
         Infrastructure.PostbackMetrics.DeliveriesCancelled(cancelled);
     }
 

@@ -190,7 +190,7 @@ internal static class ExportProfilesApi
             return Problems.Validation(Rename(validationErrors));
         }
         Apply(profile, valid, time.GetUtcNow());
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return TypedResults.Ok(new ImportMappingView(valid.Mappings, ExportProfileView.From(profile)));
 
         // Errors name the Konnektive key the operator pasted, not our list index.

@@ -11,12 +11,24 @@ namespace Postback.Storage;
 public sealed class WriteGate(bool serialize)
 {
     private readonly SemaphoreSlim? _gate = serialize ? new SemaphoreSlim(1, 1) : null;
+    private int _waiting;
+
+    // The writers waiting for their turn now: what a test waits on, rather than on time.
+    internal int Waiting => Volatile.Read(ref _waiting);
 
     public async ValueTask<Releaser> EnterAsync(CancellationToken ct)
     {
-        if (_gate is not null)
+        if (_gate is not null && !_gate.Wait(0, ct))
         {
-            await _gate.WaitAsync(ct);
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                await _gate.WaitAsync(ct);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
         }
         return new Releaser(_gate);
     }
