@@ -42,7 +42,7 @@ public static class ExportProfileOperations
     public static RenderedRequest ForTestSend(RenderedRequest request, ExportProfile profile, DateTimeOffset now)
     {
         var id = "test_" + Guid.CreateVersion7().ToString("N");
-        request = request with { Headers = [.. request.Headers, new(WebhookSignature.IdHeader, id)] };
+        request = request with { Headers = [.. request.Headers, new(Outbound.WebhookSignature.IdHeader, id)] };
         return profile.SigningSecret is { } secret ? Outbound.WebhookSignature.Add(request, secret, id, now) : request;
     }
 
