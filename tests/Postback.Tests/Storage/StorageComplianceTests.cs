@@ -11,9 +11,11 @@ using Postback.Infrastructure;
 using Postback.Notifications;
 using Postback.Orders;
 using Postback.Organizations;
+using Postback.Retention;
 using Postback.Storage;
 using Postback.Storage.Postgres;
 using Postback.Storage.Sqlite;
+using Postback.Storage.Stores;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Storage;

@@ -1,14 +1,19 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Postback.Catalog;
 using Postback.Confirmations;
 using Postback.Deliveries;
-using Postback.Notifications;
+using Postback.FileExports;
 using Postback.Infrastructure;
+using Postback.Notifications;
+using Postback.Orders;
+using Postback.Plugins;
+using Postback.Retention;
 using Postback.Storage.Postgres;
 using Postback.Storage.Sqlite;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 public static class StorageSetup
 {
@@ -25,8 +30,8 @@ public static class StorageSetup
                 services.AddDbContextPool<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString).AddInterceptors(new SqliteBusyTimeout()));
                 services.AddSingleton(new WriteGate(serialize: true));
                 services.AddSingleton<IDeliveryStore, SqliteDeliveryStore>();
-                services.AddSingleton<IngestStore, SqliteIngestStore>();
-                services.AddSingleton<RetentionStore, SqliteRetentionStore>();
+                services.AddSingleton<IIngestStore, SqliteIngestStore>();
+                services.AddSingleton<IRetentionStore, SqliteRetentionStore>();
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -37,18 +42,18 @@ public static class StorageSetup
                 services.AddDbContextPool<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(tuned));
                 services.AddSingleton(new WriteGate(serialize: false));
                 services.AddSingleton<IDeliveryStore, PostgresDeliveryStore>();
-                services.AddSingleton<IngestStore, PostgresIngestStore>();
-                services.AddSingleton<RetentionStore>();
+                services.AddSingleton<IIngestStore, PostgresIngestStore>();
+                services.AddSingleton<IRetentionStore, RetentionStore>();
                 break;
             default:
                 throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");
         }
         services.AddSingleton<IConfirmationStore, ConfirmationStore>();
         services.AddSingleton<IEmailOutboxStore, EmailOutboxStore>();
-        services.AddSingleton<FileExports.IFileRunLeaseStore, FileRunLeaseStore>();
-        services.AddSingleton<JobLeaseStores>();
-        services.AddSingleton<SkuStore>();
-        services.AddSingleton<InboundLogStore>();
+        services.AddSingleton<IFileRunLeaseStore, FileRunLeaseStore>();
+        services.AddSingleton<IJobLeaseStores, JobLeaseStores>();
+        services.AddSingleton<ISkuStore, SkuStore>();
+        services.AddSingleton<IInboundLogStore, InboundLogStore>();
         return services;
     }
 
