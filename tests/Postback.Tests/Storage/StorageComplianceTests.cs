@@ -53,7 +53,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     {
         _connectionString = await CreateDatabaseAsync();
         await using var db = Open(_connectionString);
-        await StorageSetup.MigrateAsync(db);
+        await StorageMigrations.MigrateAsync(db);
         db.Organizations.AddRange(
             new Organization { Name = "A", CompanyId = 6316, CreatedAt = Time.GetUtcNow() },
             new Organization { Name = "B", CompanyId = 7000, CreatedAt = Time.GetUtcNow() });
