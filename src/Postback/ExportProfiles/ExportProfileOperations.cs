@@ -1,8 +1,9 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Infrastructure;
 using Postback.Orders;
-using Postback.Storage;
 using Postback.Outbound;
+using Postback.Storage;
 
 namespace Postback.ExportProfiles;
 

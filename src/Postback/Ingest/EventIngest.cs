@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Orders;
@@ -11,7 +12,7 @@ namespace Postback.Ingest;
 /// delivery per export profile it fires — all events of one call in one transaction, so there
 /// is never an event without its deliveries nor a delivery without its event. An event id
 /// seen before is not stored again (idempotent ingest).
-public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, IngestStore store)
+public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, IIngestStore store)
 {
     /// What an inbound postback adds (IncomingEvent.Inbound) is stored in the same transaction
     /// as the events; it is staged again on a retry, after the change tracker was cleared.

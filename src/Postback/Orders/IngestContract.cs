@@ -1,8 +1,9 @@
 namespace Postback.Orders;
 
 // What goes into the ingest (Ingest/EventIngest, Ingest/GroupCommit) and what comes out of it,
-// beside the order model rather than with the ingest: the inbound plugins build it and the
-// ingest store (Storage/IngestStore) writes it, and neither may depend on the ingest.
+// kept beside the order model: the event parser here makes the events, the inbound plugins
+// build them too, and the ingest store (Ingest.IIngestStore, Storage/Stores/IngestStore)
+// writes them.
 
 // TraceParent: the span of the request that brought the event (ingest may run on another
 // thread's group commit), stored on each delivery it schedules; see PostbackTracing.
@@ -11,7 +12,7 @@ public sealed record IncomingEvent(
     string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order, string? TraceParent = null, InboundPostback? Inbound = null);
 
 /// What an inbound postback stores in the same transaction as its event, as data
-/// (Plugins/PluginWebhook fills it in; Storage/IngestStore writes it): the SKUs to import that
+/// (Plugins/PluginWebhook fills it in; Storage/Stores/IngestStore writes it): the SKUs to import that
 /// the organization does not have yet, and the postback's inbound-log row, written as IfNew
 /// when the event is stored and as IfDuplicate when it was received before.
 public sealed record InboundPostback(long PluginInstanceId, IReadOnlyList<SkuToImport> ImportSkus, InboundLogRow Log);

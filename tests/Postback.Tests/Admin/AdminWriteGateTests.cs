@@ -1,6 +1,9 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Postback.Catalog;
+using Postback.Confirmations;
+using Postback.ExportProfiles;
 using Postback.Storage;
 using Postback.Tests.Support;
 

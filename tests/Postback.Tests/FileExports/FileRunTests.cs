@@ -1,8 +1,11 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Time.Testing;
+using Postback.Confirmations;
 using Postback.ExportProfiles;
 using Postback.FileExports;
+using Postback.Notifications;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.FileExports;

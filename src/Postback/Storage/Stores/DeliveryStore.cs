@@ -5,7 +5,7 @@ using Postback.Deliveries;
 using Postback.Infrastructure;
 using Postback.Orders;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// The delivery queue's storage, set-based: claim a batch under a lease in one statement, finish
 /// a batch of outcomes in one transaction. Claims skip rows another worker holds (PostgreSQL:
