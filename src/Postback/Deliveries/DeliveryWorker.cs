@@ -51,6 +51,7 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             Poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds),
             Drain = TimeSpan.FromSeconds(_options.ShutdownSeconds),
         }, new HealthAwareClaims(store, _health), this, signal, time, log);
+        signal.Attach(_queue, _health);
     }
 
     public EndpointHealth Health => _health;
