@@ -1,4 +1,6 @@
+using Postback.ExportProfiles;
 using Postback.Infrastructure;
+using Postback.Orders;
 
 namespace Postback.Deliveries;
 
@@ -12,10 +14,12 @@ public sealed class DeliverySignal : WakeSignal
 {
     private LeaseQueue<ClaimedDelivery, DeliveryOutcome>? _queue;
     private EndpointHealth? _health;
+    private DeliveryWorker? _worker;
 
-    internal void Attach(LeaseQueue<ClaimedDelivery, DeliveryOutcome> queue, EndpointHealth health)
+    internal void Attach(LeaseQueue<ClaimedDelivery, DeliveryOutcome> queue, EndpointHealth health, DeliveryWorker? worker = null)
     {
         _health = health;
+        _worker = worker;
         _queue = queue;
     }
 
@@ -33,7 +37,15 @@ public sealed class DeliverySignal : WakeSignal
     /// limit): their deliveries wait for a claim rather than being handed over.
     public IReadOnlyList<string> Held(DateTimeOffset now) => _health?.Blocked(now) ?? [];
 
-    /// The stored, leased deliveries, for the worker to send now.
-    public void HandOver(IReadOnlyList<ClaimedDelivery> deliveries, int reserved) =>
-        (_queue ?? throw new InvalidOperationException("no delivery worker to hand over to")).HandOver(deliveries, reserved);
+    /// The stored, leased deliveries, for the worker to send now, with their orders (by order
+    /// key, as stored) and profiles (by id) as the ingest read them: the worker need not read
+    /// them again.
+    public void HandOver(
+        IReadOnlyList<ClaimedDelivery> deliveries, int reserved, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles)
+    {
+        var queue = _queue ?? throw new InvalidOperationException("no delivery worker to hand over to");
+        var worker = _worker;
+        queue.HandOver(deliveries, reserved,
+            worker is null ? null : (items, dispatch, ct) => worker.DispatchAsync(items, orders, profiles, dispatch, ct));
+    }
 }

@@ -322,10 +322,14 @@ public sealed class LeaseQueue<TItem, TOutcome>
     /// `reserved`) as if a claim had just returned them, without waiting for it. Not awaited by
     /// the caller: what cannot be dispatched is released, and an item lost to a crash comes back
     /// when its lease runs out, like any claimed item.
-    public void HandOver(IReadOnlyList<TItem> items, int reserved) =>
-        _ = Task.Run(() => HandOverAsync(items, reserved), CancellationToken.None);
+    /// `dispatch`, when given, stands in for the work's DispatchAsync (say, with what the caller
+    /// already read for the items).
+    public void HandOver(
+        IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task>? dispatch = null) =>
+        _ = Task.Run(() => HandOverAsync(items, reserved, dispatch ?? _work.DispatchAsync), CancellationToken.None);
 
-    private async Task HandOverAsync(IReadOnlyList<TItem> items, int reserved)
+    private async Task HandOverAsync(
+        IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task> work)
     {
         var ct = CancellationToken.None;
         var dispatch = new LeaseDispatch<TOutcome>(Owner, StartAsync, FinishAsync, RenewAsync);
@@ -339,7 +343,7 @@ public sealed class LeaseQueue<TItem, TOutcome>
             }
             try
             {
-                await _work.DispatchAsync(items, dispatch, ct);
+                await work(items, dispatch, ct);
             }
             finally
             {

@@ -194,9 +194,24 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         }
         if (handed.Count > 0)
         {
+            // The worker gets the orders as stored (the last event's merge) and the profiles
+            // routing read, as its claim would have read them.
+            var handedOrders = new Dictionary<long, OrderData>();
+            var handedProfiles = new Dictionary<long, ExportProfile>();
+            foreach (var (_, delivery, profile) in newDeliveries)
+            {
+                if (delivery.LeaseOwner is not null && !handedOrders.ContainsKey(delivery.OrderKey))
+                {
+                    handedOrders[delivery.OrderKey] = OrderJson.Deserialize(delivery.Order!.Data);
+                }
+                if (delivery.LeaseOwner is not null)
+                {
+                    handedProfiles.TryAdd(profile.Id, profile);
+                }
+            }
             signal.HandOver(handed.Select(d => new ClaimedDelivery(
                 d.Id, d.OrganizationId, d.ProfileId, d.OrderKey, d.OrderId, d.CustomerId, d.CustomerType, d.Endpoint, d.Attempts,
-                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count);
+                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count, handedOrders, handedProfiles);
         }
 
         // Ids exist only after the save.
