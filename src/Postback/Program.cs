@@ -13,6 +13,7 @@ using Postback.Outbound;
 using Postback.Plugins;
 using Postback.Retention;
 using Postback.Storage;
+using Postback.Storage.Stores;
 using Postback.Team;
 
 // The hub's table of contents: each feature registers its services (AddX) and maps its

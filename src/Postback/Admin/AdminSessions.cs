@@ -69,3 +69,13 @@ internal sealed class AdminSessionConfiguration : IEntityTypeConfiguration<Admin
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
     }
 }
+
+// This feature's tables on the shared context, as extension properties (`db.AdminSessions`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class AdminTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<AdminSession> AdminSessions => db.Set<AdminSession>();
+    }
+}

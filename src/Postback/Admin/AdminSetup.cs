@@ -1,9 +1,11 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.AspNetCore.Authentication;
 using Postback.Infrastructure;
+using Postback.Organizations;
 using Postback.Storage;
+using Postback.Team;
 
 namespace Postback.Admin;
 

@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
+using Postback.ExportProfiles;
 using Postback.Infrastructure;
+using Postback.Plugins;
 using Postback.Storage;
 
 namespace Postback.Catalog;

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.Organizations;
+using Postback.Storage;
 
 namespace Postback.Catalog;
 
@@ -52,5 +53,17 @@ internal sealed class ProductConfiguration : IEntityTypeConfiguration<Product>
         e.HasIndex(x => new { x.CampaignKey, x.ProductId }).IsUnique();
         e.HasIndex(x => new { x.OrganizationId, x.ProductId });
         e.HasIndex(x => new { x.OrganizationId, x.Sku });
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.Campaigns`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class CatalogTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<Campaign> Campaigns => db.Set<Campaign>();
+        public DbSet<Product> Products => db.Set<Product>();
+        public DbSet<ImportedSku> ImportedSkus => db.Set<ImportedSku>();
     }
 }

@@ -39,7 +39,7 @@ public static class SkuOperations
     public sealed record LinkResult(ImportedSku? Sku, int ResolvedOrders, int ResolvedLines, bool Complete, ValidationErrors Errors);
 
     public static async Task<LinkResult> LinkAsync(
-        PostbackDb db, SkuStore skus, long organizationId, string sku, string? productId, CancellationToken ct)
+        PostbackDb db, ISkuStore skus, long organizationId, string sku, string? productId, CancellationToken ct)
     {
         var errors = new ValidationErrors();
         sku = sku.Trim();

@@ -46,7 +46,7 @@ internal static class SkusApi
     }
 
     private static async Task<Results<Ok<SkuLinked>, ValidationProblem>> LinkByBody(
-        SkuLinkBody input, ClaimsPrincipal user, PostbackDb db, SkuStore skus, CancellationToken ct)
+        SkuLinkBody input, ClaimsPrincipal user, PostbackDb db, ISkuStore skus, CancellationToken ct)
     {
         if (input.Sku is null)
         {
@@ -62,7 +62,7 @@ internal static class SkusApi
     }
 
     private static async Task<Results<Ok<SkuLinked>, ValidationProblem>> Link(
-        string sku, SkuLinkInput input, ClaimsPrincipal user, PostbackDb db, SkuStore skus, CancellationToken ct)
+        string sku, SkuLinkInput input, ClaimsPrincipal user, PostbackDb db, ISkuStore skus, CancellationToken ct)
     {
         var result = await SkuOperations.LinkAsync(db, skus, user.OrganizationId(), sku, input.ProductId, ct);
         if (result.Sku is null)

@@ -105,3 +105,15 @@ internal sealed class ConfirmationAttemptConfiguration : IEntityTypeConfiguratio
         e.HasOne<OrderConfirmation>().WithMany().HasForeignKey(x => x.ConfirmationId).OnDelete(DeleteBehavior.Cascade);
     }
 }
+
+// This feature's tables on the shared context, as extension properties (`db.ConfirmationSettings`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class ConfirmationTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<ConfirmationSettings> ConfirmationSettings => db.Set<ConfirmationSettings>();
+        public DbSet<OrderConfirmation> Confirmations => db.Set<OrderConfirmation>();
+        public DbSet<ConfirmationAttempt> ConfirmationAttempts => db.Set<ConfirmationAttempt>();
+    }
+}

@@ -1,5 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
+using Postback.Notifications;
+using Postback.Orders;
 using Postback.Storage;
 
 namespace Postback.Confirmations;

@@ -14,7 +14,7 @@ public sealed record ConfirmationOutcome(
     public long Id => Claimed.Id;
 }
 
-/// The confirmation queue's storage (Storage/ConfirmationStore.cs). An outcome is written only
+/// The confirmation queue's storage (Storage/Stores/ConfirmationStore.cs). An outcome is written only
 /// while the caller still holds the lease on that round: a worker whose lease ran out (and an
 /// operator reconfirmed, or another worker took it) leaves no trace.
 public interface IConfirmationStore : ILeaseStore<ClaimedConfirmation, ConfirmationOutcome>;

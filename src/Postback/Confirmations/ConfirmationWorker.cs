@@ -5,6 +5,7 @@ using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Notifications;
 using Postback.Observability;
+using Postback.Organizations;
 using Postback.Outbound;
 using Postback.Storage;
 

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.Orders;
+using Postback.Storage;
 
 namespace Postback.Deliveries;
 
@@ -146,5 +147,17 @@ internal sealed class HistoryEntryConfiguration : IEntityTypeConfiguration<Histo
         e.HasIndex(x => new { x.OrganizationId, x.OrderId });
         // Retention marks the lines of the deliveries it deletes.
         e.HasIndex(x => x.DeliveryId).HasFilter("\"DeliveryId\" IS NOT NULL");
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.Deliveries`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class DeliveryTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<Delivery> Deliveries => db.Set<Delivery>();
+        public DbSet<DeliveryAttempt> DeliveryAttempts => db.Set<DeliveryAttempt>();
+        public DbSet<HistoryEntry> History => db.Set<HistoryEntry>();
     }
 }

@@ -117,12 +117,12 @@ public static class DeliveryOperations
         return count;
     }
 
-    // Ordering's other half (the claim is the first, see Storage/DeliveryStore.cs): a finished ordered
+    // Ordering's other half (the claim is the first, see Storage/Stores/DeliveryStore.cs): a finished ordered
     // delivery is made pending again only while no later one of its order and profile is
     // pending, so an earlier delivery never comes back behind, or beside, a later one. (One
     // still pending is ahead of its later ones anyway: making it due now changes no order.)
     private static IQueryable<Delivery> InTurn(PostbackDb db, IQueryable<Delivery> query) =>
-        query.Where(d => !d.Ordered || d.Status == DeliveryStatus.Pending || !db.Deliveries.Any(l =>
+        query.Where(d => !d.Ordered || d.Status == DeliveryStatus.Pending || !db.Set<Delivery>().Any(l =>
             l.OrderKey == d.OrderKey && l.ProfileId == d.ProfileId && l.Id > d.Id && l.Status == DeliveryStatus.Pending));
 
     public static async Task<ReplayPreview> PreviewReplayAsync(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now, CancellationToken ct)

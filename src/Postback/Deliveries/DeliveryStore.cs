@@ -14,7 +14,7 @@ public sealed record DeliveryOutcome(
     public long Id => Delivery.Id;
 }
 
-/// The delivery queue's storage (Storage/DeliveryStore.cs, one implementation per database).
+/// The delivery queue's storage (Storage/Stores/DeliveryStore.cs, one implementation per database).
 /// Completing an outcome also records its attempt, for a first attempt the customer's history
 /// line, and the values a success captured onto its order, in the same transaction, only while
 /// the lease is still the caller's.

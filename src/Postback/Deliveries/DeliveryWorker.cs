@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Postback.Catalog;
 using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Observability;

@@ -56,3 +56,13 @@ internal sealed class ExportProfileConfiguration : IEntityTypeConfiguration<Expo
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
     }
 }
+
+// This feature's tables on the shared context, as extension properties (`db.ExportProfiles`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class ExportProfileTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<ExportProfile> ExportProfiles => db.Set<ExportProfile>();
+    }
+}

@@ -1,9 +1,10 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Deliveries;
 using Postback.Infrastructure;
 using Postback.Orders;
-using Postback.Storage;
 using Postback.Outbound;
+using Postback.Storage;
 
 namespace Postback.ExportProfiles;
 

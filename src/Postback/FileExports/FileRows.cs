@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.ExportProfiles;
 using Postback.Orders;
 using Postback.Storage;

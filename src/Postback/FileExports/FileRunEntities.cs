@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.ExportProfiles;
 using Postback.Infrastructure;
+using Postback.Storage;
 
 namespace Postback.FileExports;
 
@@ -67,5 +68,15 @@ internal sealed class FileRunConfiguration : IEntityTypeConfiguration<FileRun>
         e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_file_runs_pending_DueAt");
         // A deleted profile takes its runs (and their files) with it.
         e.HasOne<ExportProfile>().WithMany().HasForeignKey(x => x.ProfileId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.FileRuns`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class FileRunTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<FileRun> FileRuns => db.Set<FileRun>();
     }
 }

@@ -14,7 +14,7 @@ public sealed record FileRunOutcome(FileRun Run, RunResult Result, DateTimeOffse
         : FileRunStatus.Failed;
 }
 
-/// The file-run queue's storage (Storage/FileRunLeaseStore.cs, the same on both databases). A
+/// The file-run queue's storage (Storage/Stores/FileRunLeaseStore.cs, the same on both databases). A
 /// claim counts an attempt and is given back uncounted by a release; a run failed for good
 /// queues its alert e-mails in the same transaction; every write after the claim is made only
 /// while the caller still holds the lease.

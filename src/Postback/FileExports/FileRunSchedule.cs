@@ -15,7 +15,7 @@ public sealed record RunResult(int Rows, byte[]? Content, string? FileName, stri
 
 /// Which file runs there are to be, as plain functions: the days due for a profile, the row
 /// of a new run, the alert e-mails of a failed one. Storing them, and the runs' claims,
-/// renewals, releases and outcomes, is Storage/FileRunLeaseStore.cs.
+/// renewals, releases and outcomes, is Storage/Stores/FileRunLeaseStore.cs.
 public static class FileRunSchedule
 {
     // Days a process that was down catches up on (the latest due day and the ones before it).

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Notifications;
 using Postback.Storage;

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.Organizations;
+using Postback.Storage;
 
 namespace Postback.Notifications;
 
@@ -48,5 +49,15 @@ internal sealed class OutboxEmailConfiguration : IEntityTypeConfiguration<Outbox
         e.HasIndex(x => x.DedupKey).IsUnique();
         e.HasIndex(x => x.DueAt).HasFilter("\"Status\" = 'pending'").HasDatabaseName("IX_email_outbox_pending_DueAt");
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.EmailOutbox`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class EmailTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<OutboxEmail> EmailOutbox => db.Set<OutboxEmail>();
     }
 }

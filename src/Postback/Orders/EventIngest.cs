@@ -1,8 +1,9 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Deliveries;
 using Postback.ExportProfiles;
-using Postback.Storage;
 using Postback.Outbound;
+using Postback.Storage;
 
 namespace Postback.Orders;
 
@@ -13,7 +14,7 @@ public sealed record IncomingEvent(
     string? EventId, string Type, DateTimeOffset? OccurredAt, OrderData Order, string? TraceParent = null, InboundPostback? Inbound = null);
 
 /// What an inbound postback stores in the same transaction as its event, as data
-/// (Plugins/PluginWebhook fills it in; Storage/IngestStore writes it): the SKUs to import that
+/// (Plugins/PluginWebhook fills it in; Storage/Stores/IngestStore writes it): the SKUs to import that
 /// the organization does not have yet, and the postback's inbound-log row, written as IfNew
 /// when the event is stored and as IfDuplicate when it was received before.
 public sealed record InboundPostback(long PluginInstanceId, IReadOnlyList<SkuToImport> ImportSkus, InboundLogRow Log);
@@ -46,7 +47,7 @@ public sealed class EventIdConflictException(int index, OrderEvent existing)
 /// delivery per export profile it fires — all events of one call in one transaction, so there
 /// is never an event without its deliveries nor a delivery without its event. An event id
 /// seen before is not stored again (idempotent ingest).
-public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, IngestStore store)
+public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal signal, IIngestStore store)
 {
     /// What an inbound postback adds (IncomingEvent.Inbound) is stored in the same transaction
     /// as the events; it is staged again on a retry, after the change tracker was cleared.

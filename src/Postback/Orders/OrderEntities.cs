@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.Organizations;
+using Postback.Storage;
 
 namespace Postback.Orders;
 
@@ -67,5 +68,16 @@ internal sealed class OrderEventConfiguration : IEntityTypeConfiguration<OrderEv
         // A file profile's day reads its events by time.
         e.HasIndex(x => new { x.OrganizationId, x.OccurredAt });
         e.HasOne(x => x.Order).WithMany().HasForeignKey(x => x.OrderKey).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.Orders`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class OrderTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<StoredOrder> Orders => db.Set<StoredOrder>();
+        public DbSet<OrderEvent> OrderEvents => db.Set<OrderEvent>();
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Storage;
 
 namespace Postback.Organizations;
 
@@ -60,5 +61,16 @@ internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
         e.Property(x => x.CreatedBy).HasMaxLength(254);
         e.HasIndex(x => x.KeyHash).IsUnique();
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.Organizations`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class OrganizationTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<Organization> Organizations => db.Set<Organization>();
+        public DbSet<ApiKey> ApiKeys => db.Set<ApiKey>();
     }
 }

@@ -73,3 +73,14 @@ internal sealed class InboundLogEntryConfiguration : IEntityTypeConfiguration<In
         e.HasOne<PluginInstance>().WithMany().HasForeignKey(x => x.PluginInstanceId).OnDelete(DeleteBehavior.Cascade);
     }
 }
+
+// This feature's tables on the shared context, as extension properties (`db.PluginInstances`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class PluginTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<PluginInstance> PluginInstances => db.Set<PluginInstance>();
+        public DbSet<InboundLogEntry> InboundLog => db.Set<InboundLogEntry>();
+    }
+}

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Infrastructure;
 using Postback.Storage;
 

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Options;
 using Postback.Catalog;
 using Postback.Infrastructure;
-using Postback.Storage;
 
 namespace Postback.Plugins;
 
@@ -21,7 +20,7 @@ public sealed class PluginOptions : ISettings
 /// The inbound plugins' housekeeping, in the background: finishes the line resolution of SKU
 /// links a link call left incomplete (ImportedSku.ResolvePending). The inbound log's age limit
 /// is the retention sweep's (Retention/RetentionSweep.cs).
-public sealed class PluginMaintenance(SkuStore skus, TimeProvider time, IOptions<PluginOptions> options, ILogger<PluginMaintenance> log)
+public sealed class PluginMaintenance(ISkuStore skus, TimeProvider time, IOptions<PluginOptions> options, ILogger<PluginMaintenance> log)
     : BackgroundService
 {
     private readonly PluginOptions _options = options.Value;

@@ -49,7 +49,7 @@ internal static class PluginWebhook
     }
 
     private static async Task<IResult> ReceiveAsync(
-        string kind, HttpContext http, PostbackDb db, GroupCommit ingest, InboundLogStore inboundLog, SkuStore skus, TimeProvider time,
+        string kind, HttpContext http, PostbackDb db, GroupCommit ingest, IInboundLogStore inboundLog, ISkuStore skus, TimeProvider time,
         RefusedPostbacks refused, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger("Postback.Plugins.Inbound");
@@ -228,7 +228,7 @@ internal static class PluginWebhook
     /// A refused postback: logged whole while its instance has few this hour, else only counted
     /// (RefusedPostbacks); answered 429 instead when its instance or address is past the limit.
     private static async Task<IResult?> RefuseAsync(
-        InboundLogStore inboundLog, ILogger log, RefusedPostbacks refused, HttpContext http, string? address,
+        IInboundLogStore inboundLog, ILogger log, RefusedPostbacks refused, HttpContext http, string? address,
         InboundLogEntry entry, string outcome, int status, string? reason)
     {
         var verdict = refused.Refuse(entry.PluginInstanceId, entry.OrganizationId, address, outcome);
@@ -249,7 +249,7 @@ internal static class PluginWebhook
             detail: $"Too many postbacks from this address or for this plugin instance were refused; try again in {seconds} s.");
     }
 
-    private static async Task RecordAsync(InboundLogStore inboundLog, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
+    private static async Task RecordAsync(IInboundLogStore inboundLog, ILogger log, InboundLogEntry entry, string outcome, int status, string? reason)
     {
         Finish(entry, outcome, status, reason);
         PostbackMetrics.InboundPostback(outcome);

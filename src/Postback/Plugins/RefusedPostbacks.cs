@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
-using Postback.Storage;
 
 namespace Postback.Plugins;
 
@@ -127,7 +126,7 @@ public sealed class RefusedPostbacks : IDisposable
 
     /// Writes the counted refusals: one row per instance and hour, inserted once and then
     /// updated in place, so a flood adds one row however long it lasts.
-    public async Task FlushAsync(InboundLogStore log, CancellationToken ct)
+    public async Task FlushAsync(IInboundLogStore log, CancellationToken ct)
     {
         List<((long Instance, DateTimeOffset Hour) Key, Tally Tally, int Counted, string Reason)> dirty;
         lock (_lock)
@@ -179,7 +178,7 @@ public sealed class RefusedPostbacks : IDisposable
 }
 
 /// Writes the counted refusals every few seconds, off the request path.
-public sealed class RefusedPostbackLog(RefusedPostbacks refused, InboundLogStore store, TimeProvider time, ILogger<RefusedPostbackLog> log)
+public sealed class RefusedPostbackLog(RefusedPostbacks refused, IInboundLogStore store, TimeProvider time, ILogger<RefusedPostbackLog> log)
     : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);

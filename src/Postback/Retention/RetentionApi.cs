@@ -46,7 +46,7 @@ internal static class RetentionApi
     }
 
     private static async Task<Results<Ok<ErasureCounts>, ValidationProblem>> Erase(
-        string customerId, ClaimsPrincipal user, RetentionStore store, TimeProvider time, CancellationToken ct)
+        string customerId, ClaimsPrincipal user, IRetentionStore store, TimeProvider time, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(customerId))
         {

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Postback.Storage;
 
 namespace Postback.Retention;
 
@@ -28,5 +29,15 @@ internal sealed class JobLeaseConfiguration : IEntityTypeConfiguration<JobLease>
         e.Property(x => x.Name).HasMaxLength(64);
         e.Property(x => x.Owner).HasMaxLength(64);
         e.HasData(new JobLease { Name = RetentionModel.SweepLease });
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.JobLeases`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class RetentionTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<JobLease> JobLeases => db.Set<JobLease>();
     }
 }

@@ -1,13 +1,12 @@
 using Postback.Infrastructure;
-using Postback.Storage;
 
 namespace Postback.Retention;
 
 /// One retention sweep: every kind of aged data, batch after batch, until none is left. Only
 /// one process sweeps at a time: the sweep is a job on the lease-queue engine (RetentionWorker)
-/// whose lease is the job_leases row (Storage/JobLeaseStore.cs), renewed as the batches go; a
+/// whose lease is the job_leases row (Storage/Stores/JobLeaseStore.cs), renewed as the batches go; a
 /// process that loses it (it stalled longer than the lease) stops where it is.
-public sealed class RetentionSweep(RetentionStore store, JobLeaseStores jobs, TimeProvider time, RetentionOptions options, ILogger<RetentionSweep> log)
+public sealed class RetentionSweep(IRetentionStore store, IJobLeaseStores jobs, TimeProvider time, RetentionOptions options, ILogger<RetentionSweep> log)
 {
     public static readonly TimeSpan LeaseFor = TimeSpan.FromMinutes(2);
 
@@ -20,7 +19,7 @@ public sealed class RetentionSweep(RetentionStore store, JobLeaseStores jobs, Ti
     public RetentionOptions Options => options;
 
     /// The sweep's place in job_leases: due every SweepInterval, held by one process at a time.
-    public JobLeaseStore Jobs => field ??= jobs.For(RetentionModel.SweepLease, options.SweepInterval);
+    public IJobLeaseStore Jobs => field ??= jobs.For(RetentionModel.SweepLease, options.SweepInterval);
 
     /// When the last sweep of this process finished, and what it removed (one reference,
     /// replaced whole, so a reader never sees half of it).
@@ -207,7 +206,7 @@ public sealed class RetentionWorker(RetentionSweep sweep, TimeProvider time, Ret
     // The first sweep of a process is one interval after it started, not during start-up: a
     // restart (an upgrade, a crash loop) adds no sweep to start-up's work. After that the row's
     // due time decides, whichever process swept last.
-    private sealed class NotBefore(JobLeaseStore jobs, DateTimeOffset from) : ILeaseStore<JobRun, JobRun>
+    private sealed class NotBefore(IJobLeaseStore jobs, DateTimeOffset from) : ILeaseStore<JobRun, JobRun>
     {
         public Task<IReadOnlyList<JobRun>> ClaimAsync(Lease lease, int limit, CancellationToken ct) =>
             lease.Now < from ? Task.FromResult<IReadOnlyList<JobRun>>([]) : jobs.ClaimAsync(lease, limit, ct);

@@ -1,14 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
-using Postback.Catalog;
-using Postback.Confirmations;
-using Postback.Deliveries;
-using Postback.ExportProfiles;
-using Postback.Notifications;
-using Postback.Orders;
-using Postback.Organizations;
-using Postback.Plugins;
 
 namespace Postback.Storage;
 
@@ -16,29 +8,6 @@ namespace Postback.Storage;
 /// keeps its own migrations (Storage/Migrations/Sqlite, Storage/Migrations/Postgres).
 public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
 {
-    public DbSet<Organization> Organizations => Set<Organization>();
-    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
-    public DbSet<Campaign> Campaigns => Set<Campaign>();
-    public DbSet<Product> Products => Set<Product>();
-    public DbSet<StoredOrder> Orders => Set<StoredOrder>();
-    public DbSet<OrderEvent> OrderEvents => Set<OrderEvent>();
-    public DbSet<ExportProfile> ExportProfiles => Set<ExportProfile>();
-    public DbSet<Delivery> Deliveries => Set<Delivery>();
-    public DbSet<DeliveryAttempt> DeliveryAttempts => Set<DeliveryAttempt>();
-    public DbSet<HistoryEntry> History => Set<HistoryEntry>();
-    public DbSet<PluginInstance> PluginInstances => Set<PluginInstance>();
-    public DbSet<InboundLogEntry> InboundLog => Set<InboundLogEntry>();
-    public DbSet<Catalog.ImportedSku> ImportedSkus => Set<Catalog.ImportedSku>();
-    public DbSet<ConfirmationSettings> ConfirmationSettings => Set<ConfirmationSettings>();
-    public DbSet<OrderConfirmation> Confirmations => Set<OrderConfirmation>();
-    public DbSet<ConfirmationAttempt> ConfirmationAttempts => Set<ConfirmationAttempt>();
-    public DbSet<OutboxEmail> EmailOutbox => Set<OutboxEmail>();
-    public DbSet<FileExports.FileRun> FileRuns => Set<FileExports.FileRun>();
-    public DbSet<Team.User> Users => Set<Team.User>();
-    public DbSet<Team.AuditEntry> Audit => Set<Team.AuditEntry>();
-    public DbSet<Retention.JobLease> JobLeases => Set<Retention.JobLease>();
-    public DbSet<Admin.AdminSession> AdminSessions => Set<Admin.AdminSession>();
-
     public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
     {
         // Changes are detected once, here; SaveChanges would otherwise scan every tracked
@@ -49,9 +18,9 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         try
         {
             NormalizeTimes();
-            if (AuditActor() is { } actor && Team.AuditLog.Collect(this) is { Count: > 0 } audited)
+            if (SaveHook()?.Inspect(this) is { } followUp)
             {
-                return await SaveAuditedAsync(actor, audited, acceptAllChangesOnSuccess, cancellationToken);
+                return await SaveWithFollowUpAsync(followUp, acceptAllChangesOnSuccess, cancellationToken);
             }
             return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
         }
@@ -61,17 +30,15 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         }
     }
 
-    // The change and its audit entries in one transaction: the entries need the ids the change
-    // is given, so they are a second statement batch inside it.
-    private async Task<int> SaveAuditedAsync(
-        (HttpContext Http, long OrganizationId, string Actor) actor, List<Team.AuditLog.Pending> audited, bool acceptAll, CancellationToken ct)
+    // The change and what the hook adds (its audit entries) in one transaction: the entries need
+    // the ids the change is given, so they are a second statement batch inside it.
+    private async Task<int> SaveWithFollowUpAsync(ISaveFollowUp followUp, bool acceptAll, CancellationToken ct)
     {
         var own = Database.CurrentTransaction is null ? await Database.BeginTransactionAsync(ct) : null;
         try
         {
             var count = await base.SaveChangesAsync(acceptAll, ct);
-            var now = actor.Http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
-            Team.AuditLog.Add(this, actor.Http, actor.OrganizationId, actor.Actor, audited, now);
+            followUp.Add(this);
             ChangeTracker.DetectChanges();
             NormalizeTimes();
             await base.SaveChangesAsync(acceptAll, ct);
@@ -90,14 +57,11 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         }
     }
 
-    // Through the application's services: pooled contexts are built without a request.
-    private (HttpContext Http, long OrganizationId, string Actor)? AuditActor()
-    {
-        var services = this.GetService<Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptions>()
-            .FindExtension<Microsoft.EntityFrameworkCore.Infrastructure.CoreOptionsExtension>()?.ApplicationServiceProvider;
-        var http = services?.GetService<IHttpContextAccessor>()?.HttpContext;
-        return Team.AuditLog.ActorOf(http) is { } actor ? (http!, actor.OrganizationId, actor.Actor) : null;
-    }
+    // Through the application's services: pooled contexts are built without a request. Team
+    // registers the audit log's hook; a context built without the hub's services has none.
+    private ISaveHook? SaveHook() =>
+        this.GetService<Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptions>()
+            .FindExtension<Microsoft.EntityFrameworkCore.Infrastructure.CoreOptionsExtension>()?.ApplicationServiceProvider?.GetService<ISaveHook>();
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
@@ -175,7 +139,9 @@ public sealed class PostgresPostbackDb(DbContextOptions<PostgresPostbackDb> opti
         // A claim only sets the lease columns, which no index covers: with room left on each
         // page PostgreSQL updates the row in place (a HOT update), so claims add no index
         // entries for the next claim to step over.
-        model.Entity<Deliveries.Delivery>().HasStorageParameter("fillfactor", 70);
+        // The table is found by its name, so that the context names no feature's entity.
+        var deliveries = model.Model.GetEntityTypes().Single(t => t.GetTableName() == "deliveries");
+        model.Entity(deliveries.ClrType).HasStorageParameter("fillfactor", 70);
     }
 
     private sealed class ToUtcConverter() : ValueConverter<DateTimeOffset, DateTimeOffset>(

@@ -11,8 +11,8 @@ using Postback.Storage;
 namespace Postback.Team;
 
 /// Who changed what. Changes to the operator-managed records (profiles, campaigns, plugins,
-/// settings, keys, users, the organization) are written by PostbackDb.SaveChanges in the same
-/// transaction as the change, with the changed fields (old and new value, secrets masked).
+/// settings, keys, users, the organization) are written by PostbackDb.SaveChanges (AuditHook) in the
+/// same transaction as the change, with the changed fields (old and new value, secrets masked).
 /// Operations done in bulk statements (retry, replay, cancel, link, ...) get one entry per
 /// request after it succeeded (AuditMiddleware), naming the action and the resource.
 public static class AuditLog
@@ -181,6 +181,29 @@ public static class AuditLog
             });
         }
         http.Items[WrittenItem] = true;
+    }
+}
+
+/// The audit entries of a change an operator's request saves (PostbackDb.SaveChangesAsync asks
+/// every save): its actor and audited records are read before the save, the entries are added
+/// after it, in its transaction.
+public sealed class AuditHook(IHttpContextAccessor accessor) : ISaveHook
+{
+    public ISaveFollowUp? Inspect(PostbackDb db)
+    {
+        var http = accessor.HttpContext;
+        return AuditLog.ActorOf(http) is { } actor && AuditLog.Collect(db) is { Count: > 0 } audited
+            ? new Entries(http!, actor.OrganizationId, actor.Actor, audited)
+            : null;
+    }
+
+    private sealed class Entries(HttpContext http, long organizationId, string actor, List<AuditLog.Pending> audited) : ISaveFollowUp
+    {
+        public void Add(PostbackDb db)
+        {
+            var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+            AuditLog.Add(db, http, organizationId, actor, audited, now);
+        }
     }
 }
 

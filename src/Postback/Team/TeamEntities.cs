@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Postback.Organizations;
+using Postback.Storage;
 
 namespace Postback.Team;
 
@@ -67,5 +68,16 @@ internal sealed class AuditEntryConfiguration : IEntityTypeConfiguration<AuditEn
         e.Property(x => x.ResourceId).HasMaxLength(128);
         e.HasIndex(x => new { x.OrganizationId, x.Id });
         e.HasOne<Organization>().WithMany().HasForeignKey(x => x.OrganizationId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+// This feature's tables on the shared context, as extension properties (`db.Users`): PostbackDb
+// names no feature, so Storage stays below the features (docs/architecture.md).
+public static class TeamTables
+{
+    extension(PostbackDb db)
+    {
+        public DbSet<User> Users => db.Set<User>();
+        public DbSet<AuditEntry> Audit => db.Set<AuditEntry>();
     }
 }

@@ -1,3 +1,5 @@
+using Postback.Storage;
+
 namespace Postback.Team;
 
 /// Roles, users, API keys, organization settings and the audit log.
@@ -10,6 +12,7 @@ public static class TeamSetup
         services.AddScoped<OrganizationSettings>();
         services.AddSingleton<ServerAdmins>();
         services.AddHttpContextAccessor();
+        services.AddSingleton<ISaveHook, AuditHook>();
         services.AddScoped<Bootstrap>();
         return services;
     }

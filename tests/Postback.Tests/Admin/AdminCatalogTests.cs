@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using Postback.Catalog;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 
@@ -48,7 +49,7 @@ public sealed class AdminCatalogTests(AdminBrowser ui) : IClassFixture<AdminBrow
         await Expect(page.GetByLabel("Price, row 2")).ToHaveAttributeAsync("aria-invalid", "true");
         // What was typed stays.
         await Expect(page.GetByLabel("Name, row 2")).ToHaveValueAsync("Monthly refill");
-        Assert.Equal(0, await ui.Hub.WithDbAsync(db => db.Products.CountAsync(p => db.Campaigns.Any(c => c.Id == p.CampaignKey && c.CampaignId == campaignId))));
+        Assert.Equal(0, await ui.Hub.WithDbAsync(db => db.Products.CountAsync(p => db.Set<Campaign>().Any(c => c.Id == p.CampaignKey && c.CampaignId == campaignId))));
 
         // A repeated product id: the API's own rule, shown on the row that repeats it.
         await page.GetByLabel("Price, row 2").FillAsync("29.90");

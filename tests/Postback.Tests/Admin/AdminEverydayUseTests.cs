@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
+using Postback.Notifications;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 

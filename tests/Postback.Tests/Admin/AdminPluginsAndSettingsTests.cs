@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using Postback.Organizations;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 using static Postback.Tests.Admin.PageWait;

@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using Postback.ExportProfiles;
+using Postback.Organizations;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 

@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using Postback.ExportProfiles;
+using Postback.Organizations;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 using static Postback.Tests.Admin.PageWait;

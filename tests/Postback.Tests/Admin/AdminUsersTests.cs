@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using Postback.ExportProfiles;
 using Postback.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Postback.Confirmations;
 using Postback.Notifications;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Confirmations;

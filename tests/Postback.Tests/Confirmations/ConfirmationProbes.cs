@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Notifications;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Confirmations;

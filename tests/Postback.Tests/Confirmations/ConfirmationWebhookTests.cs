@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Time.Testing;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Confirmations;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Postback.ExportProfiles;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.Json;
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Postback.ExportProfiles;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.ExportProfiles;

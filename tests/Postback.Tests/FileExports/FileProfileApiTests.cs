@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Postback.ExportProfiles;
+using Postback.FileExports;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.FileExports;

@@ -1,7 +1,10 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Time.Testing;
+using Postback.Confirmations;
 using Postback.FileExports;
+using Postback.Notifications;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.FileExports;

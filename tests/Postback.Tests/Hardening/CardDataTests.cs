@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Postback.Orders;
+using Postback.Plugins;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Hardening;

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Postback.Orders;
+using Postback.Plugins;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.DeliveryScenario;
 

@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Postback.Notifications;
+using Postback.Orders;
+using Postback.Organizations;
 using Postback.Outbound;
 using Postback.Tests.Support;
 

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Orders;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Orders;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Postback.Orders;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.Json;
 

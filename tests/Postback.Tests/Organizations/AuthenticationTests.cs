@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Postback.Orders;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Organizations;

@@ -1,3 +1,4 @@
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Plugins;

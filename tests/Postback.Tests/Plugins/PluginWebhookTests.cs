@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
+using Postback.Orders;
 using Postback.Tests.Support;
 using static Postback.Tests.Support.Json;
 

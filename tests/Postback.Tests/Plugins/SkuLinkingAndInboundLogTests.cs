@@ -95,7 +95,7 @@ public abstract class SkuLinkingAndInboundLogTests(PluginHub fixture)
             .Count(d => OrderJson.Deserialize(d).Items.All(i => i.ProductId == productId)));
 
     private PluginMaintenance Maintenance(TimeProvider time) => new(
-        Hub.Services.GetRequiredService<SkuStore>(), time, Microsoft.Extensions.Options.Options.Create(new PluginOptions()), NullLogger<PluginMaintenance>.Instance);
+        Hub.Services.GetRequiredService<ISkuStore>(), time, Microsoft.Extensions.Options.Options.Create(new PluginOptions()), NullLogger<PluginMaintenance>.Instance);
 
     // The inbound log's retention is the retention sweep's now; the deprecated key still works.
     private RetentionWorker Retention(TimeProvider time, int days)
@@ -105,7 +105,7 @@ public abstract class SkuLinkingAndInboundLogTests(PluginHub fixture)
             ["Postback:Plugins:InboundLogDays"] = days.ToString(CultureInfo.InvariantCulture),
         }).Build());
         Assert.Equal(TimeSpan.FromDays(days), options.InboundLog);
-        var sweep = new RetentionSweep(Hub.Services.GetRequiredService<RetentionStore>(), Hub.Services.GetRequiredService<JobLeaseStores>(), time, options, NullLogger<RetentionSweep>.Instance);
+        var sweep = new RetentionSweep(Hub.Services.GetRequiredService<IRetentionStore>(), Hub.Services.GetRequiredService<IJobLeaseStores>(), time, options, NullLogger<RetentionSweep>.Instance);
         return new RetentionWorker(sweep, time, new RetentionWarnings(warnings), NullLogger<RetentionWorker>.Instance);
     }
 

@@ -104,7 +104,7 @@ public abstract class FileRunRetentionTests(StorageKind storage)
     /// One sweep as of the given time (the hub's own sweep may hold the lease for a moment).
     private static async Task<RemovedCounts> SweepAsync(FileHub hub, DateTimeOffset at, RetentionOptions options)
     {
-        var sweep = new RetentionSweep(hub.Services.GetRequiredService<Postback.Storage.RetentionStore>(), hub.Services.GetRequiredService<Postback.Storage.JobLeaseStores>(), new FakeTimeProvider(at), options, NullLogger<RetentionSweep>.Instance);
+        var sweep = new RetentionSweep(hub.Services.GetRequiredService<IRetentionStore>(), hub.Services.GetRequiredService<IJobLeaseStores>(), new FakeTimeProvider(at), options, NullLogger<RetentionSweep>.Instance);
         RemovedCounts? result = null;
         await DeliveryScenario.WaitUntilAsync(async () => (result = await sweep.RunOnceAsync(CancellationToken.None)) is not null,
             TimeSpan.FromSeconds(30), () => "the retention lease never came free");

@@ -88,7 +88,7 @@ public abstract class RetentionScenario(StorageKind storage)
     /// moment: then this one runs as soon as it is free.
     protected static async Task<RemovedCounts> SweepAsync(HubFactory hub, DateTimeOffset at, RetentionOptions options)
     {
-        var sweep = new RetentionSweep(hub.Services.GetRequiredService<Postback.Storage.RetentionStore>(), hub.Services.GetRequiredService<Postback.Storage.JobLeaseStores>(), new FakeTimeProvider(at), options, NullLogger<RetentionSweep>.Instance);
+        var sweep = new RetentionSweep(hub.Services.GetRequiredService<IRetentionStore>(), hub.Services.GetRequiredService<IJobLeaseStores>(), new FakeTimeProvider(at), options, NullLogger<RetentionSweep>.Instance);
         RemovedCounts? result = null;
         await DeliveryScenario.WaitUntilAsync(async () => (result = await sweep.RunOnceAsync(CancellationToken.None)) is not null,
             TimeSpan.FromSeconds(30), () => "the retention lease never came free");

@@ -11,9 +11,11 @@ using Postback.Infrastructure;
 using Postback.Notifications;
 using Postback.Orders;
 using Postback.Organizations;
+using Postback.Retention;
 using Postback.Storage;
 using Postback.Storage.Postgres;
 using Postback.Storage.Sqlite;
+using Postback.Storage.Stores;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Storage;
@@ -51,7 +53,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     {
         _connectionString = await CreateDatabaseAsync();
         await using var db = Open(_connectionString);
-        await StorageSetup.MigrateAsync(db);
+        await StorageMigrations.MigrateAsync(db);
         db.Organizations.AddRange(
             new Organization { Name = "A", CompanyId = 6316, CreatedAt = Time.GetUtcNow() },
             new Organization { Name = "B", CompanyId = 7000, CreatedAt = Time.GetUtcNow() });

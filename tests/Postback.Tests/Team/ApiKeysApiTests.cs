@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Postback.Organizations;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Team;

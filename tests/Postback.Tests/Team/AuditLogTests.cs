@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Postback.Team;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Team;

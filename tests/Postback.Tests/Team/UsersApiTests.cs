@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Postback.Team;
 using Postback.Tests.Support;
 
 namespace Postback.Tests.Team;

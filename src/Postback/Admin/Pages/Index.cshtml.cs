@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Storage;
 
 namespace Postback.Admin.Pages;

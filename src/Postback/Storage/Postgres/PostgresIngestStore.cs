@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using Postback.Deliveries;
 using Postback.Orders;
+using Postback.Storage.Stores;
 
 namespace Postback.Storage.Postgres;
 

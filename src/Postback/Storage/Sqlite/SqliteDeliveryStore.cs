@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Postback.Deliveries;
 using Postback.Infrastructure;
+using Postback.Storage.Stores;
 
 namespace Postback.Storage.Sqlite;
 

@@ -1,5 +1,5 @@
 using Microsoft.EntityFrameworkCore;
-using Postback.Storage;
+using Postback.Storage.Stores;
 
 namespace Postback.Storage.Sqlite;
 

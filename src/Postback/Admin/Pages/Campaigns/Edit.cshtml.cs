@@ -3,6 +3,8 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Postback.Catalog;
+using Postback.ExportProfiles;
+using Postback.Plugins;
 using Postback.Storage;
 
 namespace Postback.Admin.Pages.Campaigns;

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Postback.Deliveries;
+using Postback.Orders;
 using Postback.Storage;
 
 namespace Postback.Admin.Pages.Customers;

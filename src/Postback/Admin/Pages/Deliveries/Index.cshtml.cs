@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Storage;
 
 namespace Postback.Admin.Pages.Deliveries;

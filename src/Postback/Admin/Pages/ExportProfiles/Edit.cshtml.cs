@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Postback.Catalog;
 using Postback.ExportProfiles;
+using Postback.FileExports;
 using Postback.Infrastructure;
 using Postback.Orders;
 using Postback.Outbound;

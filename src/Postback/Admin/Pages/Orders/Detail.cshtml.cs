@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Confirmations;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Orders;
 using Postback.Storage;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Postback.Catalog;
 using Postback.Orders;
 using Postback.Storage;
 

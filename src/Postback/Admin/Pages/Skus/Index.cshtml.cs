@@ -1,13 +1,14 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Postback.Catalog;
+using Postback.Plugins;
 using Postback.Storage;
 
 namespace Postback.Admin.Pages.Skus;
 
 /// SKUs the CRMs sent that no campaign product carries (seed 000, "Import Non-Existing SKUs"):
 /// link each to a product, which also resolves the stored order lines that carry it.
-public sealed class IndexModel(PostbackDb db, SkuStore skus) : AdminPageModel
+public sealed class IndexModel(PostbackDb db, ISkuStore skus) : AdminPageModel
 {
     public IReadOnlyList<ImportedSku> Unlinked { get; private set; } = [];
     public IReadOnlyList<ImportedSku> Linked { get; private set; } = [];

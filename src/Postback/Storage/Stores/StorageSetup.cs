@@ -1,14 +1,18 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Design;
+using Postback.Catalog;
 using Postback.Confirmations;
 using Postback.Deliveries;
-using Postback.Notifications;
+using Postback.FileExports;
 using Postback.Infrastructure;
+using Postback.Notifications;
+using Postback.Orders;
+using Postback.Plugins;
+using Postback.Retention;
 using Postback.Storage.Postgres;
 using Postback.Storage.Sqlite;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 public static class StorageSetup
 {
@@ -25,8 +29,8 @@ public static class StorageSetup
                 services.AddDbContextPool<PostbackDb, SqlitePostbackDb>(o => o.UseSqlite(connectionString).AddInterceptors(new SqliteBusyTimeout()));
                 services.AddSingleton(new WriteGate(serialize: true));
                 services.AddSingleton<IDeliveryStore, SqliteDeliveryStore>();
-                services.AddSingleton<IngestStore, SqliteIngestStore>();
-                services.AddSingleton<RetentionStore, SqliteRetentionStore>();
+                services.AddSingleton<IIngestStore, SqliteIngestStore>();
+                services.AddSingleton<IRetentionStore, SqliteRetentionStore>();
                 break;
             case "postgres" or "postgresql":
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -37,18 +41,18 @@ public static class StorageSetup
                 services.AddDbContextPool<PostbackDb, PostgresPostbackDb>(o => o.UseNpgsql(tuned));
                 services.AddSingleton(new WriteGate(serialize: false));
                 services.AddSingleton<IDeliveryStore, PostgresDeliveryStore>();
-                services.AddSingleton<IngestStore, PostgresIngestStore>();
-                services.AddSingleton<RetentionStore>();
+                services.AddSingleton<IIngestStore, PostgresIngestStore>();
+                services.AddSingleton<IRetentionStore, RetentionStore>();
                 break;
             default:
                 throw new InvalidOperationException($"Postback:Storage:Provider must be sqlite or postgres, not '{options.Storage.Provider}'.");
         }
         services.AddSingleton<IConfirmationStore, ConfirmationStore>();
         services.AddSingleton<IEmailOutboxStore, EmailOutboxStore>();
-        services.AddSingleton<FileExports.IFileRunLeaseStore, FileRunLeaseStore>();
-        services.AddSingleton<JobLeaseStores>();
-        services.AddSingleton<SkuStore>();
-        services.AddSingleton<InboundLogStore>();
+        services.AddSingleton<IFileRunLeaseStore, FileRunLeaseStore>();
+        services.AddSingleton<IJobLeaseStores, JobLeaseStores>();
+        services.AddSingleton<ISkuStore, SkuStore>();
+        services.AddSingleton<IInboundLogStore, InboundLogStore>();
         return services;
     }
 
@@ -119,35 +123,4 @@ public static class StorageSetup
             }
         }
     }
-
-    public static async Task MigratePostbackStorageAsync(this WebApplication app)
-    {
-        await using var scope = app.Services.CreateAsyncScope();
-        await MigrateAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>());
-    }
-
-    /// Applies migrations. Runs before the server listens, so /health only answers a hub whose
-    /// schema is current.
-    public static async Task MigrateAsync(PostbackDb db, CancellationToken ct = default)
-    {
-        await db.Database.MigrateAsync(ct);
-        if (db is SqlitePostbackDb)
-        {
-            // WAL lets readers run beside the writer; it is a property of the file, set once.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
-        }
-    }
-}
-
-// Used by `dotnet ef migrations add` only; the connection strings are never opened.
-public sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqlitePostbackDb>
-{
-    public SqlitePostbackDb CreateDbContext(string[] args) =>
-        new(new DbContextOptionsBuilder<SqlitePostbackDb>().UseSqlite("Data Source=design-time.db").Options);
-}
-
-public sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresPostbackDb>
-{
-    public PostgresPostbackDb CreateDbContext(string[] args) =>
-        new(new DbContextOptionsBuilder<PostgresPostbackDb>().UseNpgsql("Host=localhost;Database=postback_design").Options);
 }

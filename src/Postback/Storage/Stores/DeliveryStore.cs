@@ -4,7 +4,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 using Postback.Deliveries;
 using Postback.Infrastructure;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// The delivery queue's storage, set-based: claim a batch under a lease in one statement, finish
 /// a batch of outcomes in one transaction. Claims skip rows another worker holds (PostgreSQL:

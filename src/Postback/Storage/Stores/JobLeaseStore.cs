@@ -2,19 +2,12 @@ using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
 using Postback.Retention;
 
-namespace Postback.Storage;
-
-/// One run of a named job (a row of job_leases). A job is a queue of one item: its id is
-/// always 1, the name says which row.
-public sealed record JobRun(string Name) : ILeased
-{
-    public long Id => 1;
-}
+namespace Postback.Storage.Stores;
 
 /// Hands out the job stores of named jobs, with the database and the write gate they need.
-public sealed class JobLeaseStores(IServiceScopeFactory scopes, WriteGate gate)
+public sealed class JobLeaseStores(IServiceScopeFactory scopes, WriteGate gate) : IJobLeaseStores
 {
-    public JobLeaseStore For(string name, TimeSpan interval) => new(scopes, gate, name, interval);
+    public IJobLeaseStore For(string name, TimeSpan interval) => new JobLeaseStore(scopes, gate, name, interval);
 }
 
 /// A job that one process at a time runs, every `interval`, across all hub processes sharing
@@ -24,7 +17,7 @@ public sealed class JobLeaseStores(IServiceScopeFactory scopes, WriteGate gate)
 /// process that died). Finishing a run sets the next due time; giving it back makes it due at
 /// once for whichever process comes next. Every write is conditional on the owner, so a run
 /// that lost its lease (it stalled past it, another process took over) changes nothing.
-public sealed class JobLeaseStore(IServiceScopeFactory scopes, WriteGate gate, string name, TimeSpan interval) : ILeaseStore<JobRun, JobRun>
+public sealed class JobLeaseStore(IServiceScopeFactory scopes, WriteGate gate, string name, TimeSpan interval) : IJobLeaseStore
 {
     public string Name => name;
 

@@ -2,7 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Postback.Infrastructure;
 using Postback.Notifications;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// Few rows (alerts), so one conditional UPDATE per message claimed: the same on both databases.
 public sealed class EmailOutboxStore(IServiceScopeFactory scopes, WriteGate gate) : IEmailOutboxStore

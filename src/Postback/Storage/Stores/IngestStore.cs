@@ -1,16 +1,18 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
+using Postback.Catalog;
 using Postback.Deliveries;
 using Postback.Orders;
+using Postback.Plugins;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// How an ingest's rows reach the database (Orders/EventIngest.cs builds them; the orders it
 /// read are tracked by the context, the new orders, events and deliveries are not):
 /// Storage/Sqlite writes them with prepared statements, Storage/Postgres adds them to the
 /// context and saves. Either way, they and everything else the context tracks are stored in
 /// one transaction, under the write gate.
-public abstract class IngestStore
+public abstract class IngestStore : IIngestStore
 {
     /// What the ingest's lookups run in; null when nothing is needed.
     public virtual Task<IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>

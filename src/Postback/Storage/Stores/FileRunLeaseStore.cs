@@ -1,9 +1,11 @@
 using Microsoft.EntityFrameworkCore;
+using Postback.Confirmations;
 using Postback.ExportProfiles;
 using Postback.FileExports;
 using Postback.Infrastructure;
+using Postback.Notifications;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// File runs are few (one per profile, route and day), so a claim is one conditional UPDATE per
 /// row: whoever changes it first owns it (PostgreSQL re-checks the condition on the locked row,

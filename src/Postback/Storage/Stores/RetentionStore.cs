@@ -1,9 +1,14 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Confirmations;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
+using Postback.FileExports;
+using Postback.Notifications;
+using Postback.Orders;
+using Postback.Plugins;
 using Postback.Retention;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// The deletes behind retention (Retention/RetentionSweep.cs), each one bounded batch at a
 /// time, and a customer's erasure. Every batch picks its rows
@@ -12,7 +17,7 @@ namespace Postback.Storage;
 /// sweep, so event ingest keeps its latency while a million rows go (bench/run.sh --sweep).
 /// Each delete repeats the condition that picked the row, so a row that changed in between
 /// (a delivery retried, an order updated) is left alone.
-public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
+public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate) : IRetentionStore
 {
     /// Succeeded, failed and cancelled deliveries finished before the cutoff, with their
     /// attempts. Their history lines stay, marked expired, keeping the final status.
@@ -37,7 +42,7 @@ public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
             removed.DeliveryAttempts = await db.DeliveryAttempts
                 .Where(a => ids.Contains(a.DeliveryId)
-                    && db.Deliveries.Any(d => d.Id == a.DeliveryId && d.CompletedAt != null && d.CompletedAt < cutoff && d.Status != DeliveryStatus.Pending))
+                    && db.Set<Delivery>().Any(d => d.Id == a.DeliveryId && d.CompletedAt != null && d.CompletedAt < cutoff && d.Status != DeliveryStatus.Pending))
                 .ExecuteDeleteAsync(ct);
             removed.Deliveries = await db.Deliveries
                 .Where(d => ids.Contains(d.Id) && d.CompletedAt != null && d.CompletedAt < cutoff && d.Status != DeliveryStatus.Pending)
@@ -48,7 +53,7 @@ public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
                 var final = status.Key;
                 removed.HistoryLinesExpired += await db.History
                     .Where(h => h.DeliveryId != null && gone.Contains(h.DeliveryId.Value) && h.DetailsExpiredAt == null
-                        && !db.Deliveries.Any(d => d.Id == h.DeliveryId))
+                        && !db.Set<Delivery>().Any(d => d.Id == h.DeliveryId))
                     .ExecuteUpdateAsync(s => s.SetProperty(h => h.DetailsExpiredAt, (DateTimeOffset?)now).SetProperty(h => h.Status, final), ct);
             }
             await transaction.CommitAsync(ct);
@@ -151,8 +156,8 @@ public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
 
     private static IQueryable<Orders.StoredOrder> IdleOrders(PostbackDb db, DateTimeOffset cutoff) =>
         db.Orders.AsNoTracking().Where(o => o.UpdatedAt < cutoff
-            && !db.Deliveries.Any(d => d.OrderKey == o.Id && d.Status == DeliveryStatus.Pending)
-            && !db.Confirmations.Any(c => c.OrderKey == o.Id && c.Status == ConfirmationStatus.Pending));
+            && !db.Set<Delivery>().Any(d => d.OrderKey == o.Id && d.Status == DeliveryStatus.Pending)
+            && !db.Set<OrderConfirmation>().Any(c => c.OrderKey == o.Id && c.Status == ConfirmationStatus.Pending));
 
     private static async Task<int> ExpireHistoryOfOrdersAsync(PostbackDb db, long organizationId, List<long> orderIds, DateTimeOffset now, CancellationToken ct)
     {
@@ -163,7 +168,7 @@ public class RetentionStore(IServiceScopeFactory scopes, WriteGate gate)
             var s = status;
             expired += await db.History
                 .Where(h => h.OrganizationId == organizationId && orderIds.Contains(h.OrderId) && h.DetailsExpiredAt == null && h.DeliveryId != null
-                    && db.Deliveries.Any(d => d.Id == h.DeliveryId && d.Status == s))
+                    && db.Set<Delivery>().Any(d => d.Id == h.DeliveryId && d.Status == s))
                 .ExecuteUpdateAsync(u => u.SetProperty(h => h.DetailsExpiredAt, (DateTimeOffset?)now).SetProperty(h => h.Status, s), ct);
         }
         expired += await db.History

@@ -1,12 +1,13 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Postback.Catalog;
+using Postback.Orders;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// The writes behind linking imported SKUs to products (Catalog/SkuOperations.cs): the link
 /// itself, and the stored order lines it resolves, each under the write gate.
-public sealed class SkuStore(IServiceScopeFactory scopes, WriteGate gate, TimeProvider time)
+public sealed class SkuStore(IServiceScopeFactory scopes, WriteGate gate, TimeProvider time) : ISkuStore
 {
     private const int ResolveBatch = SkuOperations.ResolveBatch;
     private const int MaxBatchAttempts = SkuOperations.MaxBatchAttempts;

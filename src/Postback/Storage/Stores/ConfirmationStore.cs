@@ -1,8 +1,10 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Confirmations;
+using Postback.Deliveries;
 using Postback.Infrastructure;
+using Postback.Notifications;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// Confirmations are few (one per confirmed order), so the claim is one conditional UPDATE per
 /// row: whoever changes the row first owns it, the others see 0 rows changed. The same on both

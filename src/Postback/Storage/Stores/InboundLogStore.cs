@@ -1,12 +1,12 @@
 using Microsoft.EntityFrameworkCore;
 using Postback.Plugins;
 
-namespace Postback.Storage;
+namespace Postback.Storage.Stores;
 
 /// The inbound log's writes outside an ingest (refused postbacks, failures, the hourly count
 /// of refusals), each one short write under the write gate. An accepted postback's row is
 /// written with its order, in the ingest's transaction.
-public sealed class InboundLogStore(IServiceScopeFactory scopes, WriteGate gate)
+public sealed class InboundLogStore(IServiceScopeFactory scopes, WriteGate gate) : IInboundLogStore
 {
     public async Task AddAsync(InboundLogEntry entry, CancellationToken ct)
     {
