@@ -52,6 +52,7 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             Poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds),
             Drain = TimeSpan.FromSeconds(_options.ShutdownSeconds),
         }, new HealthAwareClaims(store, _health), this, signal, time, log);
+        signal.Attach(_queue, _health, this);
     }
 
     public EndpointHealth Health => _health;
@@ -73,7 +74,6 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
 
     public async Task DispatchAsync(IReadOnlyList<ClaimedDelivery> claimed, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
     {
-        var now = _time.GetUtcNow();
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
@@ -81,6 +81,24 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), ct);
         var profileIds = claimed.Select(c => c.ProfileId).Distinct().ToList();
         var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
+        await DispatchAsync(db, claimed, orders, profiles, dispatch, ct);
+    }
+
+    /// Deliveries an ingest in this process stored leased to this worker, with the orders and
+    /// profiles it read (DeliverySignal.HandOver).
+    internal async Task DispatchAsync(
+        IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles,
+        LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+    {
+        await using var scope = _scopes.CreateAsyncScope();
+        await DispatchAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>(), claimed, orders, profiles, dispatch, ct);
+    }
+
+    private async Task DispatchAsync(
+        PostbackDb db, IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles,
+        LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
         var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
 
         foreach (var claimedDelivery in claimed)

@@ -176,6 +176,11 @@ public sealed class LeaseQueue<TItem, TOutcome>
     // job already under way rather than running it a second time.
     private readonly ConcurrentDictionary<long, byte> _unfinished = new();
 
+    // Items promised to callers that create them already leased (Reserve, HandOver): the claim
+    // leaves that much room in the slots for them.
+    private int _reserved;
+    private volatile bool _running;
+
     // An outcome to record, or (Outcome null) an item to give back.
     private readonly record struct Settled(long Id, TOutcome? Outcome);
 
@@ -205,6 +210,8 @@ public sealed class LeaseQueue<TItem, TOutcome>
     {
         await Task.Yield();
         var writer = Task.Run(WriteLoopAsync, CancellationToken.None);
+        _running = !stopping.IsCancellationRequested;
+        using var stop = stopping.Register(() => _running = false);
         await _signal.RunAsync(_settings.Poll, async ct =>
         {
             // Claim only when a slot is free.
@@ -246,7 +253,7 @@ public sealed class LeaseQueue<TItem, TOutcome>
         // cancelled by a stop: they are worked on (and recorded) or released, never left leased.
         var ct = CancellationToken.None;
         var now = _time.GetUtcNow();
-        var limit = Math.Min(_settings.ClaimBatch, _slots.CurrentCount * _settings.ClaimPerSlot);
+        var limit = Math.Min(_settings.ClaimBatch, _slots.CurrentCount * _settings.ClaimPerSlot - Volatile.Read(ref _reserved));
         if (limit <= 0)
         {
             return (0, []);
@@ -281,6 +288,80 @@ public sealed class LeaseQueue<TItem, TOutcome>
             await _store.ReleaseAsync(Owner, dispatch.Released, ct);
         }
         return (claimed.Count - dispatch.Released.Count, dispatch.Jobs);
+    }
+
+    /// The lease an item created now for this queue is written with, by a caller that hands it
+    /// over itself (HandOver) instead of leaving it to the next claim.
+    public Lease LeaseFrom(DateTimeOffset now) => new(Owner, now, now + _settings.Lease);
+
+    /// Room for up to `wanted` items that the caller is about to store already leased to this
+    /// queue (LeaseFrom) and then hand over, saving the claim's round trip and commit: none
+    /// while the queue is not running or its free slots are spoken for. What is reserved is
+    /// given back by HandOver, or by Unreserve when the items were not stored after all.
+    public int Reserve(int wanted)
+    {
+        while (_running && wanted > 0)
+        {
+            var reserved = Volatile.Read(ref _reserved);
+            var granted = Math.Min(wanted, _slots.CurrentCount * _settings.ClaimPerSlot - reserved);
+            if (granted <= 0)
+            {
+                return 0;
+            }
+            if (Interlocked.CompareExchange(ref _reserved, reserved + granted, reserved) == reserved)
+            {
+                return granted;
+            }
+        }
+        return 0;
+    }
+
+    public void Unreserve(int count) => Interlocked.Add(ref _reserved, -count);
+
+    /// Works on items the caller has stored leased to this queue (at most what Reserve granted,
+    /// `reserved`) as if a claim had just returned them, without waiting for it. Not awaited by
+    /// the caller: what cannot be dispatched is released, and an item lost to a crash comes back
+    /// when its lease runs out, like any claimed item.
+    /// `dispatch`, when given, stands in for the work's DispatchAsync (say, with what the caller
+    /// already read for the items).
+    public void HandOver(
+        IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task>? dispatch = null) =>
+        _ = Task.Run(() => HandOverAsync(items, reserved, dispatch ?? _work.DispatchAsync), CancellationToken.None);
+
+    private async Task HandOverAsync(
+        IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task> work)
+    {
+        var ct = CancellationToken.None;
+        var dispatch = new LeaseDispatch<TOutcome>(Owner, StartAsync, FinishAsync, RenewAsync);
+        try
+        {
+            if (!_running)
+            {
+                // Stopping: give them back for whichever worker comes next.
+                await _store.ReleaseAsync(Owner, items.Select(i => i.Id).ToList(), ct);
+                return;
+            }
+            try
+            {
+                await work(items, dispatch, ct);
+            }
+            finally
+            {
+                var rest = items.Select(i => i.Id).Where(id => !dispatch.Handed.Contains(id)).Concat(dispatch.Released).ToList();
+                if (rest.Count > 0)
+                {
+                    await _store.ReleaseAsync(Owner, rest, ct);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "{Work}: items handed over could not all be started or given back; their lease will run out", _settings.Work);
+        }
+        finally
+        {
+            Unreserve(reserved);
+        }
     }
 
     private Task<IReadOnlySet<long>> RenewAsync(IReadOnlyCollection<long> ids, CancellationToken ct)

@@ -25,8 +25,8 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         {
             try
             {
-                var results = await IngestOnceAsync(organizationId, events, ct);
-                if (results.Any(r => r.Deliveries.Count > 0 && !r.Duplicate))
+                var (results, toClaim) = await IngestOnceAsync(organizationId, events, ct);
+                if (toClaim)
                 {
                     signal.Notify();
                 }
@@ -39,7 +39,9 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         }
     }
 
-    private async Task<IReadOnlyList<IngestedEvent>> IngestOnceAsync(
+    // Returns the results, and whether any new delivery is left for the worker's claim (one
+    // not handed over to it).
+    private async Task<(IReadOnlyList<IngestedEvent> Results, bool ToClaim)> IngestOnceAsync(
         long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
         var now = time.GetUtcNow();
@@ -146,7 +148,37 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 results[index] = results[index] with { ImportedSkus = imported };
             }
         }
-        await store.SaveAsync(db, touched, newEvents, newDeliveries.Select(d => d.Delivery).ToList(), ct);
+        var handed = LeaseForHandOver(newDeliveries, now);
+        try
+        {
+            await store.SaveAsync(db, touched, newEvents, newDeliveries.Select(d => d.Delivery).ToList(), ct);
+        }
+        catch
+        {
+            signal.Unreserve(handed.Count);
+            throw;
+        }
+        if (handed.Count > 0)
+        {
+            // The worker gets the orders as stored (the last event's merge) and the profiles
+            // routing read, as its claim would have read them.
+            var handedOrders = new Dictionary<long, OrderData>();
+            var handedProfiles = new Dictionary<long, ExportProfile>();
+            foreach (var (_, delivery, profile) in newDeliveries)
+            {
+                if (delivery.LeaseOwner is not null && !handedOrders.ContainsKey(delivery.OrderKey))
+                {
+                    handedOrders[delivery.OrderKey] = OrderJson.Deserialize(delivery.Order!.Data);
+                }
+                if (delivery.LeaseOwner is not null)
+                {
+                    handedProfiles.TryAdd(profile.Id, profile);
+                }
+            }
+            signal.HandOver(handed.Select(d => new ClaimedDelivery(
+                d.Id, d.OrganizationId, d.ProfileId, d.OrderKey, d.OrderId, d.CustomerId, d.CustomerType, d.Endpoint, d.Attempts,
+                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count, handedOrders, handedProfiles);
+        }
 
         // Ids exist only after the save.
         foreach (var group in newDeliveries.GroupBy(d => d.Result))
@@ -156,7 +188,37 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                 Deliveries = group.Select(d => new ScheduledDelivery(d.Delivery.Id, d.Profile.Id, d.Profile.Name, d.Delivery.CustomerType, d.Delivery.DueAt, d.Delivery.Status)).ToList(),
             };
         }
-        return results;
+        return (results, newDeliveries.Count > handed.Count);
+    }
+
+    // The new deliveries the worker in this process can send at once, stored already leased to
+    // it (DeliverySignal): due now, for a receiver it is not holding back, and neither in order
+    // per order nor coalesced (the claim decides those, against the other rows of the order).
+    private List<Delivery> LeaseForHandOver(List<(int Result, Delivery Delivery, ExportProfile Profile)> deliveries, DateTimeOffset now)
+    {
+        var due = deliveries.Where(d => d.Delivery.DueAt <= now && !d.Delivery.Ordered && !d.Profile.Coalesce).ToList();
+        if (due.Count == 0)
+        {
+            return [];
+        }
+        var held = signal.Held(now);
+        if (held.Count > 0)
+        {
+            due.RemoveAll(d => held.Contains(d.Delivery.Endpoint));
+        }
+        var granted = signal.Reserve(due.Count);
+        if (granted == 0)
+        {
+            return [];
+        }
+        var lease = signal.LeaseFrom(now);
+        var handed = due.Take(granted).Select(d => d.Delivery).ToList();
+        foreach (var delivery in handed)
+        {
+            delivery.LeaseOwner = lease.Owner;
+            delivery.LeaseUntil = lease.Until;
+        }
+        return handed;
     }
 
     private async Task<IReadOnlyList<ScheduledDelivery>> ScheduledForAsync(long eventKey, CancellationToken ct) =>

@@ -317,6 +317,96 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_delivery_handed_over_at_ingest_is_stored_leased_to_the_worker_and_comes_back_when_the_lease_runs_out()
+    {
+        var db = Db();
+        db.ExportProfiles.AddRange(
+            new ExportProfile { OrganizationId = 1, Name = "now", PostbackUrl = "http://127.0.0.1:9/now", Routes = [new(["new_sale"])] },
+            new ExportProfile { OrganizationId = 1, Name = "later", PostbackUrl = "http://127.0.0.1:9/later", ExportDelayMinutes = 5, Routes = [new(["new_sale"])] },
+            new ExportProfile
+            {
+                OrganizationId = 1, Name = "in order", PostbackUrl = "http://127.0.0.1:9/ordered", Ordering = ProfileOrdering.PerOrder,
+                Routes = [new(["new_sale"])],
+            });
+        await db.SaveChangesAsync();
+
+        // A running worker whose work holds each handed-over delivery in flight until the end.
+        var lease = TimeSpan.FromSeconds(30);
+        var work = new HoldingWork();
+        var signal = new DeliverySignal();
+        var queue = new LeaseQueue<ClaimedDelivery, DeliveryOutcome>(
+            new LeaseQueueSettings { Work = "test", MaxInFlight = 8, ClaimBatch = 8, Lease = lease, Poll = TimeSpan.FromHours(1) },
+            new NoClaims(Deliveries()), work, signal, Time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        signal.Attach(queue, new EndpointHealth(3, 100));
+        using var stop = new CancellationTokenSource();
+        var running = queue.RunAsync(stop.Token);
+        await DeliveryScenario.WaitUntilAsync(() => Task.FromResult(signal.Reserve(1) == 1), TimeSpan.FromSeconds(30), () => "the queue never started");
+        signal.Unreserve(1);
+
+        var ingested = await new EventIngest(Db(), Time, signal, Ingest).IngestAsync(1,
+            [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 2101, "customerId": "C-2101"}"""))], default);
+        var handed = Assert.Single(await work.Dispatched.Task);
+        var scheduled = ingested[0].Deliveries.ToDictionary(d => d.ProfileName);
+        Assert.Equal(3, scheduled.Count);
+        Assert.Equal(scheduled["now"].Id, handed.Id);
+        Assert.Equal("C-2101", handed.CustomerId);
+        Assert.Equal("http://127.0.0.1:9", handed.Endpoint);
+        Assert.Equal(0, handed.Attempts);
+
+        // Stored leased to the worker in the ingest's own transaction; the delayed and the
+        // ordered deliveries are left to the claim.
+        var rows = await Db().Deliveries.AsNoTracking().Where(d => d.EventKey == ingested[0].Event.Id).ToDictionaryAsync(d => d.Id);
+        Assert.Equal(queue.Owner, rows[scheduled["now"].Id].LeaseOwner);
+        Assert.Equal(Time.GetUtcNow() + lease, rows[scheduled["now"].Id].LeaseUntil);
+        Assert.Null(rows[scheduled["later"].Id].LeaseOwner);
+        Assert.Null(rows[scheduled["in order"].Id].LeaseOwner);
+
+        // Nobody else claims it while the lease holds (the ordered one is due and free); after
+        // the worker died, it comes back like any claimed delivery.
+        var store = Deliveries();
+        var claimed = Assert.Single(await store.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, [], default));
+        Assert.Equal(scheduled["in order"].Id, claimed.Id);
+        Time.Advance(lease + TimeSpan.FromSeconds(1));
+        Assert.Contains(scheduled["now"].Id, (await store.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 100, [], default)).Select(c => c.Id));
+
+        work.Release.SetResult();
+        await stop.CancelAsync();
+        await running;
+    }
+
+    // Holds every job it is given until Release; records the first batch handed to it.
+    private sealed class HoldingWork : ILeaseWork<ClaimedDelivery, DeliveryOutcome>
+    {
+        public readonly TaskCompletionSource<IReadOnlyList<ClaimedDelivery>> Dispatched = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource Release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task DispatchAsync(IReadOnlyList<ClaimedDelivery> claimed, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+        {
+            Dispatched.TrySetResult(claimed);
+            foreach (var delivery in claimed)
+            {
+                await dispatch.StartAsync(delivery.Id, async _ =>
+                {
+                    await Release.Task;
+                    return null;
+                });
+            }
+        }
+    }
+
+    // The queue's own claim finds nothing: the test claims as another worker itself.
+    private sealed class NoClaims(IDeliveryStore store) : ILeaseStore<ClaimedDelivery, DeliveryOutcome>
+    {
+        public Task<IReadOnlyList<ClaimedDelivery>> ClaimAsync(Lease lease, int limit, CancellationToken ct) =>
+            Task.FromResult<IReadOnlyList<ClaimedDelivery>>([]);
+
+        public Task<IReadOnlySet<long>> CompleteAsync(string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct) =>
+            store.CompleteAsync(owner, outcomes, now, ct);
+
+        public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => store.ReleaseAsync(owner, ids, ct);
+    }
+
+    [Fact]
     public async Task Outcomes_record_the_attempt_the_retry_time_and_the_customer_history()
     {
         await ScheduleAsync(delayMinutes: 0, orderId: 2002);

@@ -132,12 +132,13 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             d.DueAt = StorageTime.Normalize(d.DueAt);
             d.FirstDueAt = StorageTime.Normalize(d.FirstDueAt);
             d.CreatedAt = StorageTime.Normalize(d.CreatedAt);
+            d.LeaseUntil = d.LeaseUntil is { } until ? StorageTime.Normalize(until) : null;
         }
         // An event schedules at most one delivery per profile, so (event, profile) names a row.
         await using var insert = Command(connection, transaction, """
             INSERT INTO deliveries ("OrganizationId", "ProfileId", "EventKey", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Status",
-              "Endpoint", "DueAt", "FirstDueAt", "Attempts", "CreatedAt", "Ordered", "TraceParent")
-            SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14)
+              "Endpoint", "DueAt", "FirstDueAt", "Attempts", "CreatedAt", "Ordered", "TraceParent", "LeaseOwner", "LeaseUntil")
+            SELECT * FROM unnest(@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14, @p15, @p16)
             RETURNING "Id", "EventKey", "ProfileId"
             """);
         Add(insert, deliveries.Select(d => d.OrganizationId).ToArray());
@@ -155,6 +156,8 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
         Add(insert, deliveries.Select(d => d.CreatedAt).ToArray());
         Add(insert, deliveries.Select(d => d.Ordered).ToArray());
         Add(insert, deliveries.Select(d => d.TraceParent).ToArray());
+        Add(insert, deliveries.Select(d => d.LeaseOwner).ToArray());
+        Add(insert, deliveries.Select(d => d.LeaseUntil).ToArray());
         var byKey = deliveries.ToDictionary(d => (d.EventKey, d.ProfileId));
         await using var reader = await insert.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -176,7 +179,12 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
     {
         var parameter = command.CreateParameter();
         parameter.ParameterName = "@p" + command.Parameters.Count;
-        parameter.Value = values is DateTimeOffset[] times ? times.Select(t => t.ToUniversalTime()).ToArray() : values;
+        parameter.Value = values switch
+        {
+            DateTimeOffset[] times => times.Select(t => t.ToUniversalTime()).ToArray(),
+            DateTimeOffset?[] times => times.Select(t => t?.ToUniversalTime()).ToArray(),
+            _ => values,
+        };
         command.Parameters.Add(parameter);
     }
 }

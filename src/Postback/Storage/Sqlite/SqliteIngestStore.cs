@@ -105,9 +105,9 @@ public sealed class SqliteIngestStore(WriteGate gate) : IngestStore
     {
         await using var insert = Command(connection, transaction, """
             INSERT INTO deliveries ("OrganizationId", "ProfileId", "EventKey", "OrderKey", "OrderId", "CustomerId", "CustomerType", "Status",
-              "Endpoint", "DueAt", "FirstDueAt", "Attempts", "CreatedAt", "Ordered", "TraceParent")
-            VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14) RETURNING "Id"
-            """, 15);
+              "Endpoint", "DueAt", "FirstDueAt", "Attempts", "CreatedAt", "Ordered", "TraceParent", "LeaseOwner", "LeaseUntil")
+            VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14, @p15, @p16) RETURNING "Id"
+            """, 17);
         foreach (var d in deliveries)
         {
             d.EventKey = d.Event!.Id;
@@ -115,8 +115,10 @@ public sealed class SqliteIngestStore(WriteGate gate) : IngestStore
             d.DueAt = Micro(d.DueAt);
             d.FirstDueAt = Micro(d.FirstDueAt);
             d.CreatedAt = Micro(d.CreatedAt);
+            d.LeaseUntil = d.LeaseUntil is { } until ? Micro(until) : null;
             Set(insert, d.OrganizationId, d.ProfileId, d.EventKey, d.OrderKey, d.OrderId, d.CustomerId, d.CustomerType, d.Status,
-                d.Endpoint, Ticks(d.DueAt), Ticks(d.FirstDueAt), d.Attempts, Ticks(d.CreatedAt), d.Ordered, d.TraceParent);
+                d.Endpoint, Ticks(d.DueAt), Ticks(d.FirstDueAt), d.Attempts, Ticks(d.CreatedAt), d.Ordered, d.TraceParent,
+                d.LeaseOwner, d.LeaseUntil is { } leased ? Ticks(leased) : null);
             d.Id = (long)(await insert.ExecuteScalarAsync(ct))!;
         }
     }
