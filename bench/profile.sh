@@ -12,6 +12,8 @@
 #   bench/profile.sh                                   # SQLite, realistic workload, 10 s of samples
 #   bench/profile.sh --seconds 20 --storage postgres
 #   bench/profile.sh --keep-data DIR ...               # keep perf.data and the stacks in DIR
+#   bench/profile.sh --phase latency --storage postgres # the latency phase instead (single events
+#                                                      # at --rate per second, 500 by default)
 #
 # Every other argument goes to bench/run.sh. Needs `perf` (Debian: linux-perf; installed with
 # apt-get when missing and this is root).
@@ -24,18 +26,21 @@ die() { log "ERROR: $*"; exit 1; }
 SECONDS_TO_SAMPLE=10
 STORAGE=sqlite
 KEEP=""
+PHASE=throughput
 ARGS=()
 while (($#)); do
     case "$1" in
         --seconds) [[ $# -ge 2 ]] || die "--seconds needs a value"; SECONDS_TO_SAMPLE=$2; shift 2 ;;
         --storage) [[ $# -ge 2 ]] || die "--storage needs a value"; STORAGE=$2; shift 2 ;;
         --keep-data) [[ $# -ge 2 ]] || die "--keep-data needs a directory"; KEEP=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --phase) [[ $# -ge 2 ]] || die "--phase needs throughput or latency"; PHASE=$2; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done
 [[ "$SECONDS_TO_SAMPLE" =~ ^[0-9]+$ ]] || die "--seconds must be a whole number"
 [[ "$STORAGE" == sqlite || "$STORAGE" == postgres ]] || die "--storage must be sqlite or postgres"
+[[ "$PHASE" == throughput || "$PHASE" == latency ]] || die "--phase must be throughput or latency"
 
 if ! command -v perf >/dev/null 2>&1; then
     [[ $(id -u) -eq 0 ]] || die "perf is missing and this is not root to install it"
@@ -62,14 +67,21 @@ cleanup() {
 trap cleanup EXIT
 
 BENCH_LOG="$WORK/bench.log"
-# The throughput phase must outlast the sampling: enough events for the seconds asked.
-"$ROOT/bench/run.sh" --storage "$STORAGE" --cold 0 --latency-seconds 2 \
+# The phase sampled must outlast the sampling: enough events (or seconds) for the seconds asked.
+if [[ "$PHASE" == latency ]]; then
+    PHASE_ARGS=(--events 5000 --latency-seconds $((SECONDS_TO_SAMPLE + 3)))
+    MARK=": latency: "
+else
+    PHASE_ARGS=(--latency-seconds 2)
+    MARK=": throughput: "
+fi
+"$ROOT/bench/run.sh" --storage "$STORAGE" --cold 0 "${PHASE_ARGS[@]}" \
     --hub-env DOTNET_PerfMapEnabled=1 --hub-env DOTNET_EnableWriteXorExecute=0 \
     ${ARGS[@]+"${ARGS[@]}"} >"$BENCH_LOG" 2>&1 &
 BENCH_PID=$!
-log "benchmark started (log: $BENCH_LOG); waiting for its throughput phase"
-until grep -q ": throughput: " "$BENCH_LOG"; do
-    kill -0 "$BENCH_PID" 2>/dev/null || { tail -n 30 "$BENCH_LOG" >&2; die "the benchmark ended before its throughput phase"; }
+log "benchmark started (log: $BENCH_LOG); waiting for its $PHASE phase"
+until grep -q "$MARK" "$BENCH_LOG"; do
+    kill -0 "$BENCH_PID" 2>/dev/null || { tail -n 30 "$BENCH_LOG" >&2; die "the benchmark ended before its $PHASE phase"; }
     sleep 0.2
 done
 HUB=$(grep -o "hub pid [0-9]*" "$BENCH_LOG" | tail -n 1 | awk '{print $3}')
@@ -81,9 +93,9 @@ perf record -F 999 -g -p "$HUB" -o "$WORK/perf.data" -- sleep "$SECONDS_TO_SAMPL
 perf script -i "$WORK/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null >"$WORK/stacks.txt"
 wait "$BENCH_PID" || log "WARNING: the benchmark exited with $?"
 BENCH_PID=""
-grep -E "end-to-end deliveries/s|CPU during throughput" "$BENCH_LOG" || true
+grep -E "end-to-end deliveries/s|CPU during throughput|latency p50|CPU during latency" "$BENCH_LOG" || true
 
-/usr/bin/env python3 - "$WORK/stacks.txt" <<'PY'
+/usr/bin/env python3 - "$WORK/stacks.txt" "$PHASE" <<'PY'
 import re, sys, collections
 
 METRICS = re.compile(r"\[OpenTelemetry[^\]]*\]|System\.Diagnostics\.Metrics\.|Postback\.Observability\.PostbackMetrics|"
@@ -111,7 +123,7 @@ if n == 0:
 def pct(k):
     return f"{100.0 * k / n:5.1f} %"
 
-print(f"\n== {n} samples of the hub during the throughput phase ==")
+print(f"\n== {n} samples of the hub during the {sys.argv[2]} phase ==")
 threads = collections.Counter(h for h, _ in samples)
 print("threads: " + ", ".join(f"{k} {pct(v)}" for k, v in threads.most_common(6)))
 libs = collections.Counter()

@@ -54,6 +54,12 @@ public static class SecretMasking
     {
         try
         {
+            if (!HasSecretProperty(body))
+            {
+                // Nothing to mask: the body as rendered (RequestRenderer writes it compact, with
+                // the same escaping a re-serialization would use).
+                return body;
+            }
             if (JsonNode.Parse(body) is not JsonObject json)
             {
                 return body;
@@ -68,5 +74,20 @@ public static class SecretMasking
         {
             return body;
         }
+    }
+
+    // Whether a top-level property of the JSON object has a credential's name; throws
+    // JsonException on a body that is not JSON, as parsing it would.
+    private static bool HasSecretProperty(string body)
+    {
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(body));
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && IsSecretName(reader.GetString()!))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }

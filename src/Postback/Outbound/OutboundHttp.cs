@@ -309,7 +309,11 @@ public static class OutboundSetup
                     ConnectCallback = (context, ct) => NetworkGuard.ConnectAsync(context.DnsEndPoint, allowPrivate, ct),
                 };
             })
-            .ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan);
+            .ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan)
+            // The attempt log and the hub's own log lines say what was sent and how it ended; the
+            // client factory's per-request log scopes and lines (URLs with their query strings)
+            // cost every delivery CPU and say nothing more.
+            .RemoveAllLoggers();
         return services;
     }
 }

@@ -3,6 +3,7 @@ using Postback.Deliveries;
 using Postback.ExportProfiles;
 using Postback.Outbound;
 using Postback.Storage;
+using Postback.Orders;
 
 namespace Postback.Tests.Deliveries;
 
@@ -251,6 +252,25 @@ public sealed class SecretMaskingTests
     {
         var masked = SecretMasking.MaskRequest(new RenderedRequest("GET", $"https://x.example/p?{name}=s3cr3t", [new(name, "s3cr3t")], null));
         Assert.DoesNotContain("s3cr3t", masked.Url + string.Join(",", masked.Headers));
+    }
+
+    [Fact]
+    public void A_rendered_json_body_without_credentials_is_kept_byte_for_byte_and_only_top_level_names_count()
+    {
+        var profile = new ExportProfile
+        {
+            Name = "json",
+            PostbackUrl = "https://x.example/p",
+            Mappings = [new("header:Content-Type", null, "application/json"), new("name", "firstName"), new("note", null, "José ✓ \"quoted\" <b>")],
+        };
+        var order = OrderParser.Parse(System.Text.Json.JsonDocument.Parse("""{"orderId": 1, "firstName": "Zoë"}""").RootElement).Order!;
+        var rendered = RequestRenderer.Render(profile.PostbackUrl, profile.Mappings, order, new RenderContext("new_sale"));
+        Assert.Equal(rendered.Body, SecretMasking.MaskRequest(rendered).Body);
+
+        var nested = new RenderedRequest("POST", "https://x.example/p", [new("Content-Type", "application/json")], """{"a":{"password":"p"},"b":"1"}""");
+        Assert.Equal(nested.Body, SecretMasking.MaskRequest(nested).Body);
+        var notJson = new RenderedRequest("POST", "https://x.example/p", [new("Content-Type", "application/json")], "token=t");
+        Assert.Equal("token=t", SecretMasking.MaskRequest(notJson).Body);
     }
 
     [Fact]
