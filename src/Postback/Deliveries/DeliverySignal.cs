@@ -1,4 +1,3 @@
-using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Orders;
 
@@ -38,14 +37,11 @@ public sealed class DeliverySignal : WakeSignal
     public IReadOnlyList<string> Held(DateTimeOffset now) => _health?.Blocked(now) ?? [];
 
     /// The stored, leased deliveries, for the worker to send now, with their orders (by order
-    /// key, as stored) and profiles (by id) as the ingest read them: the worker need not read
-    /// them again.
-    public void HandOver(
-        IReadOnlyList<ClaimedDelivery> deliveries, int reserved, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles)
+    /// key) as the ingest stored them: the worker need not read them again.
+    public void HandOver(IReadOnlyList<ClaimedDelivery> deliveries, int reserved, IReadOnlyDictionary<long, OrderData> orders)
     {
         var queue = _queue ?? throw new InvalidOperationException("no delivery worker to hand over to");
         var worker = _worker;
-        queue.HandOver(deliveries, reserved,
-            worker is null ? null : (items, dispatch, ct) => worker.DispatchAsync(items, orders, profiles, dispatch, ct));
+        queue.HandOver(deliveries, reserved, worker is null ? null : (items, dispatch, ct) => worker.DispatchAsync(items, orders, dispatch, ct));
     }
 }

@@ -79,26 +79,26 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
         var orders = await db.Orders.AsNoTracking().Where(o => orderKeys.Contains(o.Id))
             .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), ct);
-        var profileIds = claimed.Select(c => c.ProfileId).Distinct().ToList();
-        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
-        await DispatchAsync(db, claimed, orders, profiles, dispatch, ct);
+        await DispatchAsync(db, claimed, orders, dispatch, ct);
     }
 
-    /// Deliveries an ingest in this process stored leased to this worker, with the orders and
-    /// profiles it read (DeliverySignal.HandOver).
+    /// Deliveries an ingest in this process stored leased to this worker, with the orders as it
+    /// stored them (DeliverySignal.HandOver).
     internal async Task DispatchAsync(
-        IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles,
-        LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+        IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
     {
         await using var scope = _scopes.CreateAsyncScope();
-        await DispatchAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>(), claimed, orders, profiles, dispatch, ct);
+        await DispatchAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>(), claimed, orders, dispatch, ct);
     }
 
+    // The profiles are read here, for claimed and handed-over deliveries alike: one disabled,
+    // deleted or changed since the event was routed is seen as it is now.
     private async Task DispatchAsync(
-        PostbackDb db, IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles,
-        LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+        PostbackDb db, IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
     {
         var now = _time.GetUtcNow();
+        var profileIds = claimed.Select(c => c.ProfileId).Distinct().ToList();
+        var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
         var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
 
         foreach (var claimedDelivery in claimed)

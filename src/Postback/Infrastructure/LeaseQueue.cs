@@ -176,10 +176,14 @@ public sealed class LeaseQueue<TItem, TOutcome>
     // job already under way rather than running it a second time.
     private readonly ConcurrentDictionary<long, byte> _unfinished = new();
 
-    // Items promised to callers that create them already leased (Reserve, HandOver): the claim
-    // leaves that much room in the slots for them.
+    // Room taken from the free slots by the claim in progress and by items promised to callers
+    // that create them already leased (Reserve, HandOver), until they are started: neither
+    // counts on slots the other is about to fill.
     private int _reserved;
     private volatile bool _running;
+    // The last claim came back full: due items wait in the database and go first, so nothing is
+    // handed over until the claim has caught up.
+    private volatile bool _behind = true;
 
     // An outcome to record, or (Outcome null) an item to give back.
     private readonly record struct Settled(long Id, TOutcome? Outcome);
@@ -251,31 +255,47 @@ public sealed class LeaseQueue<TItem, TOutcome>
         stopping.ThrowIfCancellationRequested();
         // Once the claim has run the items are ours until the lease ends, so nothing after it is
         // cancelled by a stop: they are worked on (and recorded) or released, never left leased.
-        var ct = CancellationToken.None;
         var now = _time.GetUtcNow();
-        var limit = Math.Min(_settings.ClaimBatch, _slots.CurrentCount * _settings.ClaimPerSlot - Volatile.Read(ref _reserved));
+        var limit = TakeRoom(_settings.ClaimBatch);
         if (limit <= 0)
         {
             return (0, []);
         }
-        var claimed = await _store.ClaimAsync(new Lease(Owner, now, now + _settings.Lease), limit, ct);
-        if (claimed.Count == 0)
+        try
         {
-            return (0, []);
+            var claimed = await _store.ClaimAsync(new Lease(Owner, now, now + _settings.Lease), limit, CancellationToken.None);
+            _behind = claimed.Count >= limit;
+            if (claimed.Count == 0)
+            {
+                return (0, []);
+            }
+            var fresh = claimed.Where(c => !_unfinished.ContainsKey(c.Id)).ToList();
+            var dispatch = await DispatchAsync(fresh, _work.DispatchAsync);
+            return (claimed.Count - dispatch.Released.Count, dispatch.Jobs);
         }
-        var fresh = claimed.Where(c => !_unfinished.ContainsKey(c.Id)).ToList();
+        finally
+        {
+            Unreserve(limit);
+        }
+    }
+
+    // Hands leased items to the work; gives back those it released, and, when reading what the
+    // work needs fails, those it did not get to, so they are due again now rather than when
+    // their lease runs out.
+    private async Task<LeaseDispatch<TOutcome>> DispatchAsync(
+        IReadOnlyList<TItem> items, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task> work)
+    {
+        var ct = CancellationToken.None;
         var dispatch = new LeaseDispatch<TOutcome>(Owner, StartAsync, FinishAsync, RenewAsync);
         try
         {
-            await _work.DispatchAsync(fresh, dispatch, ct);
+            await work(items, dispatch, ct);
         }
-        catch (Exception) when (fresh.Any(c => !dispatch.Handed.Contains(c.Id)))
+        catch (Exception) when (items.Any(c => !dispatch.Handed.Contains(c.Id)))
         {
-            // Reading what the work needs failed after the claim: give back what was not handed
-            // on, so it is due again now rather than when the lease runs out.
             try
             {
-                await _store.ReleaseAsync(Owner, fresh.Select(c => c.Id).Where(id => !dispatch.Handed.Contains(id)).ToList(), ct);
+                await GiveBackAsync(items.Select(c => c.Id).Where(id => !dispatch.Handed.Contains(id)).ToList());
             }
             catch (Exception e)
             {
@@ -285,9 +305,24 @@ public sealed class LeaseQueue<TItem, TOutcome>
         }
         if (dispatch.Released.Count > 0)
         {
-            await _store.ReleaseAsync(Owner, dispatch.Released, ct);
+            await GiveBackAsync(dispatch.Released);
         }
-        return (claimed.Count - dispatch.Released.Count, dispatch.Jobs);
+        return dispatch;
+    }
+
+    private async Task GiveBackAsync(IReadOnlyCollection<long> ids)
+    {
+        try
+        {
+            await _store.ReleaseAsync(Owner, ids, CancellationToken.None);
+        }
+        finally
+        {
+            foreach (var id in ids)
+            {
+                _unfinished.TryRemove(id, out _);
+            }
+        }
     }
 
     /// The lease an item created now for this queue is written with, by a caller that hands it
@@ -295,12 +330,15 @@ public sealed class LeaseQueue<TItem, TOutcome>
     public Lease LeaseFrom(DateTimeOffset now) => new(Owner, now, now + _settings.Lease);
 
     /// Room for up to `wanted` items that the caller is about to store already leased to this
-    /// queue (LeaseFrom) and then hand over, saving the claim's round trip and commit: none
-    /// while the queue is not running or its free slots are spoken for. What is reserved is
-    /// given back by HandOver, or by Unreserve when the items were not stored after all.
-    public int Reserve(int wanted)
+    /// queue (LeaseFrom) and then hand over, saving the claim's round trip and commit. None while
+    /// the queue is not running, while due items wait in the database (the last claim came back
+    /// full: they go first), or when the free slots are spoken for. What is reserved is given
+    /// back by HandOver, or by Unreserve when the items were not stored after all.
+    public int Reserve(int wanted) => _running && !_behind ? TakeRoom(wanted) : 0;
+
+    private int TakeRoom(int wanted)
     {
-        while (_running && wanted > 0)
+        while (wanted > 0)
         {
             var reserved = Volatile.Read(ref _reserved);
             var granted = Math.Min(wanted, _slots.CurrentCount * _settings.ClaimPerSlot - reserved);
@@ -321,46 +359,49 @@ public sealed class LeaseQueue<TItem, TOutcome>
     /// Works on items the caller has stored leased to this queue (at most what Reserve granted,
     /// `reserved`) as if a claim had just returned them, without waiting for it. Not awaited by
     /// the caller: what cannot be dispatched is released, and an item lost to a crash comes back
-    /// when its lease runs out, like any claimed item.
-    /// `dispatch`, when given, stands in for the work's DispatchAsync (say, with what the caller
-    /// already read for the items).
+    /// when its lease runs out, like any claimed item. `dispatch`, when given, stands in for the
+    /// work's DispatchAsync (say, with what the caller already read for the items).
     public void HandOver(
-        IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task>? dispatch = null) =>
+        IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task>? dispatch = null)
+    {
+        // Ours from now on: a claim of this process that meets them again (their lease ran out
+        // while they waited) leaves them to this hand-over.
+        foreach (var item in items)
+        {
+            _unfinished[item.Id] = 0;
+        }
         _ = Task.Run(() => HandOverAsync(items, reserved, dispatch ?? _work.DispatchAsync), CancellationToken.None);
+    }
 
     private async Task HandOverAsync(
         IReadOnlyList<TItem> items, int reserved, Func<IReadOnlyList<TItem>, LeaseDispatch<TOutcome>, CancellationToken, Task> work)
     {
-        var ct = CancellationToken.None;
-        var dispatch = new LeaseDispatch<TOutcome>(Owner, StartAsync, FinishAsync, RenewAsync);
+        var released = false;
         try
         {
             if (!_running)
             {
                 // Stopping: give them back for whichever worker comes next.
-                await _store.ReleaseAsync(Owner, items.Select(i => i.Id).ToList(), ct);
+                released = true;
+                await GiveBackAsync(items.Select(i => i.Id).ToList());
                 return;
             }
-            try
-            {
-                await work(items, dispatch, ct);
-            }
-            finally
-            {
-                var rest = items.Select(i => i.Id).Where(id => !dispatch.Handed.Contains(id)).Concat(dispatch.Released).ToList();
-                if (rest.Count > 0)
-                {
-                    await _store.ReleaseAsync(Owner, rest, ct);
-                }
-            }
+            var dispatch = await DispatchAsync(items, work);
+            released = dispatch.Released.Count > 0;
         }
         catch (Exception e)
         {
-            _log.LogWarning(e, "{Work}: items handed over could not all be started or given back; their lease will run out", _settings.Work);
+            released = true;
+            _log.LogWarning(e, "{Work}: items handed over could not all be started; those not given back wait for their lease to run out", _settings.Work);
         }
         finally
         {
             Unreserve(reserved);
+            if (released)
+            {
+                // Due again (a receiver at its limit, a failed read): the claim looks for them.
+                _signal.Notify();
+            }
         }
     }
 
@@ -449,7 +490,9 @@ public sealed class LeaseQueue<TItem, TOutcome>
     private async Task DrainAsync()
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (_slots.CurrentCount < _settings.MaxInFlight && System.Diagnostics.Stopwatch.GetElapsedTime(started) < _settings.Drain)
+        // Hand-overs under way hold a reservation until their jobs have started: they drain too.
+        while ((_slots.CurrentCount < _settings.MaxInFlight || Volatile.Read(ref _reserved) > 0)
+            && System.Diagnostics.Stopwatch.GetElapsedTime(started) < _settings.Drain)
         {
             await Task.Delay(50);
         }

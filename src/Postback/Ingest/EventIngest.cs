@@ -160,24 +160,19 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         }
         if (handed.Count > 0)
         {
-            // The worker gets the orders as stored (the last event's merge) and the profiles
-            // routing read, as its claim would have read them.
+            // The worker gets the orders as stored (the last event's merge), as its claim would
+            // have read them; it reads the profiles again, as they are when it sends.
             var handedOrders = new Dictionary<long, OrderData>();
-            var handedProfiles = new Dictionary<long, ExportProfile>();
-            foreach (var (_, delivery, profile) in newDeliveries)
+            foreach (var delivery in handed)
             {
-                if (delivery.LeaseOwner is not null && !handedOrders.ContainsKey(delivery.OrderKey))
+                if (!handedOrders.ContainsKey(delivery.OrderKey))
                 {
                     handedOrders[delivery.OrderKey] = OrderJson.Deserialize(delivery.Order!.Data);
-                }
-                if (delivery.LeaseOwner is not null)
-                {
-                    handedProfiles.TryAdd(profile.Id, profile);
                 }
             }
             signal.HandOver(handed.Select(d => new ClaimedDelivery(
                 d.Id, d.OrganizationId, d.ProfileId, d.OrderKey, d.OrderId, d.CustomerId, d.CustomerType, d.Endpoint, d.Attempts,
-                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count, handedOrders, handedProfiles);
+                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count, handedOrders);
         }
 
         // Ids exist only after the save.
@@ -211,7 +206,8 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         {
             return [];
         }
-        var lease = signal.LeaseFrom(now);
+        // From now, not from the ingest's start: the lookups and the gate took time.
+        var lease = signal.LeaseFrom(time.GetUtcNow());
         var handed = due.Take(granted).Select(d => d.Delivery).ToList();
         foreach (var delivery in handed)
         {

@@ -374,6 +374,54 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         await running;
     }
 
+    [Fact]
+    public async Task A_failed_ingest_gives_its_reservation_back_and_leaves_nothing_leased()
+    {
+        var db = Db();
+        db.ExportProfiles.Add(new ExportProfile { OrganizationId = 1, Name = "now", PostbackUrl = "http://127.0.0.1:9/now", Routes = [new(["new_sale"])] });
+        await db.SaveChangesAsync();
+        var signal = new DeliverySignal();
+        var queue = new LeaseQueue<ClaimedDelivery, DeliveryOutcome>(
+            new LeaseQueueSettings { Work = "test", MaxInFlight = 8, ClaimBatch = 8, Lease = TimeSpan.FromSeconds(30), Poll = TimeSpan.FromHours(1) },
+            new NoClaims(Deliveries()), new HoldingWork(), signal, Time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        signal.Attach(queue, new EndpointHealth(3, 100));
+        using var stop = new CancellationTokenSource();
+        var running = queue.RunAsync(stop.Token);
+        await DeliveryScenario.WaitUntilAsync(() => Task.FromResult(signal.Reserve(1) == 1), TimeSpan.FromSeconds(30), () => "the queue never started");
+        signal.Unreserve(1);
+
+        var failing = new FailingSave(Ingest);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => new EventIngest(Db(), Time, signal, failing).IngestAsync(1,
+            [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 2102}"""))], default));
+        Assert.True(failing.Leased > 0, "the ingest never asked to store a leased delivery");
+        Assert.Equal(8, signal.Reserve(8));
+        signal.Unreserve(8);
+        Assert.False(await Db().Deliveries.AnyAsync(d => d.OrderId == 2102));
+
+        await stop.CancelAsync();
+        await running;
+    }
+
+    // Refuses every save, after noting how many deliveries it was given leased.
+    private sealed class FailingSave(IIngestStore inner) : IIngestStore
+    {
+        public int Leased;
+
+        public Task<Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>
+            inner.BeginLookupsAsync(db, ct);
+
+        public Task<IReadOnlyList<string>> StageInboundAsync(
+            PostbackDb db, long organizationId, InboundPostback inbound, IngestedEvent result, HashSet<string> staged, CancellationToken ct) =>
+            inner.StageInboundAsync(db, organizationId, inbound, result, staged, ct);
+
+        public Task SaveAsync(
+            PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct)
+        {
+            Leased += deliveries.Count(d => d.LeaseOwner is not null);
+            throw new InvalidOperationException("the database refused the ingest");
+        }
+    }
+
     // Holds every job it is given until Release; records the first batch handed to it.
     private sealed class HoldingWork : ILeaseWork<ClaimedDelivery, DeliveryOutcome>
     {
