@@ -8,7 +8,7 @@ using Postback.Plugins;
 
 namespace Postback.Storage.Stores;
 
-/// How an ingest's rows reach the database (Orders/EventIngest.cs builds them; the orders it
+/// How an ingest's rows reach the database (Ingest/EventIngest.cs builds them; the orders it
 /// read are tracked by the context, the new orders, events and deliveries are not):
 /// Storage/Sqlite writes them with prepared statements, Storage/Postgres adds them to the
 /// context and saves. Either way, they and everything else the context tracks are stored in
