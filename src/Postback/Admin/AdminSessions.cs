@@ -28,7 +28,7 @@ public static class AdminSessions
     public static async Task<string> StartAsync(PostbackDb db, long organizationId, string method, DateTimeOffset now, TimeSpan length, CancellationToken ct)
     {
         // Expired sessions go when a new one starts: the table stays as small as the logins.
-        await db.AdminSessions.Where(s => s.ExpiresAt < now).ExecuteDeleteAsync(ct);
+        await db.WriteInTurnAsync(() => db.AdminSessions.Where(s => s.ExpiresAt < now).ExecuteDeleteAsync(ct), ct);
         var session = new AdminSession
         {
             Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
@@ -38,7 +38,7 @@ public static class AdminSessions
             ExpiresAt = now + length,
         };
         db.AdminSessions.Add(session);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return session.Id;
     }
 
@@ -47,15 +47,15 @@ public static class AdminSessions
 
     /// Sliding expiry, as the cookie's: each use moves the end, at most once a minute.
     public static Task ExtendAsync(PostbackDb db, string id, DateTimeOffset now, TimeSpan length, CancellationToken ct) =>
-        db.AdminSessions.Where(s => s.Id == id && s.ExpiresAt < now + length - TimeSpan.FromMinutes(1))
-            .ExecuteUpdateAsync(u => u.SetProperty(s => s.ExpiresAt, now + length), ct);
+        db.WriteInTurnAsync(() => db.AdminSessions.Where(s => s.Id == id && s.ExpiresAt < now + length - TimeSpan.FromMinutes(1))
+            .ExecuteUpdateAsync(u => u.SetProperty(s => s.ExpiresAt, now + length), ct), ct);
 
     public static Task<int> EndAsync(PostbackDb db, string id, CancellationToken ct) =>
-        db.AdminSessions.Where(s => s.Id == id).ExecuteDeleteAsync(ct);
+        db.WriteInTurnAsync(() => db.AdminSessions.Where(s => s.Id == id).ExecuteDeleteAsync(ct), ct);
 
     /// Every session of the organization but the one given: "log out everywhere else".
     public static Task<int> EndOthersAsync(PostbackDb db, long organizationId, string? keep, CancellationToken ct) =>
-        db.AdminSessions.Where(s => s.OrganizationId == organizationId && s.Id != keep).ExecuteDeleteAsync(ct);
+        db.WriteInTurnAsync(() => db.AdminSessions.Where(s => s.OrganizationId == organizationId && s.Id != keep).ExecuteDeleteAsync(ct), ct);
 }
 
 internal sealed class AdminSessionConfiguration : IEntityTypeConfiguration<AdminSession>

@@ -133,7 +133,7 @@ public static class ConfirmationOperations
         // clean: pending, with no message, error or status code from the round before (those
         // stay in that round's attempts and in the customer's history).
         var round = existing.Round;
-        var changed = await db.Confirmations
+        var changed = await db.WriteInTurnAsync(() => db.Confirmations
             .Where(c => c.Id == existing.Id && c.Round == round && (c.LeaseUntil == null || c.LeaseUntil < now))
             .ExecuteUpdateAsync(s => s
                 .SetProperty(c => c.Round, round + 1)
@@ -147,7 +147,7 @@ public static class ConfirmationOperations
                 .SetProperty(c => c.LastStatusCode, (int?)null)
                 .SetProperty(c => c.LastAttemptAt, (DateTimeOffset?)null)
                 .SetProperty(c => c.LeaseOwner, (string?)null)
-                .SetProperty(c => c.LeaseUntil, (DateTimeOffset?)null), ct);
+                .SetProperty(c => c.LeaseUntil, (DateTimeOffset?)null), ct), ct);
         if (changed == 0)
         {
             return new(ConfirmOutcome.InFlight, existing, $"the confirmation of order {orderId} is being sent right now; wait for its answer");
@@ -225,7 +225,7 @@ public static class ConfirmationOperations
         db.Confirmations.Add(confirmation);
         try
         {
-            await db.SaveChangesAsync(ct);
+            await db.SaveChangesInTurnAsync(ct);
             return confirmation;
         }
         catch (DbUpdateException e) when (DatabaseErrors.IsUniqueViolation(e))

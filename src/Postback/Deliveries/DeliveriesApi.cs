@@ -165,12 +165,12 @@ internal static class DeliveriesApi
         }
         var organizationId = user.OrganizationId();
         var now = time.GetUtcNow();
-        var count = await Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
+        var count = await db.WriteInTurnAsync(() => Filter(db.Deliveries.Where(d => d.OrganizationId == organizationId && (d.LeaseUntil == null || d.LeaseUntil < now)),
                 filter.ProfileId, DeliveryStatus.Pending, filter.From, filter.To)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
-                .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+                .SetProperty(d => d.LastError, "cancelled by an operator"), ct), ct);
         Infrastructure.PostbackMetrics.DeliveriesCancelled(count);
         return TypedResults.Ok(new BulkResult(count));
     }

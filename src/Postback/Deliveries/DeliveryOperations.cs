@@ -54,14 +54,14 @@ public static class DeliveryOperations
     {
         // One conditional statement, so a worker claiming the delivery at the same moment
         // either wins (InFlight) or sees it already due again.
-        var changed = await InTurn(db, db.Deliveries
+        var changed = await db.WriteInTurnAsync(() => InTurn(db, db.Deliveries
             .Where(d => d.OrganizationId == organizationId && d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now)))
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Pending)
                 .SetProperty(d => d.DueAt, now)
                 .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null)
                 .SetProperty(d => d.LeaseOwner, (string?)null)
-                .SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct);
+                .SetProperty(d => d.LeaseUntil, (DateTimeOffset?)null), ct), ct);
         var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
         if (delivery is null)
         {
@@ -78,12 +78,12 @@ public static class DeliveryOperations
     public static async Task<(RetryOutcome Outcome, Delivery? Delivery)> CancelAsync(
         PostbackDb db, long organizationId, long id, DateTimeOffset now, CancellationToken ct)
     {
-        var changed = await db.Deliveries
+        var changed = await db.WriteInTurnAsync(() => db.Deliveries
             .Where(d => d.OrganizationId == organizationId && d.Id == id && d.Status == DeliveryStatus.Pending && (d.LeaseUntil == null || d.LeaseUntil < now))
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Cancelled)
                 .SetProperty(d => d.CompletedAt, now)
-                .SetProperty(d => d.LastError, "cancelled by an operator"), ct);
+                .SetProperty(d => d.LastError, "cancelled by an operator"), ct), ct);
         Infrastructure.PostbackMetrics.DeliveriesCancelled(changed);
         var delivery = await db.Deliveries.AsNoTracking().FirstOrDefaultAsync(d => d.OrganizationId == organizationId && d.Id == id, ct);
         if (delivery is null)
@@ -107,12 +107,12 @@ public static class DeliveryOperations
     /// the default never repeats what a receiver already took.
     public static async Task<int> ReplayAsync(PostbackDb db, long organizationId, BulkFilter filter, DateTimeOffset now, DeliverySignal signal, CancellationToken ct)
     {
-        var count = await Replayable(db, organizationId, filter, now)
+        var count = await db.WriteInTurnAsync(() => Replayable(db, organizationId, filter, now)
             .Take(MaxBulk)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DeliveryStatus.Pending)
                 .SetProperty(d => d.DueAt, now)
-                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null), ct);
+                .SetProperty(d => d.CompletedAt, (DateTimeOffset?)null), ct), ct);
         signal.Notify();
         return count;
     }

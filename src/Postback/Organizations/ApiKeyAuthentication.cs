@@ -48,8 +48,8 @@ public sealed class ApiKeyAuthenticationHandler(
             if (found is not null)
             {
                 // "Last used" is as fresh as this cache: one write per key per CacheFor, not one per call.
-                await db.ApiKeys.Where(k => k.Id == found.Id)
-                    .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, time.GetUtcNow()), Context.RequestAborted);
+                await db.WriteInTurnAsync(() => db.ApiKeys.Where(k => k.Id == found.Id)
+                    .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, time.GetUtcNow()), Context.RequestAborted), Context.RequestAborted);
             }
             return found;
         });

@@ -37,7 +37,7 @@ public static partial class PluginInstanceOperations
             UpdatedAt = now,
         };
         db.PluginInstances.Add(instance);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (instance, errors);
     }
 
@@ -60,14 +60,14 @@ public static partial class PluginInstanceOperations
         instance.ImportUnknownSkus = input.ImportUnknownSkus ?? instance.ImportUnknownSkus;
         instance.Enabled = input.Enabled ?? instance.Enabled;
         instance.UpdatedAt = now;
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return errors;
     }
 
     public static async Task DeleteAsync(PostbackDb db, PluginInstance instance, CancellationToken ct)
     {
         db.PluginInstances.Remove(instance);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
     }
 
     /// A page of the inbound log, newest first.

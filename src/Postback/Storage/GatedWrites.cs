@@ -12,31 +12,42 @@ public static class GatedWrites
 {
     private static readonly WriteGate NoGate = new(serialize: false);
 
-    public static async Task<int> SaveChangesInTurnAsync(this PostbackDb db, CancellationToken ct)
-    {
-        using (await GateOf(db).EnterAsync(ct))
-        {
-            return await db.SaveChangesAsync(ct);
-        }
-    }
+    // Set while this flow holds its turn: a gated write made inside another's turn (an
+    // organization created with its first admin, in one transaction) runs in that turn rather
+    // than waiting for the gate it holds.
+    private static readonly AsyncLocal<bool> Holding = new();
+
+    public static Task<int> SaveChangesInTurnAsync(this PostbackDb db, CancellationToken ct) =>
+        db.WriteInTurnAsync(() => db.SaveChangesAsync(ct), ct);
 
     /// A write of more than one statement (a transaction of its own around a SaveChanges and an
-    /// update), all of it in one turn.
+    /// update), or a single ExecuteUpdate/ExecuteDelete, all of it in one turn.
     public static async Task<T> WriteInTurnAsync<T>(this PostbackDb db, Func<Task<T>> write, CancellationToken ct)
     {
-        using (await GateOf(db).EnterAsync(ct))
+        if (Holding.Value)
         {
             return await write();
         }
-    }
-
-    public static async Task WriteInTurnAsync(this PostbackDb db, Func<Task> write, CancellationToken ct)
-    {
         using (await GateOf(db).EnterAsync(ct))
         {
-            await write();
+            Holding.Value = true;
+            try
+            {
+                return await write();
+            }
+            finally
+            {
+                Holding.Value = false;
+            }
         }
     }
+
+    public static Task WriteInTurnAsync(this PostbackDb db, Func<Task> write, CancellationToken ct) =>
+        db.WriteInTurnAsync(async () =>
+        {
+            await write();
+            return true;
+        }, ct);
 
     private static WriteGate GateOf(PostbackDb db) =>
         db.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.ApplicationServiceProvider?.GetService<WriteGate>() ?? NoGate;

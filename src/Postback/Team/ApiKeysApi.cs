@@ -62,7 +62,7 @@ public static class ApiKeyOperations
             CreatedAt = time.GetUtcNow(),
         };
         db.ApiKeys.Add(entity);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return new CreatedApiKeyView(entity.Id, entity.Name, entity.Role, entity.Prefix, entity.CreatedAt, key);
     }
 
@@ -75,7 +75,7 @@ public static class ApiKeyOperations
             return false;
         }
         key.RevokedAt = time.GetUtcNow();
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         // This process stops accepting it now; others within the authentication cache's lifetime.
         cache.Remove(ApiKeyAuthenticationHandler.CacheKey(key.KeyHash));
         return true;

@@ -247,7 +247,7 @@ public sealed class AuditMiddleware(RequestDelegate next)
             ResourceId = http.Request.RouteValues.Where(v => v.Key is "id" or "orderId" or "sku" or "campaignId" or "customerId" or "runId")
                 .Select(v => Convert.ToString(v.Value, CultureInfo.InvariantCulture)).FirstOrDefault(),
         });
-        await db.SaveChangesAsync(http.RequestAborted);
+        await db.SaveChangesInTurnAsync(http.RequestAborted);
     }
 
     // "/api/v1/deliveries/5/retry" → "deliveries"; "/admin/orders/7" → "orders".

@@ -22,7 +22,7 @@ public sealed class Bootstrap(
         {
             organization = new Organization { Name = "Default organization", CompanyId = 1, CreatedAt = time.GetUtcNow() };
             db.Organizations.Add(organization);
-            await db.SaveChangesAsync(ct);
+            await db.SaveChangesInTurnAsync(ct);
             log.LogInformation("Created the first organization (id {OrganizationId}, companyId {CompanyId})", organization.Id, organization.CompanyId);
 
             if (string.IsNullOrEmpty(configuredKey))
@@ -70,6 +70,6 @@ public sealed class Bootstrap(
             Role = Team.Roles.Admin,
             CreatedAt = time.GetUtcNow(),
         });
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
     }
 }

@@ -90,7 +90,7 @@ public sealed class OrganizationSettings(PostbackDb db, UserAccounts accounts, T
         organization.Name = input.Name!.Trim();
         organization.CompanyId = input.CompanyId!.Value;
         organization.TimeZone = input.TimeZone ?? organization.TimeZone;
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (organization, errors, false);
     }
 
@@ -116,18 +116,22 @@ public sealed class OrganizationSettings(PostbackDb db, UserAccounts accounts, T
             errors.Add("adminEmail", $"'{input.AdminEmail!.Trim()}' already has an account");
             return (null, errors, true);
         }
-        // The organization and its first admin together: neither exists without the other.
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
-        var organization = new Organization { Name = input.Name!.Trim(), CompanyId = input.CompanyId!.Value, TimeZone = input.TimeZone ?? "UTC", CreatedAt = time.GetUtcNow() };
-        db.Organizations.Add(organization);
-        await db.SaveChangesAsync(ct);
-        var (admin, adminErrors, conflict) = await accounts.CreateAsync(organization.Id, new UserInput(input.AdminEmail, Roles.Admin, null), ct);
-        if (admin is null)
+        // The organization and its first admin together: neither exists without the other; one
+        // turn at the write gate for the whole transaction.
+        return await db.WriteInTurnAsync(async () =>
         {
-            return (null, adminErrors, conflict);
-        }
-        await transaction.CommitAsync(ct);
-        return (new CreatedOrganizationView(OrganizationView.From(organization), admin), errors, false);
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            var organization = new Organization { Name = input.Name!.Trim(), CompanyId = input.CompanyId!.Value, TimeZone = input.TimeZone ?? "UTC", CreatedAt = time.GetUtcNow() };
+            db.Organizations.Add(organization);
+            await db.SaveChangesAsync(ct);
+            var (admin, adminErrors, conflict) = await accounts.CreateAsync(organization.Id, new UserInput(input.AdminEmail, Roles.Admin, null), ct);
+            if (admin is null)
+            {
+                return ((CreatedOrganizationView?)null, adminErrors, conflict);
+            }
+            await transaction.CommitAsync(ct);
+            return (new CreatedOrganizationView(OrganizationView.From(organization), admin), errors, false);
+        }, ct);
     }
 
     public Task<List<Organization>> ListAllAsync(CancellationToken ct) =>

@@ -101,7 +101,7 @@ public sealed class UserAccounts(PostbackDb db, TimeProvider time)
         };
         user.PasswordHash = Hasher.HashPassword(user, input.Password ?? temporary!);
         db.Users.Add(user);
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (new InvitedUserView(UserView.From(user), temporary), errors, false);
     }
 
@@ -124,7 +124,7 @@ public sealed class UserAccounts(PostbackDb db, TimeProvider time)
             user.PasswordHash = Hasher.HashPassword(user, password);
         }
         user.LastLoginAt = time.GetUtcNow();
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return user;
     }
 
@@ -164,7 +164,7 @@ public sealed class UserAccounts(PostbackDb db, TimeProvider time)
             // The user's sessions carry the old role or predate the disabling: they end.
             user.SessionVersion++;
         }
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (user, errors, false);
     }
 
@@ -180,7 +180,7 @@ public sealed class UserAccounts(PostbackDb db, TimeProvider time)
         user.PasswordHash = Hasher.HashPassword(user, temporary);
         user.MustChangePassword = true;
         user.SessionVersion++;
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return temporary;
     }
 
@@ -207,7 +207,7 @@ public sealed class UserAccounts(PostbackDb db, TimeProvider time)
         user.PasswordHash = Hasher.HashPassword(user, next!);
         user.MustChangePassword = false;
         user.SessionVersion++;
-        await db.SaveChangesAsync(ct);
+        await db.SaveChangesInTurnAsync(ct);
         return (true, errors);
     }
 
