@@ -22,8 +22,9 @@ public sealed class DeliverySignal : WakeSignal
         _queue = queue;
     }
 
-    /// Room for up to `wanted` deliveries to store leased (0 when no worker runs here or its
-    /// slots are taken); what Reserve grants goes back through HandOver or Unreserve.
+    /// Room for up to `wanted` deliveries to store leased (0 when no worker runs here, due
+    /// deliveries wait for its claim, or its slots are taken); what Reserve grants goes back
+    /// through HandOver or Unreserve.
     public int Reserve(int wanted) => _queue?.Reserve(wanted) ?? 0;
 
     public void Unreserve(int count) => _queue?.Unreserve(count);
