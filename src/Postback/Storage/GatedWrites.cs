@@ -1,5 +1,3 @@
-using Microsoft.EntityFrameworkCore.Infrastructure;
-
 namespace Postback.Storage;
 
 /// The writes features make through their request's own context (an operator's edit of a
@@ -49,6 +47,5 @@ public static class GatedWrites
             return true;
         }, ct);
 
-    private static WriteGate GateOf(PostbackDb db) =>
-        db.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.ApplicationServiceProvider?.GetService<WriteGate>() ?? NoGate;
+    private static WriteGate GateOf(PostbackDb db) => db.HubService<WriteGate>() ?? NoGate;
 }

@@ -57,11 +57,14 @@ public abstract class PostbackDb(DbContextOptions options) : DbContext(options)
         }
     }
 
-    // Through the application's services: pooled contexts are built without a request. Team
-    // registers the audit log's hook; a context built without the hub's services has none.
-    private ISaveHook? SaveHook() =>
+    // Team registers the audit log's hook; a context built without the hub's services has none.
+    private ISaveHook? SaveHook() => HubService<ISaveHook>();
+
+    /// A service of the hub this context was made by, through the application's services
+    /// (pooled contexts are built without a request); null for a context made outside a hub.
+    internal T? HubService<T>() where T : class =>
         this.GetService<Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptions>()
-            .FindExtension<Microsoft.EntityFrameworkCore.Infrastructure.CoreOptionsExtension>()?.ApplicationServiceProvider?.GetService<ISaveHook>();
+            .FindExtension<Microsoft.EntityFrameworkCore.Infrastructure.CoreOptionsExtension>()?.ApplicationServiceProvider?.GetService<T>();
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
