@@ -47,16 +47,8 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         var now = time.GetUtcNow();
         await using var reads = await store.BeginLookupsAsync(db, ct);
         var givenIds = events.Where(e => e.EventId is not null).Select(e => e.EventId!).Distinct().ToList();
-        var seen = givenIds.Count == 0
-            ? []
-            : await db.OrderEvents.AsNoTracking()
-                .Where(e => e.OrganizationId == organizationId && givenIds.Contains(e.EventId))
-                .ToDictionaryAsync(e => e.EventId, ct);
-
-        var orderIds = events.Select(e => e.Order.OrderId).Distinct().ToList();
-        var orders = await db.Orders
-            .Where(o => o.OrganizationId == organizationId && orderIds.Contains(o.OrderId))
-            .ToDictionaryAsync(o => o.OrderId, ct);
+        var seen = await store.FindEventsAsync(db, organizationId, givenIds, ct);
+        var orders = await store.FindOrdersAsync(db, organizationId, events.Select(e => e.Order.OrderId).Distinct().ToList(), ct);
         var merged = orders.ToDictionary(o => o.Key, o => OrderJson.Deserialize(o.Value.Data));
         var routing = await RoutingContext.LoadAsync(db, organizationId, events.Select(e => e.Order), ct);
         if (reads is not null)

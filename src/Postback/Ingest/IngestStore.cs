@@ -13,6 +13,12 @@ public interface IIngestStore
     /// What the ingest's lookups run in; null when nothing is needed.
     Task<IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct);
 
+    /// The organization's events already stored under these event ids (not tracked), by event id.
+    Task<Dictionary<string, OrderEvent>> FindEventsAsync(PostbackDb db, long organizationId, IReadOnlyList<string> eventIds, CancellationToken ct);
+
+    /// The organization's orders with these order ids, tracked (the ingest changes them), by order id.
+    Task<Dictionary<long, StoredOrder>> FindOrdersAsync(PostbackDb db, long organizationId, IReadOnlyList<long> orderIds, CancellationToken ct);
+
     /// Adds what an inbound postback stores with its event (the SKUs to import, its inbound-log
     /// row) to the context, for SaveAsync to store in the same transaction. Returns the SKUs it
     /// imports.

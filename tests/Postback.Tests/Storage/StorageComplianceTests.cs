@@ -100,6 +100,32 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ingest_lookups_find_an_organizations_own_events_and_orders_by_id()
+    {
+        foreach (var organization in new long[] { 1, 2 })
+        {
+            await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(organization,
+                [new IncomingEvent("evt-look", "new_sale", null, Order($$"""{"orderId": 1010, "firstName": "Org{{organization}}"}"""))], default);
+        }
+
+        var db = Db();
+        var events = await Ingest.FindEventsAsync(db, 2, ["evt-look", "EVT-LOOK", "evt-none"], default);
+        var found = Assert.Single(events);
+        Assert.Equal("evt-look", found.Key);
+        Assert.Equal(2, found.Value.OrganizationId);
+        Assert.Equal(1010, found.Value.OrderId);
+        Assert.Empty(await Ingest.FindEventsAsync(db, 2, [], default));
+
+        var orders = await Ingest.FindOrdersAsync(db, 2, [1010, 1011], default);
+        var order = Assert.Single(orders);
+        Assert.Equal(1010, order.Key);
+        Assert.Equal("Org2", OrderJson.Deserialize(order.Value.Data).Get("firstName"));
+        // Tracked: the ingest changes the orders it found and saves them.
+        Assert.Equal(EntityState.Unchanged, db.Entry(order.Value).State);
+        Assert.Empty(db.ChangeTracker.Entries<OrderEvent>());
+    }
+
+    [Fact]
     public async Task An_order_is_upserted_by_order_id_and_its_fields_merged()
     {
         await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1,
@@ -409,6 +435,12 @@ public abstract class StorageComplianceTests : IAsyncLifetime
 
         public Task<Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>
             inner.BeginLookupsAsync(db, ct);
+
+        public Task<Dictionary<string, OrderEvent>> FindEventsAsync(PostbackDb db, long organizationId, IReadOnlyList<string> eventIds, CancellationToken ct) =>
+            inner.FindEventsAsync(db, organizationId, eventIds, ct);
+
+        public Task<Dictionary<long, StoredOrder>> FindOrdersAsync(PostbackDb db, long organizationId, IReadOnlyList<long> orderIds, CancellationToken ct) =>
+            inner.FindOrdersAsync(db, organizationId, orderIds, ct);
 
         public Task<IReadOnlyList<string>> StageInboundAsync(
             PostbackDb db, long organizationId, InboundPostback inbound, IngestedEvent result, HashSet<string> staged, CancellationToken ct) =>

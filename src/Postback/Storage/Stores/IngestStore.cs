@@ -10,14 +10,28 @@ namespace Postback.Storage.Stores;
 
 /// How an ingest's rows reach the database (Ingest/EventIngest.cs builds them; the orders it
 /// read are tracked by the context, the new orders, events and deliveries are not):
-/// Storage/Sqlite writes them with prepared statements, Storage/Postgres adds them to the
-/// context and saves. Either way, they and everything else the context tracks are stored in
+/// Storage/Sqlite writes them with prepared statements, Storage/Postgres with one INSERT per
+/// table. Either way, they and everything else the context tracks are stored in
 /// one transaction, under the write gate.
 public abstract class IngestStore : IIngestStore
 {
     /// What the ingest's lookups run in; null when nothing is needed.
     public virtual Task<IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>
         Task.FromResult<IDbContextTransaction?>(null);
+
+    public virtual async Task<Dictionary<string, OrderEvent>> FindEventsAsync(
+        PostbackDb db, long organizationId, IReadOnlyList<string> eventIds, CancellationToken ct) =>
+        eventIds.Count == 0
+            ? []
+            : await db.OrderEvents.AsNoTracking()
+                .Where(e => e.OrganizationId == organizationId && eventIds.Contains(e.EventId))
+                .ToDictionaryAsync(e => e.EventId, ct);
+
+    public virtual async Task<Dictionary<long, StoredOrder>> FindOrdersAsync(
+        PostbackDb db, long organizationId, IReadOnlyList<long> orderIds, CancellationToken ct) =>
+        await db.Orders
+            .Where(o => o.OrganizationId == organizationId && orderIds.Contains(o.OrderId))
+            .ToDictionaryAsync(o => o.OrderId, ct);
 
     /// Adds what an inbound postback stores with its event to the context, for SaveAsync to
     /// store in the same transaction, so a postback is stored whole or not at all: the SKUs the
