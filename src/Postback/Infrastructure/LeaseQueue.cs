@@ -178,7 +178,7 @@ public sealed class LeaseQueue<TItem, TOutcome>
 
     // Room taken from the free slots by the claim in progress and by items promised to callers
     // that create them already leased (Reserve, HandOver), until they are started: neither
-    // counts on slots the other is about to fill.
+    // counts on slots the other is about to fill. A claim that is not behind takes at most half.
     private int _reserved;
     private volatile bool _running;
     // The last claim came back full: due items wait in the database and go first, so nothing is
@@ -256,7 +256,10 @@ public sealed class LeaseQueue<TItem, TOutcome>
         // Once the claim has run the items are ours until the lease ends, so nothing after it is
         // cancelled by a stop: they are worked on (and recorded) or released, never left leased.
         var now = _time.GetUtcNow();
-        var limit = TakeRoom(_settings.ClaimBatch);
+        // Caught up, a claim leaves half the free room to hand-overs: room it reserved for the
+        // length of its round trip was room no hand-over could take, so each ingest meanwhile
+        // left its deliveries to the next claim, which did the same again (bench/README.md).
+        var limit = TakeRoom(_behind ? _settings.ClaimBatch : Math.Min(_settings.ClaimBatch, Math.Max(1, FreeRoom() / 2)));
         if (limit <= 0)
         {
             return (0, []);
@@ -335,6 +338,8 @@ public sealed class LeaseQueue<TItem, TOutcome>
     /// full: they go first), or when the free slots are spoken for. What is reserved is given
     /// back by HandOver, or by Unreserve when the items were not stored after all.
     public int Reserve(int wanted) => _running && !_behind ? TakeRoom(wanted) : 0;
+
+    private int FreeRoom() => _slots.CurrentCount * _settings.ClaimPerSlot - Volatile.Read(ref _reserved);
 
     private int TakeRoom(int wanted)
     {

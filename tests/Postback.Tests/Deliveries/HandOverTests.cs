@@ -17,9 +17,17 @@ public sealed class HandOverTests
         public readonly List<long> Released = [];
         public int Claims;
         public int EmptyClaims;
+        // Set: the next claim tells its limit through Entered and waits for Hold.
+        public TaskCompletionSource? Hold;
+        public readonly TaskCompletionSource<int> Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public Task<IReadOnlyList<Item>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
+        public async Task<IReadOnlyList<Item>> ClaimAsync(Lease lease, int limit, CancellationToken ct)
         {
+            if (Hold is { } hold)
+            {
+                Entered.TrySetResult(limit);
+                await hold.Task;
+            }
             lock (this)
             {
                 var claimed = new List<Item>();
@@ -29,7 +37,7 @@ public sealed class HandOverTests
                 }
                 Claims++;
                 EmptyClaims += claimed.Count == 0 ? 1 : 0;
-                return Task.FromResult<IReadOnlyList<Item>>(claimed);
+                return claimed;
             }
         }
 
@@ -112,6 +120,28 @@ public sealed class HandOverTests
         await stop.CancelAsync();
         await running;
         Assert.Empty(store.Released);
+    }
+
+    [Fact]
+    public async Task A_claim_under_way_while_caught_up_leaves_half_the_free_room_to_hand_overs()
+    {
+        var store = new Store();
+        var signal = new WakeSignal();
+        var queue = Queue(store, new Work(), signal);
+        using var stop = new CancellationTokenSource();
+        var running = queue.RunAsync(stop.Token);
+        await Until(() => store.EmptyClaims > 0, "the first claim found nothing");
+
+        store.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        signal.Notify();
+        Assert.Equal(2, await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        // While it runs, an ingest can still hand over into the other half.
+        Assert.Equal(2, queue.Reserve(4));
+        queue.Unreserve(2);
+        store.Hold.SetResult();
+
+        await stop.CancelAsync();
+        await running;
     }
 
     [Fact]
