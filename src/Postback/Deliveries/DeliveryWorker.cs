@@ -51,6 +51,7 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
             Lease = TimeSpan.FromSeconds(_options.LeaseSeconds),
             Poll = TimeSpan.FromMilliseconds(_options.PollMilliseconds),
             Drain = TimeSpan.FromSeconds(_options.ShutdownSeconds),
+            TakesHandOvers = true,
         }, new HealthAwareClaims(store, _health), this, signal, time, log);
         signal.Attach(_queue, _health, this);
     }

@@ -88,6 +88,9 @@ public sealed record LeaseQueueSettings
     public int CompleteBatch { get; init; } = 1000;
     // Prefix of the lease owner, so a row's owner says which queue holds it.
     public string OwnerPrefix { get; init; } = "";
+    // Callers hand items over to this queue (Reserve, HandOver): a claim that is not behind
+    // leaves them half the free room. A queue nobody hands over to claims all it has room for.
+    public bool TakesHandOvers { get; init; }
 }
 
 /// What DispatchAsync does with each claimed item.
@@ -178,7 +181,8 @@ public sealed class LeaseQueue<TItem, TOutcome>
 
     // Room taken from the free slots by the claim in progress and by items promised to callers
     // that create them already leased (Reserve, HandOver), until they are started: neither
-    // counts on slots the other is about to fill. A claim that is not behind takes at most half.
+    // counts on slots the other is about to fill. On a queue that takes hand-overs, a claim that
+    // is not behind takes half the free room (the last free slot when only one is left).
     private int _reserved;
     private volatile bool _running;
     // The last claim came back full: due items wait in the database and go first, so nothing is
@@ -259,7 +263,9 @@ public sealed class LeaseQueue<TItem, TOutcome>
         // Caught up, a claim leaves half the free room to hand-overs: room it reserved for the
         // length of its round trip was room no hand-over could take, so each ingest meanwhile
         // left its deliveries to the next claim, which did the same again (bench/README.md).
-        var limit = TakeRoom(_behind ? _settings.ClaimBatch : Math.Min(_settings.ClaimBatch, Math.Max(1, FreeRoom() / 2)));
+        var limit = TakeRoom(_behind || !_settings.TakesHandOvers
+            ? _settings.ClaimBatch
+            : Math.Min(_settings.ClaimBatch, Math.Max(1, FreeRoom() / 2)));
         if (limit <= 0)
         {
             return (0, []);

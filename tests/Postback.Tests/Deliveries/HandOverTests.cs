@@ -79,8 +79,8 @@ public sealed class HandOverTests
         }
     }
 
-    private static LeaseQueue<Item, Item> Queue(Store store, Work work, WakeSignal signal) =>
-        new(new LeaseQueueSettings { Work = "test", MaxInFlight = 4, ClaimBatch = 4, Lease = TimeSpan.FromMinutes(1), Poll = TimeSpan.FromHours(1) },
+    private static LeaseQueue<Item, Item> Queue(Store store, Work work, WakeSignal signal, bool takesHandOvers = true) =>
+        new(new LeaseQueueSettings { Work = "test", MaxInFlight = 4, ClaimBatch = 4, Lease = TimeSpan.FromMinutes(1), Poll = TimeSpan.FromHours(1), TakesHandOvers = takesHandOvers },
             store, work, signal, TimeProvider.System, NullLogger.Instance);
 
     private static Task Until(Func<bool> condition, string what) =>
@@ -122,22 +122,25 @@ public sealed class HandOverTests
         Assert.Empty(store.Released);
     }
 
-    [Fact]
-    public async Task A_claim_under_way_while_caught_up_leaves_half_the_free_room_to_hand_overs()
+    [Theory]
+    [InlineData(true, 2)]
+    [InlineData(false, 4)]
+    public async Task A_claim_under_way_while_caught_up_leaves_half_the_free_room_to_hand_overs_on_a_queue_that_takes_them(
+        bool takesHandOvers, int claimLimit)
     {
         var store = new Store();
         var signal = new WakeSignal();
-        var queue = Queue(store, new Work(), signal);
+        var queue = Queue(store, new Work(), signal, takesHandOvers);
         using var stop = new CancellationTokenSource();
         var running = queue.RunAsync(stop.Token);
         await Until(() => store.EmptyClaims > 0, "the first claim found nothing");
 
         store.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         signal.Notify();
-        Assert.Equal(2, await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30)));
-        // While it runs, an ingest can still hand over into the other half.
-        Assert.Equal(2, queue.Reserve(4));
-        queue.Unreserve(2);
+        Assert.Equal(claimLimit, await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        // While it runs, an ingest can still hand over into what the claim left.
+        Assert.Equal(4 - claimLimit, queue.Reserve(4));
+        queue.Unreserve(4 - claimLimit);
         store.Hold.SetResult();
 
         await stop.CancelAsync();
