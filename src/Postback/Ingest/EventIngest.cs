@@ -45,16 +45,12 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         long organizationId, IReadOnlyList<IncomingEvent> events, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var reads = await store.BeginLookupsAsync(db, ct);
-        var givenIds = events.Where(e => e.EventId is not null).Select(e => e.EventId!).Distinct().ToList();
-        var seen = await store.FindEventsAsync(db, organizationId, givenIds, ct);
-        var orders = await store.FindOrdersAsync(db, organizationId, events.Select(e => e.Order.OrderId).Distinct().ToList(), ct);
+        var keys = new IngestKeys(
+            events.Where(e => e.EventId is not null).Select(e => e.EventId!).Distinct().ToList(),
+            events.Select(e => e.Order.OrderId).Distinct().ToList(),
+            events.SelectMany(e => e.Order.Items).Where(i => i.ProductId is not null).Select(i => i.ProductId!).Distinct().ToList());
+        var (seen, orders, profiles, recurring) = await store.ReadAsync(db, organizationId, keys, ct);
         var merged = orders.ToDictionary(o => o.Key, o => OrderJson.Deserialize(o.Value.Data));
-        var routing = await RoutingContext.LoadAsync(db, organizationId, events.Select(e => e.Order), ct);
-        if (reads is not null)
-        {
-            await reads.CommitAsync(ct);
-        }
 
         var results = new List<IngestedEvent>(events.Count);
         var newDeliveries = new List<(int Result, Delivery Delivery, ExportProfile Profile)>();
@@ -108,7 +104,7 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
             newEvents.Add(orderEvent);
             seen[orderEvent.EventId] = orderEvent;
 
-            foreach (var (profile, customerType, dueAt) in routing.Schedule(incoming.Type, data, orderEvent.OccurredAt))
+            foreach (var (profile, customerType, dueAt) in Scheduling.For(profiles, incoming.Type, data, orderEvent.OccurredAt, recurring.Contains))
             {
                 var delivery = new Delivery
                 {
@@ -217,32 +213,4 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                orderby d.Id
                select new ScheduledDelivery(d.Id, d.ProfileId, p == null ? "" : p.Name, d.CustomerType, d.DueAt, d.Status))
             .ToListAsync(ct);
-}
-
-/// The enabled profiles of an organization and the catalog facts routing needs, loaded once
-/// per ingest call.
-internal sealed class RoutingContext(IReadOnlyList<ExportProfile> profiles, HashSet<string> recurringProducts)
-{
-    public static async Task<RoutingContext> LoadAsync(PostbackDb db, long organizationId, IEnumerable<OrderData> orders, CancellationToken ct)
-    {
-        var profiles = await db.ExportProfiles.AsNoTracking()
-            // A file profile's rows are read from the events when its day's file is rendered: an
-            // event schedules no delivery for it.
-            .Where(p => p.OrganizationId == organizationId && p.Enabled && p.Type != ExportTypes.File)
-            .OrderBy(p => p.Id)
-            .ToListAsync(ct);
-        var productIds = profiles.Count == 0
-            ? []
-            : orders.SelectMany(o => o.Items).Where(i => i.ProductId is not null).Select(i => i.ProductId!).Distinct().ToList();
-        var recurring = productIds.Count == 0
-            ? []
-            : (await db.Products.AsNoTracking()
-                .Where(p => p.OrganizationId == organizationId && p.Recurring && productIds.Contains(p.ProductId))
-                .Select(p => p.ProductId)
-                .ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
-        return new RoutingContext(profiles, recurring);
-    }
-
-    public IReadOnlyList<Scheduled> Schedule(string eventType, OrderData order, DateTimeOffset occurredAt) =>
-        Scheduling.For(profiles, eventType, order, occurredAt, recurringProducts.Contains);
 }

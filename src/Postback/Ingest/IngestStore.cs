@@ -1,5 +1,5 @@
-using Microsoft.EntityFrameworkCore.Storage;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Orders;
 using Postback.Storage;
 
@@ -10,14 +10,11 @@ namespace Postback.Ingest;
 /// the context tracks are stored in one transaction, under the write gate.
 public interface IIngestStore
 {
-    /// What the ingest's lookups run in; null when nothing is needed.
-    Task<IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct);
-
-    /// The organization's events already stored under these event ids (not tracked), by event id.
-    Task<Dictionary<string, OrderEvent>> FindEventsAsync(PostbackDb db, long organizationId, IReadOnlyList<string> eventIds, CancellationToken ct);
-
-    /// The organization's orders with these order ids, tracked (the ingest changes them), by order id.
-    Task<Dictionary<long, StoredOrder>> FindOrdersAsync(PostbackDb db, long organizationId, IReadOnlyList<long> orderIds, CancellationToken ct);
+    /// Everything the ingest reads before it builds its rows: the organization's events already
+    /// stored under these event ids (not tracked), its orders with these order ids (tracked: the
+    /// ingest changes them), its profiles that route events (enabled, not file profiles; by id),
+    /// and which of these product ids are recurring products (read only when a profile routes).
+    Task<IngestReads> ReadAsync(PostbackDb db, long organizationId, IngestKeys keys, CancellationToken ct);
 
     /// Adds what an inbound postback stores with its event (the SKUs to import, its inbound-log
     /// row) to the context, for SaveAsync to store in the same transaction. Returns the SKUs it
@@ -30,3 +27,11 @@ public interface IIngestStore
     Task SaveAsync(
         PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct);
 }
+
+/// What an ingest looks up: event ids and order ids each given once, and the product ids of its
+/// orders' items.
+public sealed record IngestKeys(IReadOnlyList<string> EventIds, IReadOnlyList<long> OrderIds, IReadOnlyList<string> ProductIds);
+
+/// What IIngestStore.ReadAsync found: events by event id, orders by order id.
+public sealed record IngestReads(
+    Dictionary<string, OrderEvent> Events, Dictionary<long, StoredOrder> Orders, IReadOnlyList<ExportProfile> Profiles, IReadOnlySet<string> RecurringProducts);

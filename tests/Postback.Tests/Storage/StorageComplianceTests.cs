@@ -100,29 +100,56 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_ingest_lookups_find_an_organizations_own_events_and_orders_by_id()
+    public async Task The_ingest_reads_find_an_organizations_own_events_orders_routing_profiles_and_recurring_products()
     {
         foreach (var organization in new long[] { 1, 2 })
         {
             await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(organization,
                 [new IncomingEvent("evt-look", "new_sale", null, Order($$"""{"orderId": 1010, "firstName": "Org{{organization}}"}"""))], default);
         }
+        var setup = Db();
+        Assert.Empty((await Ingest.ReadAsync(setup, 2, new IngestKeys([], [1010], ["P-REC"]), default)).RecurringProducts);
+        foreach (var organization in new long[] { 1, 2 })
+        {
+            setup.Campaigns.Add(new Campaign
+            {
+                OrganizationId = organization, CampaignId = "259", Name = "Main", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow(),
+                Products =
+                [
+                    new Product { OrganizationId = organization, ProductId = "P-REC", Name = "Monthly", Recurring = organization == 2 },
+                    new Product { OrganizationId = organization, ProductId = "P-ONE", Name = "Once" },
+                ],
+            });
+        }
+        setup.ExportProfiles.AddRange(
+            new ExportProfile { OrganizationId = 2, Name = "second", PostbackUrl = "http://127.0.0.1:9/b", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow() },
+            new ExportProfile { OrganizationId = 2, Name = "first", PostbackUrl = "http://127.0.0.1:9/a", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow() },
+            new ExportProfile { OrganizationId = 2, Name = "off", PostbackUrl = "http://127.0.0.1:9/c", Enabled = false, CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow() },
+            new ExportProfile { OrganizationId = 1, Name = "other", PostbackUrl = "http://127.0.0.1:9/d", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow() });
+        await setup.SaveChangesAsync();
 
         var db = Db();
-        var events = await Ingest.FindEventsAsync(db, 2, ["evt-look", "EVT-LOOK", "evt-none"], default);
-        var found = Assert.Single(events);
+        var reads = await Ingest.ReadAsync(db, 2, new IngestKeys(["evt-look", "EVT-LOOK", "evt-none"], [1010, 1011], ["P-REC", "P-ONE", "P-NONE"]), default);
+        var found = Assert.Single(reads.Events);
         Assert.Equal("evt-look", found.Key);
         Assert.Equal(2, found.Value.OrganizationId);
         Assert.Equal(1010, found.Value.OrderId);
-        Assert.Empty(await Ingest.FindEventsAsync(db, 2, [], default));
+        Assert.Equal("new_sale", found.Value.Type);
+        Assert.Equal(Time.GetUtcNow(), found.Value.ReceivedAt);
 
-        var orders = await Ingest.FindOrdersAsync(db, 2, [1010, 1011], default);
-        var order = Assert.Single(orders);
+        var order = Assert.Single(reads.Orders);
         Assert.Equal(1010, order.Key);
         Assert.Equal("Org2", OrderJson.Deserialize(order.Value.Data).Get("firstName"));
+        Assert.Equal(1, order.Value.Version);
+        Assert.Equal(Time.GetUtcNow(), order.Value.CreatedAt);
         // Tracked: the ingest changes the orders it found and saves them.
         Assert.Equal(EntityState.Unchanged, db.Entry(order.Value).State);
         Assert.Empty(db.ChangeTracker.Entries<OrderEvent>());
+
+        // The enabled profiles, by id; the products that are recurring in this organization.
+        Assert.Equal(["second", "first"], reads.Profiles.Select(p => p.Name));
+        Assert.Equal(["P-REC"], reads.RecurringProducts);
+        Assert.Empty((await Ingest.ReadAsync(Db(), 2, new IngestKeys([], [], []), default)).Events);
     }
 
     [Fact]
@@ -179,6 +206,40 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         row.Version++;
         await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => stale.SaveChangesAsync());
         Assert.Equal("Austin", OrderJson.Deserialize((await Db().Orders.SingleAsync(o => o.OrderId == 1007)).Data).Get("city"));
+    }
+
+    [Fact]
+    public async Task The_ingest_store_refuses_an_order_changed_since_it_was_read_and_stores_nothing_of_that_ingest()
+    {
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1012, "firstName": "A"}"""))], default);
+        var db = Db();
+        var row = (await Ingest.ReadAsync(db, 1, new IngestKeys([], [1012], []), default)).Orders[1012];
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1012, "city": "Austin"}"""))], default);
+
+        row.Data = "{}";
+        row.Version++;
+        var now = Time.GetUtcNow();
+        var stale = new OrderEvent { OrganizationId = 1, EventId = "evt-stale", Type = "upsell", Order = row, OrderId = 1012, OccurredAt = now, ReceivedAt = now };
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => Ingest.SaveAsync(db, [row], [stale], [], default));
+
+        var stored = await Db().Orders.SingleAsync(o => o.OrderId == 1012);
+        Assert.Equal(2, stored.Version);
+        Assert.Equal("Austin", OrderJson.Deserialize(stored.Data).Get("city"));
+        Assert.False(await Db().OrderEvents.AnyAsync(e => e.EventId == "evt-stale"));
+    }
+
+    [Fact]
+    public async Task An_ingest_save_refused_on_one_table_stores_nothing_on_the_others()
+    {
+        await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent("evt-taken", "partial", null, Order("""{"orderId": 1013}"""))], default);
+        var now = Time.GetUtcNow();
+        var order = new StoredOrder { OrganizationId = 1, OrderId = 1014, Data = "{}", Version = 1, CreatedAt = now, UpdatedAt = now };
+        var taken = new OrderEvent { OrganizationId = 1, EventId = "evt-taken", Type = "new_sale", Order = order, OrderId = 1014, OccurredAt = now, ReceivedAt = now };
+
+        await Assert.ThrowsAnyAsync<DbUpdateException>(() => Ingest.SaveAsync(Db(), [order], [taken], [], default));
+
+        Assert.False(await Db().Orders.AnyAsync(o => o.OrderId == 1014));
+        Assert.Equal(1, await Db().OrderEvents.CountAsync(e => e.EventId == "evt-taken"));
     }
 
     [Fact]
@@ -433,14 +494,8 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     {
         public int Leased;
 
-        public Task<Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>
-            inner.BeginLookupsAsync(db, ct);
-
-        public Task<Dictionary<string, OrderEvent>> FindEventsAsync(PostbackDb db, long organizationId, IReadOnlyList<string> eventIds, CancellationToken ct) =>
-            inner.FindEventsAsync(db, organizationId, eventIds, ct);
-
-        public Task<Dictionary<long, StoredOrder>> FindOrdersAsync(PostbackDb db, long organizationId, IReadOnlyList<long> orderIds, CancellationToken ct) =>
-            inner.FindOrdersAsync(db, organizationId, orderIds, ct);
+        public Task<IngestReads> ReadAsync(PostbackDb db, long organizationId, IngestKeys keys, CancellationToken ct) =>
+            inner.ReadAsync(db, organizationId, keys, ct);
 
         public Task<IReadOnlyList<string>> StageInboundAsync(
             PostbackDb db, long organizationId, InboundPostback inbound, IngestedEvent result, HashSet<string> staged, CancellationToken ct) =>

@@ -1,7 +1,7 @@
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Postback.Catalog;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Ingest;
 using Postback.Orders;
 using Postback.Plugins;
@@ -15,23 +15,34 @@ namespace Postback.Storage.Stores;
 /// one transaction, under the write gate.
 public abstract class IngestStore : IIngestStore
 {
-    /// What the ingest's lookups run in; null when nothing is needed.
-    public virtual Task<IDbContextTransaction?> BeginLookupsAsync(PostbackDb db, CancellationToken ct) =>
-        Task.FromResult<IDbContextTransaction?>(null);
-
-    public virtual async Task<Dictionary<string, OrderEvent>> FindEventsAsync(
-        PostbackDb db, long organizationId, IReadOnlyList<string> eventIds, CancellationToken ct) =>
-        eventIds.Count == 0
+    /// The lookups as LINQ queries, one after another (SQLite: in-process, each costs no round
+    /// trip); PostgreSQL sends them together (Storage/Postgres).
+    public virtual async Task<IngestReads> ReadAsync(PostbackDb db, long organizationId, IngestKeys keys, CancellationToken ct)
+    {
+        var events = keys.EventIds.Count == 0
             ? []
             : await db.OrderEvents.AsNoTracking()
-                .Where(e => e.OrganizationId == organizationId && eventIds.Contains(e.EventId))
+                .Where(e => e.OrganizationId == organizationId && keys.EventIds.Contains(e.EventId))
                 .ToDictionaryAsync(e => e.EventId, ct);
-
-    public virtual async Task<Dictionary<long, StoredOrder>> FindOrdersAsync(
-        PostbackDb db, long organizationId, IReadOnlyList<long> orderIds, CancellationToken ct) =>
-        await db.Orders
-            .Where(o => o.OrganizationId == organizationId && orderIds.Contains(o.OrderId))
+        var orders = await db.Orders
+            .Where(o => o.OrganizationId == organizationId && keys.OrderIds.Contains(o.OrderId))
             .ToDictionaryAsync(o => o.OrderId, ct);
+        var profiles = await RoutingProfiles(db, organizationId).ToListAsync(ct);
+        var recurring = profiles.Count == 0 || keys.ProductIds.Count == 0
+            ? []
+            : (await db.Products.AsNoTracking()
+                .Where(p => p.OrganizationId == organizationId && p.Recurring && keys.ProductIds.Contains(p.ProductId))
+                .Select(p => p.ProductId)
+                .ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
+        return new IngestReads(events, orders, profiles, recurring);
+    }
+
+    /// The profiles that route an organization's events, by id. A file profile's rows are read
+    /// from the events when its day's file is rendered: an event schedules no delivery for it.
+    protected static IQueryable<ExportProfile> RoutingProfiles(PostbackDb db, long organizationId) =>
+        db.ExportProfiles.AsNoTracking()
+            .Where(p => p.OrganizationId == organizationId && p.Enabled && p.Type != ExportTypes.File)
+            .OrderBy(p => p.Id);
 
     /// Adds what an inbound postback stores with its event to the context, for SaveAsync to
     /// store in the same transaction, so a postback is stored whole or not at all: the SKUs the
