@@ -1,3 +1,4 @@
+using Postback.ExportProfiles;
 using Postback.Infrastructure;
 using Postback.Orders;
 
@@ -37,12 +38,19 @@ public sealed class DeliverySignal : WakeSignal
     /// limit): their deliveries wait for a claim rather than being handed over.
     public IReadOnlyList<string> Held(DateTimeOffset now) => _health?.Blocked(now) ?? [];
 
-    /// The stored, leased deliveries, for the worker to send now, with their orders (by order
-    /// key) as the ingest stored them: the worker need not read them again.
-    public void HandOver(IReadOnlyList<ClaimedDelivery> deliveries, int reserved, IReadOnlyDictionary<long, OrderData> orders)
+    /// The stored, leased deliveries, for the worker to send now, with what the ingest read for
+    /// them: the worker need not read it again.
+    public void HandOver(IReadOnlyList<ClaimedDelivery> deliveries, int reserved, HandOverContext context)
     {
         var queue = _queue ?? throw new InvalidOperationException("no delivery worker to hand over to");
         var worker = _worker;
-        queue.HandOver(deliveries, reserved, worker is null ? null : (items, dispatch, ct) => worker.DispatchAsync(items, orders, dispatch, ct));
+        queue.HandOver(deliveries, reserved, worker is null ? null : (items, dispatch, ct) => worker.DispatchAsync(items, context, dispatch, ct));
     }
 }
+
+/// What an ingest hands over with its deliveries: their orders as it stored them (by order key),
+/// the profiles it routed them by (by id), and the names of the orders' campaigns (by
+/// organization and campaign id; null when it did not look them all up).
+public sealed record HandOverContext(
+    IReadOnlyDictionary<long, OrderData> Orders, IReadOnlyDictionary<long, ExportProfile> Profiles,
+    IReadOnlyDictionary<(long, string), string>? CampaignNames);

@@ -73,6 +73,8 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         public Task ReleaseAsync(string owner, IReadOnlyCollection<long> ids, CancellationToken ct) => store.ReleaseAsync(owner, ids, ct);
     }
 
+    // The profiles are read here for claimed deliveries: one disabled, deleted or changed since
+    // the event was routed is seen as it is now.
     public async Task DispatchAsync(IReadOnlyList<ClaimedDelivery> claimed, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
     {
         await using var scope = _scopes.CreateAsyncScope();
@@ -80,28 +82,32 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
         var orderKeys = claimed.Select(c => c.OrderKey).Distinct().ToList();
         var orders = await db.Orders.AsNoTracking().Where(o => orderKeys.Contains(o.Id))
             .Select(o => new { o.Id, o.Data }).ToDictionaryAsync(o => o.Id, o => OrderJson.Deserialize(o.Data), ct);
-        await DispatchAsync(db, claimed, orders, dispatch, ct);
-    }
-
-    /// Deliveries an ingest in this process stored leased to this worker, with the orders as it
-    /// stored them (DeliverySignal.HandOver).
-    internal async Task DispatchAsync(
-        IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
-    {
-        await using var scope = _scopes.CreateAsyncScope();
-        await DispatchAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>(), claimed, orders, dispatch, ct);
-    }
-
-    // The profiles are read here, for claimed and handed-over deliveries alike: one disabled,
-    // deleted or changed since the event was routed is seen as it is now.
-    private async Task DispatchAsync(
-        PostbackDb db, IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
-    {
-        var now = _time.GetUtcNow();
         var profileIds = claimed.Select(c => c.ProfileId).Distinct().ToList();
         var profiles = await db.ExportProfiles.AsNoTracking().Where(p => profileIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
         var campaignNames = await CampaignNamesAsync(db, orders.Values, claimed, ct);
+        await DispatchAsync(claimed, orders, profiles, campaignNames, dispatch, ct);
+    }
 
+    /// Deliveries an ingest in this process stored leased to this worker, with what it read for
+    /// them (DeliverySignal.HandOver): the profiles they were routed by a moment ago, so they are
+    /// sent as routed, as a claim a moment later would have sent them.
+    internal async Task DispatchAsync(
+        IReadOnlyList<ClaimedDelivery> claimed, HandOverContext handed, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+    {
+        var campaignNames = handed.CampaignNames;
+        if (campaignNames is null)
+        {
+            await using var scope = _scopes.CreateAsyncScope();
+            campaignNames = await CampaignNamesAsync(scope.ServiceProvider.GetRequiredService<PostbackDb>(), handed.Orders.Values, claimed, ct);
+        }
+        await DispatchAsync(claimed, handed.Orders, handed.Profiles, campaignNames, dispatch, ct);
+    }
+
+    private async Task DispatchAsync(
+        IReadOnlyList<ClaimedDelivery> claimed, IReadOnlyDictionary<long, OrderData> orders, IReadOnlyDictionary<long, ExportProfile> profiles,
+        IReadOnlyDictionary<(long, string), string> campaignNames, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
         foreach (var claimedDelivery in claimed)
         {
             var delivery = claimedDelivery;

@@ -48,8 +48,9 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         var keys = new IngestKeys(
             events.Where(e => e.EventId is not null).Select(e => e.EventId!).Distinct().ToList(),
             events.Select(e => e.Order.OrderId).Distinct().ToList(),
-            events.SelectMany(e => e.Order.Items).Where(i => i.ProductId is not null).Select(i => i.ProductId!).Distinct().ToList());
-        var (seen, orders, profiles, recurring) = await store.ReadAsync(db, organizationId, keys, ct);
+            events.SelectMany(e => e.Order.Items).Where(i => i.ProductId is not null).Select(i => i.ProductId!).Distinct().ToList(),
+            events.Where(e => e.Order.CampaignId is not null).Select(e => e.Order.CampaignId!).Distinct().ToList());
+        var (seen, orders, profiles, recurring, campaignNames) = await store.ReadAsync(db, organizationId, keys, ct);
         var merged = orders.ToDictionary(o => o.Key, o => OrderJson.Deserialize(o.Value.Data));
 
         var results = new List<IngestedEvent>(events.Count);
@@ -149,7 +150,8 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
         if (handed.Count > 0)
         {
             // The worker gets the orders as stored (the last event's merge), as its claim would
-            // have read them; it reads the profiles again, as they are when it sends.
+            // have read them, the profiles they were routed by and the names of their campaigns,
+            // all read a moment ago: it sends without reading again.
             var handedOrders = new Dictionary<long, OrderData>();
             foreach (var delivery in handed)
             {
@@ -158,9 +160,15 @@ public sealed class EventIngest(PostbackDb db, TimeProvider time, DeliverySignal
                     handedOrders[delivery.OrderKey] = OrderJson.Deserialize(delivery.Order!.Data);
                 }
             }
+            var handedProfiles = newDeliveries.Select(d => d.Profile).DistinctBy(p => p.Id).ToDictionary(p => p.Id);
+            // A campaign id that only the stored order had was not looked up: the worker reads the names.
+            var looked = keys.CampaignIds.ToHashSet(StringComparer.Ordinal);
+            var handedNames = handedOrders.Values.All(o => o.CampaignId is null || looked.Contains(o.CampaignId))
+                ? campaignNames.ToDictionary(n => (organizationId, n.Key), n => n.Value)
+                : null;
             signal.HandOver(handed.Select(d => new ClaimedDelivery(
                 d.Id, d.OrganizationId, d.ProfileId, d.OrderKey, d.OrderId, d.CustomerId, d.CustomerType, d.Endpoint, d.Attempts,
-                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count, handedOrders);
+                d.FirstDueAt, d.TraceParent, d.EventKey, d.Ordered)).ToList(), handed.Count, new HandOverContext(handedOrders, handedProfiles, handedNames));
         }
 
         // Ids exist only after the save.

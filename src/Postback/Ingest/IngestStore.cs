@@ -13,7 +13,8 @@ public interface IIngestStore
     /// Everything the ingest reads before it builds its rows: the organization's events already
     /// stored under these event ids (not tracked), its orders with these order ids (tracked: the
     /// ingest changes them), its profiles that route events (enabled, not file profiles; by id),
-    /// and which of these product ids are recurring products (read only when a profile routes).
+    /// which of these product ids are recurring products, and the names of these campaigns (both
+    /// read only when a profile routes).
     Task<IngestReads> ReadAsync(PostbackDb db, long organizationId, IngestKeys keys, CancellationToken ct);
 
     /// Adds what an inbound postback stores with its event (the SKUs to import, its inbound-log
@@ -28,10 +29,13 @@ public interface IIngestStore
         PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct);
 }
 
-/// What an ingest looks up: event ids and order ids each given once, and the product ids of its
-/// orders' items.
-public sealed record IngestKeys(IReadOnlyList<string> EventIds, IReadOnlyList<long> OrderIds, IReadOnlyList<string> ProductIds);
+/// What an ingest looks up, each key once: event ids, order ids, and its orders' product and
+/// campaign ids.
+public sealed record IngestKeys(
+    IReadOnlyList<string> EventIds, IReadOnlyList<long> OrderIds, IReadOnlyList<string> ProductIds, IReadOnlyList<string> CampaignIds);
 
-/// What IIngestStore.ReadAsync found: events by event id, orders by order id.
+/// What IIngestStore.ReadAsync found: events by event id, orders by order id, campaign names by
+/// campaign id.
 public sealed record IngestReads(
-    Dictionary<string, OrderEvent> Events, Dictionary<long, StoredOrder> Orders, IReadOnlyList<ExportProfile> Profiles, IReadOnlySet<string> RecurringProducts);
+    Dictionary<string, OrderEvent> Events, Dictionary<long, StoredOrder> Orders, IReadOnlyList<ExportProfile> Profiles,
+    IReadOnlySet<string> RecurringProducts, IReadOnlyDictionary<string, string> CampaignNames);

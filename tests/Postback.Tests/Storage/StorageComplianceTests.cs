@@ -100,7 +100,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_ingest_reads_find_an_organizations_own_events_orders_routing_profiles_and_recurring_products()
+    public async Task The_ingest_reads_find_an_organizations_own_events_orders_routing_profiles_recurring_products_and_campaign_names()
     {
         foreach (var organization in new long[] { 1, 2 })
         {
@@ -108,12 +108,15 @@ public abstract class StorageComplianceTests : IAsyncLifetime
                 [new IncomingEvent("evt-look", "new_sale", null, Order($$"""{"orderId": 1010, "firstName": "Org{{organization}}"}"""))], default);
         }
         var setup = Db();
-        Assert.Empty((await Ingest.ReadAsync(setup, 2, new IngestKeys([], [1010], ["P-REC"]), default)).RecurringProducts);
+        // No profile routes yet: neither products nor campaigns are read.
+        var unrouted = await Ingest.ReadAsync(setup, 2, new IngestKeys([], [1010], ["P-REC"], ["259"]), default);
+        Assert.Empty(unrouted.RecurringProducts);
+        Assert.Empty(unrouted.CampaignNames);
         foreach (var organization in new long[] { 1, 2 })
         {
             setup.Campaigns.Add(new Campaign
             {
-                OrganizationId = organization, CampaignId = "259", Name = "Main", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow(),
+                OrganizationId = organization, CampaignId = "259", Name = $"Main {organization}", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow(),
                 Products =
                 [
                     new Product { OrganizationId = organization, ProductId = "P-REC", Name = "Monthly", Recurring = organization == 2 },
@@ -129,7 +132,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         await setup.SaveChangesAsync();
 
         var db = Db();
-        var reads = await Ingest.ReadAsync(db, 2, new IngestKeys(["evt-look", "EVT-LOOK", "evt-none"], [1010, 1011], ["P-REC", "P-ONE", "P-NONE"]), default);
+        var reads = await Ingest.ReadAsync(db, 2, new IngestKeys(["evt-look", "EVT-LOOK", "evt-none"], [1010, 1011], ["P-REC", "P-ONE", "P-NONE"], ["259", "999"]), default);
         var found = Assert.Single(reads.Events);
         Assert.Equal("evt-look", found.Key);
         Assert.Equal(2, found.Value.OrganizationId);
@@ -146,10 +149,13 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         Assert.Equal(EntityState.Unchanged, db.Entry(order.Value).State);
         Assert.Empty(db.ChangeTracker.Entries<OrderEvent>());
 
-        // The enabled profiles, by id; the products that are recurring in this organization.
+        // The enabled profiles, by id; the products that are recurring in this organization; its
+        // campaigns' names.
         Assert.Equal(["second", "first"], reads.Profiles.Select(p => p.Name));
         Assert.Equal(["P-REC"], reads.RecurringProducts);
-        Assert.Empty((await Ingest.ReadAsync(Db(), 2, new IngestKeys([], [], []), default)).Events);
+        Assert.Equal("Main 2", Assert.Single(reads.CampaignNames, n => n.Key == "259").Value);
+        Assert.Single(reads.CampaignNames);
+        Assert.Empty((await Ingest.ReadAsync(Db(), 2, new IngestKeys([], [], [], []), default)).Events);
     }
 
     [Fact]
@@ -213,7 +219,7 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     {
         await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "partial", null, Order("""{"orderId": 1012, "firstName": "A"}"""))], default);
         var db = Db();
-        var row = (await Ingest.ReadAsync(db, 1, new IngestKeys([], [1012], []), default)).Orders[1012];
+        var row = (await Ingest.ReadAsync(db, 1, new IngestKeys([], [1012], [], []), default)).Orders[1012];
         await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1, [new IncomingEvent(null, "new_sale", null, Order("""{"orderId": 1012, "city": "Austin"}"""))], default);
 
         row.Data = "{}";
@@ -579,6 +585,41 @@ public abstract class StorageComplianceTests : IAsyncLifetime
         // Not due before its retry time.
         Assert.Empty(await queue.ClaimAsync(Lease("w1", Time.GetUtcNow().AddSeconds(1), TimeSpan.FromSeconds(30)), 100, [], default));
         Assert.Single(await queue.ClaimAsync(Lease("w1", retryAt, TimeSpan.FromSeconds(30)), 100, [], default));
+    }
+
+    [Fact]
+    public async Task A_batch_of_outcomes_records_attempts_and_history_only_where_the_lease_is_still_the_workers()
+    {
+        await ScheduleAsync(delayMinutes: 0, orderId: 2010);
+        await ScheduleAsync(delayMinutes: 0, orderId: 2011);
+        var queue = Deliveries();
+        var lease = TimeSpan.FromSeconds(30);
+        var claimed = (await queue.ClaimAsync(Lease("w1", Time.GetUtcNow(), lease), 100, [], default)).OrderBy(c => c.Id).ToList();
+        Assert.Equal(3, claimed.Count);
+        // w1 stalls past its lease; w2 takes the oldest over.
+        Time.Advance(lease + TimeSpan.FromSeconds(1));
+        var taken = Assert.Single(await queue.ClaimAsync(Lease("w2", Time.GetUtcNow(), lease), 1, [], default));
+        Assert.Equal(claimed[0].Id, taken.Id);
+
+        DeliveryAttempt Attempt(ClaimedDelivery c) => new()
+        {
+            DeliveryId = c.Id, OrganizationId = 1, Number = 1, StartedAt = Time.GetUtcNow(), DurationMs = 3,
+            RequestMethod = "GET", RequestUrl = "http://127.0.0.1:9/hook", RequestHeaders = "[]", ResponseStatus = 200, Succeeded = true,
+        };
+        var recorded = await queue.CompleteAsync("w1",
+        [
+            new DeliveryOutcome(claimed[0], DeliveryStatus.Succeeded, null, Attempt(claimed[0]), null, 200),
+            new DeliveryOutcome(claimed[1], DeliveryStatus.Succeeded, null, Attempt(claimed[1]), null, 200),
+            new DeliveryOutcome(claimed[2], DeliveryStatus.Cancelled, null, null, "the export profile is disabled", null),
+        ], Time.GetUtcNow(), default);
+
+        Assert.Equal([claimed[1].Id, claimed[2].Id], recorded.Order());
+        var rows = await Db().Deliveries.Where(d => claimed.Select(c => c.Id).Contains(d.Id)).OrderBy(d => d.Id).ToListAsync();
+        Assert.Equal([DeliveryStatus.Pending, DeliveryStatus.Succeeded, DeliveryStatus.Cancelled], rows.Select(d => d.Status));
+        Assert.Equal("w2", rows[0].LeaseOwner);
+        Assert.Equal([0, 1, 0], rows.Select(d => d.Attempts));
+        Assert.Equal([claimed[1].Id], await Db().DeliveryAttempts.Where(a => claimed.Select(c => c.Id).Contains(a.DeliveryId)).Select(a => a.DeliveryId).ToListAsync());
+        Assert.Equal([claimed[1].Id], await Db().History.Where(h => h.OrderId == 2010 || h.OrderId == 2011).Select(h => h.DeliveryId!.Value).ToListAsync());
     }
 
     [Fact]

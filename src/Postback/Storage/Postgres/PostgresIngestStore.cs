@@ -22,7 +22,7 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
     private const string UniqueViolation = "23505";
 
     /// The profiles first (EF: their JSON columns), then the rest in one round trip: the events,
-    /// orders and recurring products in one batch. The batch is its own transaction, planning
+    /// orders, recurring products and campaign names in one batch. The batch is its own transaction, planning
     /// each statement for its own values: the hub's statements are prepared, and PostgreSQL gives
     /// a prepared statement a generic plan after five runs; made while the tables were still
     /// nearly empty (a fresh database, before autovacuum's first ANALYZE), that plan stays a
@@ -42,6 +42,7 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             var eventIds = keys.EventIds.Distinct().ToArray();
             var orderIds = keys.OrderIds.Distinct().ToArray();
             var productIds = profiles.Count == 0 ? [] : keys.ProductIds.Distinct().ToArray();
+            var campaignIds = profiles.Count == 0 ? [] : keys.CampaignIds.Distinct().ToArray();
             // The lookups go one key at a time through the unique index: equality on its whole
             // key is one row to the planner, statistics or not, so that probe is the cheapest plan.
             // As `"EventId" = ANY (@ids)` the plan depended on the table's statistics; a table not
@@ -59,11 +60,15 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             batch.BatchCommands.Add(Query("""
                 SELECT "ProductId" FROM products WHERE "OrganizationId" = @org AND "Recurring" AND "ProductId" = ANY (@ids)
                 """, organizationId, productIds));
+            batch.BatchCommands.Add(Query("""
+                SELECT "CampaignId", "Name" FROM campaigns WHERE "OrganizationId" = @org AND "CampaignId" = ANY (@ids)
+                """, organizationId, campaignIds));
             batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
 
             var events = new Dictionary<string, OrderEvent>();
             var orders = new Dictionary<long, StoredOrder>();
             var recurring = new HashSet<string>(StringComparer.Ordinal);
+            var campaignNames = new Dictionary<string, string>(StringComparer.Ordinal);
             await using (var reader = await batch.ExecuteReaderAsync(ct))
             {
                 while (await reader.ReadAsync(ct))
@@ -82,10 +87,15 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
                 {
                     recurring.Add(reader.GetString(0));
                 }
+                await reader.NextResultAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    campaignNames[reader.GetString(0)] = reader.GetString(1);
+                }
             }
             // Tracked, as a LINQ query would have left them: the ingest changes them.
             db.Orders.AttachRange(orders.Values);
-            return new IngestReads(events, orders, profiles, recurring);
+            return new IngestReads(events, orders, profiles, recurring, campaignNames);
         }
         finally
         {

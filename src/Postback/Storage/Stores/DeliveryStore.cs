@@ -140,6 +140,13 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PostbackDb>();
         using var turn = await gate.EnterAsync(ct);
+        // Captured values are merged into their orders here, read and written row by row; any
+        // other batch may be written in one statement.
+        if (!outcomes.Any(o => o.Captures is { } c && c.Any(n => n.Value is not null) && o.Attempt is not null)
+            && await CompleteInOneStatementAsync(db, owner, outcomes, now, ct) is { } done)
+        {
+            return done;
+        }
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var connection = db.Database.GetDbConnection();
         var dbTransaction = transaction.GetDbTransaction();
@@ -159,20 +166,7 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         if (attempts.Count > 0)
         {
             await InsertAttemptsAsync(connection, dbTransaction, attempts.Select(o => o.Attempt!).ToList(), ct);
-            // The first attempt is when an export "fires" (seed 001): it leaves its line in the
-            // customer's history, linking to the delivery and so to what was sent.
-            var history = attempts.Where(o => o.Attempt!.Number == 1).Select(o => new HistoryEntry
-            {
-                OrganizationId = o.Delivery.OrganizationId,
-                CustomerId = o.Delivery.CustomerId,
-                OrderId = o.Delivery.OrderId,
-                Kind = "export",
-                DeliveryId = o.Delivery.Id,
-                ProfileId = o.Delivery.ProfileId,
-                CustomerType = o.Delivery.CustomerType,
-                Message = $"Export fired ({o.Delivery.CustomerType}): {o.Attempt!.RequestMethod} {Text.Clip(o.Attempt.RequestUrl, 300)}",
-                CreatedAt = o.Attempt.StartedAt,
-            }).ToList();
+            var history = HistoryOf(attempts);
             if (history.Count > 0)
             {
                 await InsertHistoryAsync(connection, dbTransaction, history, ct);
@@ -181,6 +175,28 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         await transaction.CommitAsync(ct);
         return recorded;
     }
+
+    /// What CompleteAsync writes (a batch without captured values), in one statement: null
+    /// where the database cannot, and CompleteAsync goes step by step.
+    protected virtual Task<HashSet<long>?> CompleteInOneStatementAsync(
+        PostbackDb db, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now, CancellationToken ct) =>
+        Task.FromResult<HashSet<long>?>(null);
+
+    /// The first attempt is when an export "fires" (seed 001): it leaves its line in the
+    /// customer's history, linking to the delivery and so to what was sent.
+    protected static List<HistoryEntry> HistoryOf(IEnumerable<DeliveryOutcome> attempted) =>
+        attempted.Where(o => o.Attempt!.Number == 1).Select(o => new HistoryEntry
+        {
+            OrganizationId = o.Delivery.OrganizationId,
+            CustomerId = o.Delivery.CustomerId,
+            OrderId = o.Delivery.OrderId,
+            Kind = "export",
+            DeliveryId = o.Delivery.Id,
+            ProfileId = o.Delivery.ProfileId,
+            CustomerType = o.Delivery.CustomerType,
+            Message = $"Export fired ({o.Delivery.CustomerType}): {o.Attempt!.RequestMethod} {Text.Clip(o.Attempt.RequestUrl, 300)}",
+            CreatedAt = o.Attempt.StartedAt,
+        }).ToList();
 
     public async Task<string?> CoalesceAsync(string owner, ClaimedDelivery delivery, DateTimeOffset now, CancellationToken ct)
     {

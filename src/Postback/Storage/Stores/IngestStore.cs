@@ -34,7 +34,12 @@ public abstract class IngestStore : IIngestStore
                 .Where(p => p.OrganizationId == organizationId && p.Recurring && keys.ProductIds.Contains(p.ProductId))
                 .Select(p => p.ProductId)
                 .ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
-        return new IngestReads(events, orders, profiles, recurring);
+        var campaignNames = profiles.Count == 0 || keys.CampaignIds.Count == 0
+            ? []
+            : await db.Campaigns.AsNoTracking()
+                .Where(c => c.OrganizationId == organizationId && keys.CampaignIds.Contains(c.CampaignId))
+                .ToDictionaryAsync(c => c.CampaignId, c => c.Name, ct);
+        return new IngestReads(events, orders, profiles, recurring, campaignNames);
     }
 
     /// The profiles that route an organization's events, by id. A file profile's rows are read
