@@ -159,6 +159,44 @@ public abstract class StorageComplianceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ingest_reads_see_every_change_to_the_routing_profiles_made_since_the_last_read()
+    {
+        var keys = new IngestKeys([], [], [], []);
+        async Task<List<string>> RoutingAsync() =>
+            (await Ingest.ReadAsync(Db(), 1, keys, default)).Profiles.Select(p => $"{p.Name}:{string.Join(",", p.Mappings.Select(m => m.ExportName))}").ToList();
+        Assert.Empty(await RoutingAsync());
+
+        // Each change made through another context, as another process would.
+        var db = Db();
+        var first = new ExportProfile
+        {
+            OrganizationId = 1, Name = "first", PostbackUrl = "http://127.0.0.1:9/a", Mappings = [new("order_id", "orderId")],
+            CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow(),
+        };
+        db.ExportProfiles.Add(first);
+        await db.SaveChangesAsync();
+        Assert.Equal(["first:order_id"], await RoutingAsync());
+        Assert.Equal(["first:order_id"], await RoutingAsync());
+
+        first.Mappings = [new("order_id", "orderId"), new("email", "emailAddress")];
+        await db.SaveChangesAsync();
+        Assert.Equal(["first:order_id,email"], await RoutingAsync());
+
+        var second = new ExportProfile { OrganizationId = 1, Name = "second", PostbackUrl = "http://127.0.0.1:9/b", CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow() };
+        db.ExportProfiles.Add(second);
+        await db.SaveChangesAsync();
+        Assert.Equal(["first:order_id,email", "second:"], await RoutingAsync());
+
+        first.Enabled = false;
+        await db.SaveChangesAsync();
+        Assert.Equal(["second:"], await RoutingAsync());
+
+        db.ExportProfiles.Remove(second);
+        await db.SaveChangesAsync();
+        Assert.Empty(await RoutingAsync());
+    }
+
+    [Fact]
     public async Task An_order_is_upserted_by_order_id_and_its_fields_merged()
     {
         await new EventIngest(Db(), Time, new DeliverySignal(), Ingest).IngestAsync(1,

@@ -1,8 +1,10 @@
-using System.Data.Common;
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 using Postback.Deliveries;
+using Postback.ExportProfiles;
 using Postback.Ingest;
 using Postback.Orders;
 using Postback.Storage.Stores;
@@ -21,28 +23,43 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
 {
     private const string UniqueViolation = "23505";
 
-    /// The profiles first (EF: their JSON columns), then the rest in one round trip: the events,
-    /// orders, recurring products and campaign names in one batch. The batch is its own transaction, planning
-    /// each statement for its own values: the hub's statements are prepared, and PostgreSQL gives
-    /// a prepared statement a generic plan after five runs; made while the tables were still
-    /// nearly empty (a fresh database, before autovacuum's first ANALYZE), that plan stays a
-    /// sequential scan as the tables grow: the event-id lookup went from 0.1 ms to 50 ms that way.
-    /// One statement after another, the reads cost six round trips per ingest, each a wake-up of
-    /// PostgreSQL and of the hub: a good part of an ingest's time on a busy machine (bench/README.md).
+    // The routing profiles of each organization as last loaded, with the version of each row
+    // (PostgreSQL's xmin: every update of a row gives it a new one). Loading and parsing them (the
+    // mappings and routes are JSON) on every ingest was a fifth of its CPU (bench/README.md).
+    private readonly ConcurrentDictionary<long, (long[] Versions, IReadOnlyList<ExportProfile> Profiles)> _profiles = new();
+
+    /// The reads in one round trip, one batch: the routing profiles' row versions, the events,
+    /// orders, recurring products and campaign names; the profiles themselves are loaded (EF: their
+    /// JSON columns) only when their versions differ from those last loaded: a profile added,
+    /// changed, disabled or deleted, by this process or any other. The batch is its own
+    /// transaction, planning each statement for its own values: the hub's statements are
+    /// prepared, and PostgreSQL gives a prepared statement a generic plan after five runs; made
+    /// while the tables were still nearly empty (a fresh database, before autovacuum's first
+    /// ANALYZE), that plan stays a sequential scan as the tables grow: the event-id lookup went
+    /// from 0.1 ms to 50 ms that way. One statement after another, the reads cost six round
+    /// trips per ingest, each a wake-up of PostgreSQL and of the hub: a good part of an ingest's
+    /// time on a busy machine (bench/README.md).
     public override async Task<IngestReads> ReadAsync(PostbackDb db, long organizationId, IngestKeys keys, CancellationToken ct)
     {
         await db.Database.OpenConnectionAsync(ct);
         try
         {
-            var profiles = await RoutingProfiles(db, organizationId).ToListAsync(ct);
             var connection = (NpgsqlConnection)db.Database.GetDbConnection();
             await using var batch = new NpgsqlBatch(connection);
             batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
             batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_custom_plan"));
+            // As RoutingProfiles selects them.
+            var versions = new NpgsqlBatchCommand("""
+                SELECT "Id", xmin::text::bigint FROM export_profiles
+                WHERE "OrganizationId" = @org AND "Enabled" AND "Type" <> @file ORDER BY "Id"
+                """);
+            versions.Parameters.Add(new NpgsqlParameter("org", organizationId));
+            versions.Parameters.Add(new NpgsqlParameter("file", ExportTypes.File));
+            batch.BatchCommands.Add(versions);
             var eventIds = keys.EventIds.Distinct().ToArray();
             var orderIds = keys.OrderIds.Distinct().ToArray();
-            var productIds = profiles.Count == 0 ? [] : keys.ProductIds.Distinct().ToArray();
-            var campaignIds = profiles.Count == 0 ? [] : keys.CampaignIds.Distinct().ToArray();
+            var productIds = keys.ProductIds.Distinct().ToArray();
+            var campaignIds = keys.CampaignIds.Distinct().ToArray();
             // The lookups go one key at a time through the unique index: equality on its whole
             // key is one row to the planner, statistics or not, so that probe is the cheapest plan.
             // As `"EventId" = ANY (@ids)` the plan depended on the table's statistics; a table not
@@ -69,8 +86,15 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             var orders = new Dictionary<long, StoredOrder>();
             var recurring = new HashSet<string>(StringComparer.Ordinal);
             var campaignNames = new Dictionary<string, string>(StringComparer.Ordinal);
+            var read = new List<long>();
             await using (var reader = await batch.ExecuteReaderAsync(ct))
             {
+                while (await reader.ReadAsync(ct))
+                {
+                    read.Add(reader.GetInt64(0));
+                    read.Add(reader.GetInt64(1));
+                }
+                await reader.NextResultAsync(ct);
                 while (await reader.ReadAsync(ct))
                 {
                     var e = ReadEvent(reader);
@@ -95,6 +119,24 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             }
             // Tracked, as a LINQ query would have left them: the ingest changes them.
             db.Orders.AttachRange(orders.Values);
+            IReadOnlyList<ExportProfile> profiles;
+            if (_profiles.TryGetValue(organizationId, out var known) && known.Versions.AsSpan().SequenceEqual(CollectionsMarshal.AsSpan(read)))
+            {
+                profiles = known.Profiles;
+            }
+            else
+            {
+                // Loaded after the versions were read: a change in between makes them differ
+                // from these versions at the next ingest, which loads them again.
+                profiles = await RoutingProfiles(db, organizationId).ToListAsync(ct);
+                _profiles[organizationId] = ([.. read], profiles);
+            }
+            if (profiles.Count == 0)
+            {
+                // Nothing routes: the ingest reads neither products nor campaigns.
+                recurring.Clear();
+                campaignNames.Clear();
+            }
             return new IngestReads(events, orders, profiles, recurring, campaignNames);
         }
         finally
