@@ -31,8 +31,8 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
     /// The reads in one round trip, one batch: the routing profiles' row versions, the events,
     /// orders, recurring products and campaign names; the profiles themselves are loaded (EF: their
     /// JSON columns) only when their versions differ from those last loaded: a profile added,
-    /// changed, disabled or deleted, by this process or any other. The batch is its own
-    /// transaction, planning each statement for its own values: the hub's statements are
+    /// changed, disabled or deleted, by this process or any other. The batch plans each
+    /// statement for its own values: the hub's statements are
     /// prepared, and PostgreSQL gives a prepared statement a generic plan after five runs; made
     /// while the tables were still nearly empty (a fresh database, before autovacuum's first
     /// ANALYZE), that plan stays a sequential scan as the tables grow: the event-id lookup went
@@ -46,8 +46,9 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
         {
             var connection = (NpgsqlConnection)db.Database.GetDbConnection();
             await using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_custom_plan"));
+            // For this batch only: PostgreSQL runs a batch as one transaction, and a local
+            // setting ends with it.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"));
             // As RoutingProfiles selects them.
             var versions = new NpgsqlBatchCommand("""
                 SELECT "Id", xmin::text::bigint FROM export_profiles
@@ -80,7 +81,6 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             batch.BatchCommands.Add(Query("""
                 SELECT "CampaignId", "Name" FROM campaigns WHERE "OrganizationId" = @org AND "CampaignId" = ANY (@ids)
                 """, organizationId, campaignIds));
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
 
             var events = new Dictionary<string, OrderEvent>();
             var orders = new Dictionary<long, StoredOrder>();
@@ -89,6 +89,7 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
             var read = new List<long>();
             await using (var reader = await batch.ExecuteReaderAsync(ct))
             {
+                await reader.NextResultAsync(ct);
                 while (await reader.ReadAsync(ct))
                 {
                     read.Add(reader.GetInt64(0));
