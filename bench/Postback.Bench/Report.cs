@@ -81,6 +81,7 @@ public static class Report
         }
         sb.AppendLine(F($"   - raw ceiling (best of 3 passes): {r.Raw.Requests:N0} requests in {r.Raw.Seconds:0.00} s, {r.Raw.Errors} errors; CPU: {r.Raw.Cpu}"));
         sb.AppendLine(F($"   - latency phase: {l.Sent:N0} events sent at {l.AchievedRate:0.0}/s (worst pacing lag {l.MaxPacingLagMs:0.0} ms), {l.Accepted:N0} accepted, {l.Delivered:N0} delivered; p90 {l.P90:0.0} ms; POST /events answered in p50 {l.ApiP50:0.0} / p99 {l.ApiP99:0.0} / max {l.ApiMax:0.0} ms") + (l.FirstError is null ? "" : "; first error: " + l.FirstError));
+        sb.AppendLine(F($"   - latency phase, slowest delivery of the events sent in each second (ms): {string.Join(" ", l.MaxBySecond.Select(m => m.ToString("0", CultureInfo.InvariantCulture)))}"));
         sb.AppendLine(F($"   - CPU during latency ({l.Cpu.Seconds:0.0} s): {l.Cpu}"));
         sb.AppendLine(F($"   - hub memory: VmHWM {StorageRun.Mib(r.HwmKb)}, highest sampled VmRSS {StorageRun.Mib(r.PeakSampledRssKb)}, VmRSS at the end {StorageRun.Mib(r.RssAfterKb)}; most threads {r.PeakThreads}"));
         if (r.Backlog.Count > 0)

@@ -24,7 +24,8 @@ public sealed record ThroughputResult(
 
 public sealed record LatencyResult(
     int Sent, int Accepted, long Delivered, bool Complete, double AchievedRate, double MaxPacingLagMs,
-    double P50, double P90, double P99, double Max, double ApiP50, double ApiP99, double ApiMax, string? FirstError, CpuUse Cpu);
+    double P50, double P90, double P99, double Max, double ApiP50, double ApiP99, double ApiMax, string? FirstError, CpuUse Cpu,
+    double[] MaxBySecond);
 
 public sealed record RawResult(int Requests, int Connections, double Seconds, int Errors, CpuUse Cpu)
 {
@@ -583,11 +584,22 @@ public sealed partial class StorageRun(BenchOptions options, string storage, str
         var ms = arrivals.Select(a => Stopwatch.GetElapsedTime(a.SentAt, a.ReceivedAt).TotalMilliseconds).Order().ToArray();
         var apiMs = answers.Select(a => Stopwatch.GetElapsedTime(a.Item1, a.Item2).TotalMilliseconds).Order().ToArray();
         var rate = total > 1 ? (total - 1) / Stopwatch.GetElapsedTime(firstSend, lastSend).TotalSeconds : 0;
+        // The slowest event-to-delivery time of the events sent in each second: a stall shows
+        // as one slow second, a queue as many.
+        var maxBySecond = new double[seconds];
+        foreach (var a in arrivals)
+        {
+            var second = (int)Stopwatch.GetElapsedTime(firstSend, a.SentAt).TotalSeconds;
+            if (second >= 0 && second < seconds)
+            {
+                maxBySecond[second] = Math.Max(maxBySecond[second], Stopwatch.GetElapsedTime(a.SentAt, a.ReceivedAt).TotalMilliseconds);
+            }
+        }
         return new LatencyResult(
             total, accepted, arrivals.Count, complete, rate, maxLag * 1000.0 / Stopwatch.Frequency,
             Percentile(ms, 0.50), Percentile(ms, 0.90), Percentile(ms, 0.99), ms.Length == 0 ? double.NaN : ms[^1],
             Percentile(apiMs, 0.50), Percentile(apiMs, 0.99), apiMs.Length == 0 ? double.NaN : apiMs[^1],
-            firstError, CpuUse.Between(cpu0, cpu1));
+            firstError, CpuUse.Between(cpu0, cpu1), maxBySecond);
     }
 
     // The stuck order lives in a phase of its own, so its arrivals are not counted as the
