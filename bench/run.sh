@@ -11,6 +11,8 @@
 #   bench/run.sh --scale-out                  # also: 1 vs 2 hub processes on one PostgreSQL (docs/scaling.md)
 #   bench/run.sh --keep ...                   # keep the hub logs and SQLite file
 #   bench/run.sh --pg-stats ...               # PostgreSQL: print the top statements (pg_stat_statements)
+#   bench/run.sh --pg-conf log_autovacuum_min_duration=0 --keep ...   # a PostgreSQL setting for the
+#                                             # run (repeatable); --keep keeps its log
 #   bench/run.sh --metrics off ...            # the hub without metrics (default on, as shipped), to
 #                                             # measure what they cost: compare with --metrics on
 #
@@ -40,6 +42,7 @@ BACKLOG=0
 EVENTS=20000
 HUB_BUILD=publish
 SCALE_OUT=0
+PG_CONF=()
 ARGS=()
 while (($#)); do
     case "$1" in
@@ -49,6 +52,9 @@ while (($#)); do
         --scale-out) SCALE_OUT=1; ARGS+=("$1"); shift ;;
         --hub-build) [[ $# -ge 2 ]] || die "--hub-build needs publish, r2r or build"; HUB_BUILD=$2; shift 2 ;;
         --pg-stats) PG_STATS=1; shift ;;
+        --pg-conf)
+            [[ $# -ge 2 && "$2" =~ ^[a-z_.]+=[^[:space:]]+$ ]] || die "--pg-conf needs name=value"
+            PG_CONF+=("-c" "$2"); shift 2 ;;
         --metrics)
             [[ $# -ge 2 ]] || die "--metrics needs on or off"
             case "$2" in
@@ -83,7 +89,7 @@ log "building the benchmark (Release)"
 dotnet build -c Release --nologo -v q bench/Postback.Bench/Postback.Bench.csproj </dev/null >&2
 
 if [[ "$HELP" == 1 ]]; then
-    sed -n '2,22p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$ROOT/bench/run.sh" | sed 's/^# \{0,1\}//'
     echo
     exec dotnet bench/Postback.Bench/bin/Release/net10.0/Postback.Bench.dll --help
 fi
@@ -214,6 +220,7 @@ if [[ "$STORAGE" != sqlite || "$SCALE_OUT" == 1 ]]; then
         # Durable: fsync, full_page_writes and synchronous_commit keep their default (on).
         extra=""
         [[ "$PG_STATS" == 1 ]] && extra="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+        [[ ${#PG_CONF[@]} -gt 0 ]] && extra+=" ${PG_CONF[*]}"
         if as_postgres "$PGBIN/pg_ctl" -D "$PGWORK/data" \
                 -o "-c listen_addresses=127.0.0.1 -p $port -k $PGWORK/sock -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=200 $extra" \
                 -l "$PGWORK/postgres.log" -w -t 60 start >/dev/null </dev/null; then
