@@ -11,14 +11,14 @@ using Postback.Storage.Stores;
 
 namespace Postback.Storage.Postgres;
 
-/// Writes an ingest's new orders, events and deliveries with one INSERT per table, the rows
-/// sent as arrays and unnested, each returning the ids it made; then EF's SaveChanges, in the
-/// same transaction, writes the orders the ingest read and changed (with their version check)
-/// and whatever else the caller added (a plugin's log entry). EF's SaveChanges for all of it
-/// built a command per row and tracked every entity: about a fifth of the hub's CPU on the
-/// realistic workload (perf, bench/README.md). A concurrent writer's row (the same event id or
-/// order stored meanwhile) fails a unique index and ends in a DbUpdateException, which the
-/// ingest retries, as EF's would.
+/// An ingest on PostgreSQL in two round trips: its reads in one batch, its writes in another.
+/// Each table is one statement whose rows go as arrays and are unnested; the stored orders the
+/// ingest changed are written here too, each only at the version it read. EF's SaveChanges for
+/// all of it built a command per row and tracked every entity: about a fifth of the hub's CPU on
+/// the realistic workload (perf, bench/README.md); it now stores only what else the caller added
+/// (a plugin's log entry). A concurrent writer's row (the same event id or order stored
+/// meanwhile) fails a unique index, and a concurrent merge the version check: both end in a
+/// DbUpdateException, which the ingest retries, as EF's would.
 public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
 {
     private const string UniqueViolation = "23505";
@@ -31,14 +31,13 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
     /// The reads in one round trip, one batch: the routing profiles' row versions, the events,
     /// orders, recurring products and campaign names; the profiles themselves are loaded (EF: their
     /// JSON columns) only when their versions differ from those last loaded: a profile added,
-    /// changed, disabled or deleted, by this process or any other. The batch plans each
-    /// statement for its own values: the hub's statements are
-    /// prepared, and PostgreSQL gives a prepared statement a generic plan after five runs; made
-    /// while the tables were still nearly empty (a fresh database, before autovacuum's first
-    /// ANALYZE), that plan stays a sequential scan as the tables grow: the event-id lookup went
-    /// from 0.1 ms to 50 ms that way. One statement after another, the reads cost six round
-    /// trips per ingest, each a wake-up of PostgreSQL and of the hub: a good part of an ingest's
-    /// time on a busy machine (bench/README.md).
+    /// changed, disabled or deleted, by this process or any other. The batch plans each statement
+    /// for its own values: the hub's statements are prepared, and PostgreSQL gives a prepared
+    /// statement a generic plan after five runs; made while the tables were still nearly empty (a
+    /// fresh database, before autovacuum's first ANALYZE), that plan stays a sequential scan as
+    /// the tables grow: the event-id lookup went from 0.1 ms to 50 ms that way. One statement
+    /// after another, the reads cost six round trips per ingest, each a wake-up of PostgreSQL and
+    /// of the hub: a good part of an ingest's time on a busy machine (bench/README.md).
     public override async Task<IngestReads> ReadAsync(PostbackDb db, long organizationId, IngestKeys keys, CancellationToken ct)
     {
         await db.Database.OpenConnectionAsync(ct);
