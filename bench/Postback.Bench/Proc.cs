@@ -170,6 +170,10 @@ public static partial class Proc
     [LibraryImport("libc", EntryPoint = "sysconf")]
     private static partial long SysConf(int name);
 
+    /// Writes every dirty page of every file system to disk (sync(2)) and waits for it.
+    [LibraryImport("libc", EntryPoint = "sync")]
+    public static partial void Sync();
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
