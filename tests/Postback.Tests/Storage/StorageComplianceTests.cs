@@ -1013,4 +1013,46 @@ public sealed class PostgresStorageTests : StorageComplianceTests
     protected override IDeliveryStore DeliveryStore(IServiceScopeFactory scopes, WriteGate gate) => new PostgresDeliveryStore(scopes, gate);
 
     protected override IngestStore IngestStore(WriteGate gate) => new PostgresIngestStore(gate);
+
+    // What the ingest's lookups (plan_cache_mode) and the outcome batches (synchronous_commit)
+    // rely on: a batch is one transaction, so a local setting holds for the batch's statements
+    // and ends with it, never reaching the pooled connection's next user.
+    [Theory]
+    [InlineData("plan_cache_mode", "force_custom_plan", "auto")]
+    [InlineData("synchronous_commit", "off", "on")]
+    public async Task A_local_setting_holds_for_the_rest_of_its_batch_and_ends_with_it(string name, string value, string otherwise)
+    {
+        await using var db = Db();
+        await db.Database.OpenConnectionAsync();
+        var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
+        async Task<string> CurrentAsync()
+        {
+            await using var show = new Npgsql.NpgsqlCommand($"SELECT current_setting('{name}')", connection);
+            return (string)(await show.ExecuteScalarAsync())!;
+        }
+        async Task SetAsync(string to)
+        {
+            await using var set = new Npgsql.NpgsqlCommand($"SELECT set_config('{name}', '{to}', false)", connection);
+            await set.ExecuteNonQueryAsync();
+        }
+        // Whatever this server's own setting is, the batch sets the other value.
+        var server = await CurrentAsync();
+        await SetAsync(otherwise);
+        await using (var batch = new Npgsql.NpgsqlBatch(connection)
+        {
+            BatchCommands =
+            {
+                new Npgsql.NpgsqlBatchCommand($"SELECT set_config('{name}', '{value}', true)"),
+                new Npgsql.NpgsqlBatchCommand($"SELECT current_setting('{name}')"),
+            },
+        })
+        {
+            await using var reader = await batch.ExecuteReaderAsync();
+            await reader.NextResultAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(value, reader.GetString(0));
+        }
+        Assert.Equal(otherwise, await CurrentAsync());
+        await SetAsync(server);
+    }
 }
