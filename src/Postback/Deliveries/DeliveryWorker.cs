@@ -89,8 +89,9 @@ public sealed class DeliveryWorker : BackgroundService, ILeaseWork<ClaimedDelive
     }
 
     /// Deliveries an ingest in this process stored leased to this worker, with what it read for
-    /// them (DeliverySignal.HandOver): the profiles they were routed by a moment ago, so they are
-    /// sent as routed, as a claim a moment later would have sent them.
+    /// them (DeliverySignal.HandOver): they are sent with the profiles they were routed by a
+    /// moment ago. A profile changed or disabled in that moment is seen from the next attempt
+    /// on (a claimed delivery reads its profile as it is when dispatched).
     internal async Task DispatchAsync(
         IReadOnlyList<ClaimedDelivery> claimed, HandOverContext handed, LeaseDispatch<DeliveryOutcome> dispatch, CancellationToken ct)
     {

@@ -22,10 +22,13 @@ namespace Postback.Storage.Postgres;
 public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
 {
     private const string UniqueViolation = "23505";
+    private const string SerializationFailure = "40001";
+    private const string Deadlock = "40P01";
 
     // The routing profiles of each organization as last loaded, with the version of each row
     // (PostgreSQL's xmin: every update of a row gives it a new one). Loading and parsing them (the
     // mappings and routes are JSON) on every ingest was a fifth of its CPU (bench/README.md).
+    // Shared by concurrent ingests and the sends they hand over: read only, never changed.
     private readonly ConcurrentDictionary<long, (long[] Versions, IReadOnlyList<ExportProfile> Profiles)> _profiles = new();
 
     /// The reads in one round trip, one batch: the routing profiles' row versions, the events,
@@ -185,8 +188,10 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
         PostbackDb db, IReadOnlyList<StoredOrder> orders, IReadOnlyList<OrderEvent> events, IReadOnlyList<Delivery> deliveries, CancellationToken ct)
     {
         using var turn = await gate.EnterAsync(ct);
-        var fresh = orders.Where(o => o.Id == 0).ToList();
-        var changed = orders.Where(o => o.Id != 0)
+        // By key: two writers that touch the same orders lock them in the same order, so they
+        // wait for each other rather than deadlock.
+        var fresh = orders.Where(o => o.Id == 0).OrderBy(o => o.OrderId).ToList();
+        var changed = orders.Where(o => o.Id != 0).OrderBy(o => o.Id)
             .Select(o => (Order: o, Loaded: db.Entry(o).Property(x => x.Version).OriginalValue)).ToList();
         // Written here, with their version check, rather than by EF.
         foreach (var (order, _) in changed)
@@ -216,7 +221,10 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
                 try
                 {
                     // The reader stands on the first statement that returns rows, and each
-                    // NextResult goes on to the next such (the update returns none).
+                    // NextResult goes on to the next such (the update returns none). Without a
+                    // transaction the server has committed the batch once it answered: what is
+                    // checked below must not be able to fail on that path (it has no update,
+                    // and every event's order is one this batch inserted).
                     await using (var reader = await batch.ExecuteReaderAsync(ct))
                     {
                         await ReadOrderIdsAsync(reader, insertOrders, fresh, ct);
@@ -231,6 +239,11 @@ public sealed class PostgresIngestStore(WriteGate gate) : IngestStore
                 catch (PostgresException e) when (e.SqlState == UniqueViolation)
                 {
                     throw new DbUpdateException("Another writer stored the same order or event meanwhile: " + e.MessageText, e);
+                }
+                catch (PostgresException e) when (e.SqlState is Deadlock or SerializationFailure)
+                {
+                    // Nothing of the batch stays; the ingest reads again and retries.
+                    throw new DbUpdateException("Another writer held the same orders meanwhile: " + e.MessageText, e);
                 }
             }
             if (transaction is not null)
