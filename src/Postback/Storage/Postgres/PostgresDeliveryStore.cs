@@ -23,11 +23,7 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
     {
         await using var update = connection.CreateCommand();
         update.Transaction = transaction;
-        update.CommandText = $"""
-            UPDATE deliveries AS d SET {string.Format(SetOutcome, "v.")}
-            FROM {Outcomes(((NpgsqlCommand)update).Parameters, owner, outcomes, now)} WHERE d."Id" = v.id AND d."LeaseOwner" = @owner
-            RETURNING d."Id"
-            """;
+        update.CommandText = UpdateOutcomes(((NpgsqlCommand)update).Parameters, owner, outcomes, now);
         return await IdsAsync(update, ct);
     }
 
@@ -53,10 +49,7 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
             batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
             var command = new NpgsqlBatchCommand();
             command.CommandText = $"""
-                WITH u AS (
-                  UPDATE deliveries AS d SET {string.Format(SetOutcome, "v.")}
-                  FROM {Outcomes(command.Parameters, owner, outcomes, now)} WHERE d."Id" = v.id AND d."LeaseOwner" = @owner
-                  RETURNING d."Id"),
+                WITH u AS ({UpdateOutcomes(command.Parameters, owner, outcomes, now)}),
                 a AS (
                   INSERT INTO delivery_attempts ({AttemptColumns})
                   SELECT x.* FROM {Attempts(command.Parameters, "a", attempted.Select(o => o.Attempt!).ToList())} WHERE x.c0 IN (SELECT "Id" FROM u)),
@@ -107,6 +100,14 @@ public sealed class PostgresDeliveryStore(IServiceScopeFactory scopes, WriteGate
         }
         return ids;
     }
+
+    // Each outcome written to its delivery where the lease is still ours, returning the ids
+    // written; the arrays go as parameters.
+    private static string UpdateOutcomes(NpgsqlParameterCollection parameters, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now) => $"""
+        UPDATE deliveries AS d SET {string.Format(SetOutcome, "v.")}
+        FROM {Outcomes(parameters, owner, outcomes, now)} WHERE d."Id" = v.id AND d."LeaseOwner" = @owner
+        RETURNING d."Id"
+        """;
 
     // The outcomes as rows v(id, status, ...), and @owner: the arrays go as parameters.
     private static string Outcomes(NpgsqlParameterCollection parameters, string owner, IReadOnlyList<DeliveryOutcome> outcomes, DateTimeOffset now)

@@ -142,7 +142,7 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         using var turn = await gate.EnterAsync(ct);
         // Captured values are merged into their orders here, read and written row by row; any
         // other batch may be written in one statement.
-        if (!outcomes.Any(o => o.Captures is { } c && c.Any(n => n.Value is not null) && o.Attempt is not null)
+        if (!outcomes.Any(CapturesOntoOrder)
             && await CompleteInOneStatementAsync(db, owner, outcomes, now, ct) is { } done)
         {
             return done;
@@ -155,7 +155,7 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         // Captured values reach the order in the same transaction as the success they came
         // from; older events first, so a batch holding two of one order's ends with the newer.
         foreach (var outcome in outcomes
-            .Where(o => o.Captures is { } c && c.Any(n => n.Value is not null) && o.Attempt is not null && recorded.Contains(o.Delivery.Id))
+            .Where(o => CapturesOntoOrder(o) && recorded.Contains(o.Delivery.Id))
             .OrderBy(o => o.Delivery.EventKey))
         {
             var notes = await CaptureOntoOrderAsync(connection, dbTransaction, outcome, now, ct);
@@ -175,6 +175,9 @@ public abstract class DeliveryStore(IServiceScopeFactory scopes, WriteGate gate)
         await transaction.CommitAsync(ct);
         return recorded;
     }
+
+    // An attempt that captured a value from its answer, to be merged into its order.
+    private static bool CapturesOntoOrder(DeliveryOutcome o) => o.Captures is { } c && c.Any(n => n.Value is not null) && o.Attempt is not null;
 
     /// What CompleteAsync writes (a batch without captured values), in one statement: null
     /// where the database cannot, and CompleteAsync goes step by step.
